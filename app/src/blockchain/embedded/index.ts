@@ -1,0 +1,6 @@
+/** Embedded Fabric peer pieces: identities, proposals, simulation, and the chaincode protocol. */
+export * from './identity';
+export * from './proposal';
+export * from './simulator';
+export * from './memory-state';
+export * from './chaincode-support';

@@ -1,0 +1,58 @@
+import { Info, Transaction } from 'fabric-contract-api';
+import { z } from 'zod';
+import { FundContract } from '../ledger/base-contract';
+import { FundContext } from '../ledger/context';
+import { conflict, denied } from '../ledger/errors';
+import { id, parseJsonArg, text } from '../ledger/validation';
+import { ALL_ROLES } from '../access/roles';
+import { authorise, certificateRole } from '../access/caller';
+import { ChannelConfig, configInputSchema, readConfig, requireConfig, writeConfig } from './config';
+import { Organisation } from '../organisation/organisation';
+
+const operatorSchema = z.strictObject({ id: id('id'), name: text('name', 100) });
+
+@Info({ title: 'Config', description: 'Channel configuration: role admission by MSP, reconciliation thresholds' })
+export class ConfigContract extends FundContract {
+  constructor() {
+    super('Config');
+  }
+
+  /**
+   * First transaction on a channel. The caller must hold the admin role; its organisation becomes the
+   * platform operator, registered under the caller's MSP.
+   */
+  @Transaction()
+  async initialise(ctx: FundContext, configJson: string, operatorJson: string): Promise<ChannelConfig> {
+    const cert = certificateRole(ctx);
+    if (cert.role !== 'admin') throw denied(`role ${cert.role} may not call initialise`);
+    if (await readConfig(ctx)) throw conflict('this channel is already initialised; use Config:update');
+    const input = parseJsonArg('config', configJson, configInputSchema);
+    const operator = parseJsonArg('operator', operatorJson, operatorSchema);
+    if (operator.id !== cert.orgId) throw denied(`operator.id ${operator.id} is not the caller's organisation ${cert.orgId}`);
+    if (!input.roleMsps.admin.includes(cert.mspId)) throw denied(`config.roleMsps.admin must admit the caller's MSP ${cert.mspId}`);
+    const config: ChannelConfig = { ...input, initialisedAt: ctx.nowIso, updatedAt: ctx.nowIso };
+    await writeConfig(ctx, config);
+    const org: Organisation = { id: operator.id, name: operator.name, type: 'admin', mspId: cert.mspId, accounts: [], active: true, registeredAt: ctx.nowIso, updatedAt: ctx.nowIso };
+    await ctx.store<Organisation>('Organisation').put(org, org.id);
+    ctx.emit('ChannelInitialised', { operatorId: org.id });
+    return config;
+  }
+
+  @Transaction()
+  async update(ctx: FundContext, configJson: string): Promise<ChannelConfig> {
+    const caller = await authorise(ctx, ['admin']);
+    const input = parseJsonArg('config', configJson, configInputSchema);
+    if (!input.roleMsps.admin.includes(caller.mspId)) throw denied(`config.roleMsps.admin must keep admitting the caller's MSP ${caller.mspId}`);
+    const current = await requireConfig(ctx);
+    const config: ChannelConfig = { ...input, initialisedAt: current.initialisedAt, updatedAt: ctx.nowIso };
+    await writeConfig(ctx, config);
+    ctx.emit('ConfigUpdated', { by: caller.orgId });
+    return config;
+  }
+
+  @Transaction(false)
+  async get(ctx: FundContext): Promise<ChannelConfig> {
+    await authorise(ctx, ALL_ROLES, { bindOrganisation: false });
+    return requireConfig(ctx);
+  }
+}

@@ -1,0 +1,22 @@
+import { ConfigContract } from './config/config-contract';
+import { OrganisationContract } from './organisation/organisation-contract';
+import { ProjectContract } from './project/project-contract';
+import { DraftContract } from './draft/draft-contract';
+import { ReconciliationContract } from './reconciliation/reconciliation-contract';
+import { RouteManagerContract, RouteSetContract, WhitelistContract } from './routing/routing-contracts';
+
+export { ConfigContract, OrganisationContract, ProjectContract, DraftContract, ReconciliationContract, RouteManagerContract, RouteSetContract, WhitelistContract };
+export { canonicalJson } from './ledger/canonical';
+export { ROLES, type Role } from './access/roles';
+
+/** Read by fabric-chaincode-node (start / server) and by the embedded ledger: the same list in both. */
+export const contracts: Array<new () => object> = [
+  ConfigContract,
+  OrganisationContract,
+  ProjectContract,
+  DraftContract,
+  ReconciliationContract,
+  RouteManagerContract,
+  RouteSetContract,
+  WhitelistContract,
+];
