@@ -6,17 +6,15 @@
 import './support/quiet';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import {
   CertificateAuthority,
-  ChaincodeConnection,
   MemoryState,
   TxSimulator,
   buildProposal,
 } from '@fund/app/dist/blockchain/embedded';
+import { ChaincodeServerProcess } from '../support/chaincode-server';
 
 const CCID = 'test:1';
 
@@ -29,54 +27,13 @@ function fixtureDir(): string {
   throw new Error('test/embedded/fixtures/kv-chaincode not found above ' + __dirname);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 describe('embedded peer: chaincode-as-a-service over gRPC', () => {
-  let child: ChildProcess | undefined;
-  let output = '';
-  let address = '';
-  let exited: Promise<number | null>;
-
+  let server: ChaincodeServerProcess;
   before(async () => {
-    const port = await freePort();
-    address = `127.0.0.1:${port}`;
-    const cli = path.join(path.dirname(require.resolve('fabric-shim/package.json')), 'cli.js');
-    child = spawn(
-      process.execPath,
-      [cli, 'server', '--chaincode-address', address, '--chaincode-id', CCID, '--module-path', fixtureDir()],
-      { env: { ...process.env, CORE_CHAINCODE_LOGGING_LEVEL: 'WARNING' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    exited = new Promise((resolve) => child?.once('exit', (code) => resolve(code)));
+    server = await ChaincodeServerProcess.start(fixtureDir(), CCID);
   });
-
-  after(async () => {
-    // Always stop the server, even when a test failed.
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child?.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
-    }
-  });
-
-  /** Connects, failing fast with the server's output if the process dies first. */
-  async function connect(ccid: string): Promise<ChaincodeConnection> {
-    const died = exited.then((code) => {
-      throw new Error(`chaincode server exited (${code}) before accepting a connection:\n${output}`);
-    });
-    return Promise.race([ChaincodeConnection.grpc(address, { ccid, connectTimeoutMs: 20_000 }), died]);
-  }
+  after(() => server.stop());
+  const connect = (ccid: string) => server.connect(ccid);
 
   // First, so the next test also proves the server survived a refused handshake.
   test('a chaincode registering under another id is refused', async () => {

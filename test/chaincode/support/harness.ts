@@ -42,7 +42,9 @@ export class ChaincodeHarness {
 
   private constructor(private readonly connection: ChaincodeConnection) {}
 
-  static async start(): Promise<ChaincodeHarness> {
+  /** In-process by default; pass a connection to drive a chaincode server over gRPC instead. */
+  static async start(connection?: ChaincodeConnection): Promise<ChaincodeHarness> {
+    if (connection) return new ChaincodeHarness(connection);
     const chaincode = loadContractChaincode([...contracts], '@fund/chaincode', '0.1.0');
     return new ChaincodeHarness(await ChaincodeConnection.inProcess(chaincode, `${CHAINCODE}:0.1.0`));
   }
