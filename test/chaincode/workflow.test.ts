@@ -1,18 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChaincodeHarness } from './support/harness';
-import { ORGS, actor, leishanProject, setUpProvince, terms } from './support/fixture';
+import { DraftView as Draft, ORGS, actor, leishanProject, setUpProvince, terms } from './support/fixture';
 
-interface Draft {
-  draftId: string;
-  source: string;
-  amount: string;
-  status: string;
-  nextHop: number;
-  holderId: string;
-  plannedPath: Array<{ stage: string; from: { orgId: string; accountNo: string }; to: { orgId: string; accountNo: string } }>;
-  actualPath: Array<{ serial: string; overdue: boolean; transferAmount: string }>;
-}
 
 describe('the whole workflow of DOMAIN.md through the real contract dispatch', () => {
   let h: ChaincodeHarness;

@@ -1,0 +1,106 @@
+import { compareKeys, KVRead, RangeQueryInfo, SimulationResults, Version, VersionedState } from '../simulator';
+
+/**
+ * The committing peer's validation of one block (Fabric's txvalidator + MVCC validator): in block
+ * order, a transaction is invalid if its signature or id is bad, if a key it read has changed since
+ * (committed state, or an earlier valid transaction of the same block), or if a range it scanned
+ * would now return other keys (phantom). Invalid transactions stay in the block with their code and
+ * change nothing.
+ */
+export type ValidationCode =
+  | 'VALID'
+  | 'MVCC_READ_CONFLICT'
+  | 'PHANTOM_READ_CONFLICT'
+  | 'BAD_PROPOSAL_SIGNATURE'
+  | 'DUPLICATE_TXID'
+  | 'ENDORSEMENT_POLICY_FAILURE';
+
+export interface Validation {
+  code: ValidationCode;
+  message?: string;
+}
+
+export interface CandidateTx {
+  txId: string;
+  /** Result of checking the proposal's signature and txId (verifyProposal), done before ordering. */
+  signatureError?: string;
+  /** The chaincode's response status at endorsement; only 2xx/3xx endorsements may be committed. */
+  responseStatus: number;
+  results: SimulationResults;
+}
+
+const sameVersion = (a: Version | null | undefined, b: Version | null | undefined) =>
+  (a ?? null) === null ? (b ?? null) === null : b != null && a!.blockNum === b.blockNum && a!.txNum === b.txNum;
+
+export async function validateBlock(
+  state: VersionedState,
+  txs: readonly CandidateTx[],
+  isCommittedTxId: (txId: string) => Promise<boolean>,
+): Promise<Validation[]> {
+  // Keys written by the block's earlier valid transactions, per namespace.
+  const touched = new Map<string, Set<string>>();
+  const seen = new Set<string>();
+  const out: Validation[] = [];
+  for (const tx of txs) {
+    const v = await validateOne(state, tx, touched, seen, isCommittedTxId);
+    seen.add(tx.txId);
+    if (v.code === 'VALID') {
+      let keys = touched.get(tx.results.namespace);
+      if (!keys) touched.set(tx.results.namespace, (keys = new Set()));
+      for (const w of tx.results.writes) keys.add(w.key);
+    }
+    out.push(v);
+  }
+  return out;
+}
+
+async function validateOne(
+  state: VersionedState,
+  tx: CandidateTx,
+  touched: Map<string, Set<string>>,
+  seen: Set<string>,
+  isCommittedTxId: (txId: string) => Promise<boolean>,
+): Promise<Validation> {
+  if (tx.signatureError) return { code: 'BAD_PROPOSAL_SIGNATURE', message: tx.signatureError };
+  if (seen.has(tx.txId) || (await isCommittedTxId(tx.txId))) return { code: 'DUPLICATE_TXID', message: `transaction ${tx.txId} was already submitted` };
+  if (tx.responseStatus < 200 || tx.responseStatus >= 400) return { code: 'ENDORSEMENT_POLICY_FAILURE', message: `endorsement returned status ${tx.responseStatus}` };
+  const ns = tx.results.namespace;
+  const written = touched.get(ns) ?? new Set<string>();
+  for (const read of tx.results.reads) {
+    const conflict = await readConflict(state, ns, read, written);
+    if (conflict) return { code: 'MVCC_READ_CONFLICT', message: conflict };
+  }
+  for (const range of tx.results.rangeQueries) {
+    const phantom = await phantomConflict(state, ns, range, written);
+    if (phantom) return { code: 'PHANTOM_READ_CONFLICT', message: phantom };
+  }
+  return { code: 'VALID' };
+}
+
+async function readConflict(state: VersionedState, ns: string, read: KVRead, written: Set<string>): Promise<string | undefined> {
+  if (written.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
+  const committed = await state.get(ns, read.key);
+  if (!sameVersion(read.version, committed?.version)) return `key ${printable(read.key)} changed since it was read`;
+  return undefined;
+}
+
+/** Re-run the range as the transaction saw it; any key or version difference is a phantom. */
+async function phantomConflict(state: VersionedState, ns: string, range: RangeQueryInfo, written: Set<string>): Promise<string | undefined> {
+  const inRange = (key: string) =>
+    compareKeys(key, range.startKey) >= 0 && (range.itrExhausted ? range.endKey === '' || compareKeys(key, range.endKey) < 0 : compareKeys(key, range.endKey) <= 0);
+  for (const key of written) if (inRange(key)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
+  const now: KVRead[] = [];
+  for await (const kv of state.range(ns, range.startKey, range.itrExhausted ? range.endKey : '')) {
+    if (!range.itrExhausted && compareKeys(kv.key, range.endKey) > 0) break;
+    now.push({ key: kv.key, version: kv.version });
+  }
+  if (now.length !== range.reads.length || now.some((r, i) => r.key !== range.reads[i].key || !sameVersion(r.version, range.reads[i].version))) {
+    return `range starting at ${printable(range.startKey)} returns other results now`;
+  }
+  return undefined;
+}
+
+/** Composite keys start with U+0000 and separate parts with it: show them readably in messages. */
+function printable(key: string): string {
+  return JSON.stringify(key.replace(/\u0000/g, '/'));
+}
