@@ -112,7 +112,13 @@ describe('input validation: bad calls fail with a clear message naming the field
     await refused(h, 'platform', 'Organisation:register', org({ id: 'LS-UNIT' }), /^CONFLICT: organisation LS-UNIT is already registered/);
     await refused(h, 'platform', 'Organisation:register', org({ accounts: [{ accountNo: '600000000001', bankId: 'BANK-GZ', name: '重复' }] }), /^CONFLICT: account 600000000001 is already registered to BANK-GZ/);
     await refused(h, 'platform', 'Organisation:register', org({ accounts: [{ accountNo: '612345678901', bankId: 'LS-FIN', name: '非银行' }] }), /^VALIDATION: account 612345678901\.bankId: organisation LS-FIN is a countyFinance, not a bank/);
-    await refused(h, 'platform', 'Organisation:setActive', ['LS-UNIT', 'maybe'], /could not convert data to boolean|boolean/);
+    await refused(h, 'platform', 'Organisation:setActive', ['LS-UNIT', 'maybe'], /^VALIDATION: active: active must be "true" or "false"/);
+    const admin = await actor(h, 'platform');
+    await h.ok(admin, 'Organisation:register', JSON.stringify({ id: 'LEAVING-UNIT', name: '退出合作社', type: 'implementingUnit', mspId: 'CountyMSP', county: '雷山县' }));
+    const leaving = await h.user('implementingUnit', 'LEAVING-UNIT');
+    assert.equal((await h.evaluate(leaving, 'Organisation:get', 'LEAVING-UNIT')).ok, true);
+    await h.ok(admin, 'Organisation:setActive', 'LEAVING-UNIT', 'false');
+    assert.match((await h.evaluate(leaving, 'Organisation:get', 'LEAVING-UNIT')).message, /^AUTHORISATION: organisation LEAVING-UNIT has left the platform/);
     const { projectId } = await approvedProject(h);
     await refused(h, 'unit', 'Project:reportProgress', [projectId, JSON.stringify({ milestone: '开工', percent: 10, note: '开工', evidence: [{ name: 'a.jpg', sha256: 'f'.repeat(64) }] })], /^STATE: project .* is APPROVED; progress is reported once the drafts are accepted/);
     await refused(h, 'unit', 'Project:reportProgress', [projectId, JSON.stringify({ milestone: '开工', percent: 101, note: '开工', evidence: [] })], /^VALIDATION: report\.percent: percent must be 0–100/);

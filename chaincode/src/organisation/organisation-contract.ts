@@ -27,9 +27,11 @@ export class OrganisationContract extends FundContract {
 
   /** An organisation leaving (退出) or rejoining the platform; its users lose or regain access. */
   @Transaction()
-  async setActive(ctx: FundContext, orgId: string, active: boolean): Promise<Organisation> {
+  async setActive(ctx: FundContext, orgId: string, active: string): Promise<Organisation> {
     await authorise(ctx, ['admin']);
-    return setActive(ctx, parseArg('orgId', orgId, id('orgId')), parseArg('active', active, z.boolean('active must be true or false')));
+    // A string argument, so a bad value gets our message rather than the serializer's.
+    const flag = parseArg('active', active, z.enum(['true', 'false'], 'active must be "true" or "false"'));
+    return setActive(ctx, parseArg('orgId', orgId, id('orgId')), flag === 'true');
   }
 
   @Transaction(false)
