@@ -4,3 +4,4 @@ export * from './proposal';
 export * from './simulator';
 export * from './memory-state';
 export * from './chaincode-support';
+export * from './ledger';

@@ -1,0 +1,228 @@
+/**
+ * Append-only block store for one channel (Fabric's blkstorage, reduced to one file):
+ *
+ *   blocks.dat  records of: u32 BE length | block as JSON (UTF-8); the source of truth
+ *   blocks.idx  u64 BE byte offset of block n's record at position 8n
+ *   txindex/    LevelDB: 'tx:'+txId -> [blockNum, txNum], 'height' -> blocks indexed
+ *
+ * Both indexes are derived from blocks.dat and repaired on open, so only blocks.dat is fsynced.
+ */
+import * as path from 'node:path';
+import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import { blockHeaderHash, computeDataHash, type Block, type StoredTransaction } from './block';
+import { Serial } from './serial';
+
+export const DATA_FILE = 'blocks.dat';
+export const INDEX_FILE = 'blocks.idx';
+const TX_INDEX_DIR = 'txindex';
+const HEIGHT_KEY = 'height';
+const TX_PREFIX = 'tx:';
+const HEADER_BYTES = 4;
+
+export interface TransactionLocation {
+  blockNumber: number;
+  txNum: number;
+  transaction: StoredTransaction;
+}
+
+type TxIndex = ClassicLevel<string, number | [number, number]>;
+
+export class BlockStore {
+  private readonly serial = new Serial();
+  /** Header hash of the last block, computed lazily so a damaged block cannot stop open(). */
+  private lastHeaderHash: string | undefined;
+
+  private constructor(
+    private readonly data: FileHandle,
+    private readonly idx: FileHandle,
+    private readonly txIndex: TxIndex,
+    private readonly offsets: number[],
+    private size: number,
+  ) {}
+
+  static async open(dir: string): Promise<BlockStore> {
+    await mkdir(dir, { recursive: true });
+    const opened: Array<{ close(): Promise<void> }> = [];
+    try {
+      const data = await open(path.join(dir, DATA_FILE), 'a+');
+      opened.push(data);
+      await syncDir(dir); // make a newly created blocks.dat's directory entry durable
+      const { offsets, size } = await loadOffsets(data, dir);
+      const idx = await open(path.join(dir, INDEX_FILE), 'a');
+      opened.push(idx);
+      const txIndex: TxIndex = new ClassicLevel(path.join(dir, TX_INDEX_DIR), { keyEncoding: 'utf8', valueEncoding: 'json' });
+      await txIndex.open();
+      opened.push(txIndex);
+      const store = new BlockStore(data, idx, txIndex, offsets, size);
+      await store.catchUpTxIndex();
+      return store;
+    } catch (err) {
+      for (const h of opened.reverse()) await h.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  height(): number {
+    return this.offsets.length;
+  }
+
+  /** previousHash for the next block: the last block's header hash, '' while empty. */
+  async lastHash(): Promise<string> {
+    if (this.height() === 0) return '';
+    this.lastHeaderHash ??= blockHeaderHash(await this.getBlock(this.height() - 1));
+    return this.lastHeaderHash;
+  }
+
+  /** Resolves once the block is fsynced; rejects blocks that do not extend the chain. */
+  append(block: Block): Promise<void> {
+    return this.serial.run(async () => {
+      if (block.number !== this.height()) throw new Error(`cannot append block ${block.number}: height is ${this.height()}`);
+      if (block.previousHash !== (await this.lastHash())) throw new Error(`block ${block.number}: previousHash does not match block ${block.number - 1}`);
+      if (block.dataHash !== computeDataHash(block.transactions)) throw new Error(`block ${block.number}: dataHash does not match its transactions`);
+      const payload = Buffer.from(JSON.stringify(block), 'utf8');
+      const header = Buffer.alloc(HEADER_BYTES);
+      header.writeUInt32BE(payload.length);
+      try {
+        await this.data.appendFile(Buffer.concat([header, payload]));
+        await this.data.datasync();
+      } catch (err) {
+        await this.data.truncate(this.size).catch(() => undefined); // leave no half record behind
+        throw err;
+      }
+      const offset = this.size;
+      this.offsets.push(offset);
+      this.size += HEADER_BYTES + payload.length;
+      this.lastHeaderHash = blockHeaderHash(block);
+      await this.idx.appendFile(u64(offset));
+      await this.indexTransactions(block);
+    });
+  }
+
+  async getBlock(n: number): Promise<Block> {
+    if (!Number.isInteger(n) || n < 0 || n >= this.height()) throw new RangeError(`block ${n} does not exist (height ${this.height()})`);
+    const start = this.offsets[n];
+    const bytes = Buffer.alloc((this.offsets[n + 1] ?? this.size) - start);
+    await this.data.read(bytes, 0, bytes.length, start);
+    if (bytes.readUInt32BE(0) !== bytes.length - HEADER_BYTES) throw new Error(`block ${n}: record length does not match the index`);
+    let block: Block;
+    try {
+      block = JSON.parse(bytes.subarray(HEADER_BYTES).toString('utf8')) as Block;
+    } catch (err) {
+      throw new Error(`block ${n} is unreadable: ${(err as Error).message}`);
+    }
+    if (block.number !== n) throw new Error(`block ${n}: record holds block number ${block.number}`);
+    return block;
+  }
+
+  /** First occurrence of a txId (later duplicates are DUPLICATE_TXID by definition). */
+  async getTransaction(txId: string): Promise<TransactionLocation | undefined> {
+    const loc = (await this.txIndex.get(TX_PREFIX + txId)) as [number, number] | undefined;
+    if (!loc) return undefined;
+    const [blockNumber, txNum] = loc;
+    return { blockNumber, txNum, transaction: (await this.getBlock(blockNumber)).transactions[txNum] };
+  }
+
+  /** Blocks from `from` up to the height reached while iterating. */
+  async *iterate(from = 0): AsyncIterable<Block> {
+    for (let n = from; n < this.height(); n++) yield await this.getBlock(n);
+  }
+
+  close(): Promise<void> {
+    return this.serial.run(async () => {
+      await this.data.close();
+      await this.idx.close();
+      await this.txIndex.close();
+    });
+  }
+
+  private async catchUpTxIndex(): Promise<void> {
+    let from = ((await this.txIndex.get(HEIGHT_KEY)) as number | undefined) ?? 0;
+    if (from > this.height()) {
+      // The index knows blocks the file no longer has (e.g. a restored blocks.dat): rebuild it.
+      await this.txIndex.clear();
+      from = 0;
+    }
+    for (let n = from; n < this.height(); n++) await this.indexTransactions(await this.getBlock(n));
+  }
+
+  private async indexTransactions(block: Block): Promise<void> {
+    const keys = block.transactions.map((tx) => TX_PREFIX + tx.txId);
+    const known = await this.txIndex.getMany(keys);
+    const batch = this.txIndex.batch();
+    const seen = new Set<string>();
+    keys.forEach((key, txNum) => {
+      if (known[txNum] !== undefined || seen.has(key)) return;
+      seen.add(key);
+      batch.put(key, [block.number, txNum]);
+    });
+    batch.put(HEIGHT_KEY, block.number + 1);
+    await batch.write();
+  }
+}
+
+/**
+ * Block offsets from blocks.idx, checked against blocks.dat and extended by scanning the
+ * unindexed tail. A record cut short by a crash is moved aside to blocks.dat.torn-<offset>
+ * and truncated away; blocks.idx is rewritten whenever it disagrees.
+ */
+async function loadOffsets(data: FileHandle, dir: string): Promise<{ offsets: number[]; size: number }> {
+  let size = (await data.stat()).size;
+  const idxPath = path.join(dir, INDEX_FILE);
+  const idxBytes = await readFile(idxPath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return Buffer.alloc(0);
+    throw err;
+  });
+  const offsets: number[] = [];
+  for (let i = 0; i + 8 <= idxBytes.length; i += 8) offsets.push(Number(idxBytes.readBigUInt64BE(i)));
+  let pos = 0;
+  while (offsets.length > 0) {
+    const end = await recordEnd(data, offsets[offsets.length - 1], size);
+    if (end !== undefined) {
+      pos = end;
+      break;
+    }
+    offsets.pop();
+  }
+  while (pos < size) {
+    const end = await recordEnd(data, pos, size);
+    if (end === undefined) {
+      const torn = Buffer.alloc(size - pos);
+      await data.read(torn, 0, torn.length, pos);
+      await writeFile(path.join(dir, `${DATA_FILE}.torn-${pos}`), torn);
+      await data.truncate(pos);
+      await data.datasync();
+      size = pos;
+      break;
+    }
+    offsets.push(pos);
+    pos = end;
+  }
+  if (idxBytes.length !== offsets.length * 8) await writeFile(idxPath, Buffer.concat(offsets.map(u64)));
+  return { offsets, size };
+}
+
+/** End of the record at `pos`, or undefined if it runs past the end of the file (a torn write). */
+async function recordEnd(data: FileHandle, pos: number, size: number): Promise<number | undefined> {
+  if (pos + HEADER_BYTES > size) return undefined;
+  const header = Buffer.alloc(HEADER_BYTES);
+  await data.read(header, 0, HEADER_BYTES, pos);
+  const len = header.readUInt32BE(0);
+  // Zero length never occurs in a written record, but a crash can leave zero-filled space.
+  return len > 0 && pos + HEADER_BYTES + len <= size ? pos + HEADER_BYTES + len : undefined;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}

@@ -1,0 +1,170 @@
+/**
+ * World state and history on LevelDB (classic-level), laid out like Fabric's stateleveldb and
+ * historyleveldb. Keys are UTF-8 bytes, so LevelDB's bytewise order is compareKeys' order.
+ *
+ *   state:     's' 0x00 ns 0x00 key                           -> u64 blockNum | u64 txNum | value
+ *   history:   'h' 0x00 ns 0x00 u32 len(key) key u64 blk u64 tx -> JSON { txId, isDelete, timestamp, value(b64) }
+ *   savepoint: 'm' 0x00 'savepoint'                            -> u64 last committed block number
+ *
+ * The history key carries the key's length because keys may contain 0x00 (composite keys):
+ * without it, the history of "a" would also scan "a\0b".
+ */
+import { ClassicLevel } from 'classic-level';
+import type { KeyModification, KVWrite, Version, VersionedKV, VersionedState, VersionedValue } from '../simulator';
+
+/** One VALID transaction's contribution to a block commit. */
+export interface CommittedTx {
+  txNum: number;
+  txId: string;
+  timestamp: Date;
+  namespace: string;
+  writes: KVWrite[];
+}
+
+export interface StateEntry extends VersionedKV {
+  ns: string;
+}
+
+type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+const SEP = Buffer.from([0]);
+const STATE = Buffer.from('s\0');
+const HISTORY = Buffer.from('h\0');
+const SAVEPOINT = Buffer.from('m\0savepoint');
+const VERSION_BYTES = 16;
+
+export function stateKey(ns: string, key: string): Buffer {
+  return Buffer.concat([nsPrefix(ns), Buffer.from(key, 'utf8')]);
+}
+
+export class LevelStateDb implements VersionedState {
+  private committing = false;
+
+  private constructor(
+    private readonly db: ClassicLevel<Buffer, Buffer>,
+    private lastBlock: number,
+  ) {}
+
+  static async open(location: string): Promise<LevelStateDb> {
+    const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const sp = await db.get(SAVEPOINT);
+    return new LevelStateDb(db, sp ? Number(sp.readBigUInt64BE(0)) : -1);
+  }
+
+  /** Number of the last committed block, -1 before the first commit. */
+  savepoint(): number {
+    return this.lastBlock;
+  }
+
+  async get(ns: string, key: string): Promise<VersionedValue | undefined> {
+    const raw = await this.db.get(stateKey(ns, key));
+    return raw && decodeValue(raw);
+  }
+
+  async *range(ns: string, startKey: string, endKey: string): AsyncIterable<VersionedKV> {
+    const prefix = nsPrefix(ns);
+    const lt = endKey === '' ? nsEnd(ns) : stateKey(ns, endKey);
+    for await (const [k, v] of this.db.iterator({ gte: stateKey(ns, startKey), lt })) {
+      yield { key: k.subarray(prefix.length).toString('utf8'), ...decodeValue(v) };
+    }
+  }
+
+  async history(ns: string, key: string): Promise<KeyModification[]> {
+    const prefix = historyPrefix(ns, key);
+    const mods: KeyModification[] = [];
+    for await (const v of this.db.values({ gt: prefix, lte: Buffer.concat([prefix, Buffer.alloc(VERSION_BYTES, 0xff)]), reverse: true })) {
+      const h = JSON.parse(v.toString('utf8')) as { txId: string; isDelete: boolean; timestamp: number; value: string };
+      mods.push({ txId: h.txId, isDelete: h.isDelete, timestamp: new Date(h.timestamp), value: Buffer.from(h.value, 'base64') });
+    }
+    return mods;
+  }
+
+  /** Every live key of every namespace, in LevelDB order (namespace, then key bytes). */
+  async *entries(): AsyncIterable<StateEntry> {
+    for await (const [k, v] of this.db.iterator({ gte: STATE, lt: Buffer.from('s\x01') })) {
+      const sep = k.indexOf(0, STATE.length);
+      yield { ns: k.subarray(STATE.length, sep).toString('utf8'), key: k.subarray(sep + 1).toString('utf8'), ...decodeValue(v) };
+    }
+  }
+
+  /**
+   * Applies a block's VALID write sets, their history and the new savepoint in one synchronous
+   * LevelDB batch: after a crash the state is either entirely before or entirely after the block.
+   */
+  async commitBlock(blockNum: number, validTxs: readonly CommittedTx[]): Promise<void> {
+    if (this.committing) throw new Error('commitBlock calls must not overlap');
+    if (blockNum !== this.lastBlock + 1) throw new Error(`cannot commit block ${blockNum}: state savepoint is ${this.lastBlock}`);
+    // Build every operation before writing anything, so a bad write set aborts the whole block.
+    const ops: Op[] = [];
+    for (const tx of validTxs) {
+      const version = { blockNum, txNum: tx.txNum };
+      for (const w of tx.writes) {
+        checkKey(w.key);
+        const key = stateKey(tx.namespace, w.key);
+        ops.push(w.isDelete ? { type: 'del', key } : { type: 'put', key, value: encodeValue(w.value, version) });
+        const mod = { txId: tx.txId, isDelete: w.isDelete, timestamp: tx.timestamp.getTime(), value: w.isDelete ? '' : w.value.toString('base64') };
+        ops.push({ type: 'put', key: Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), value: Buffer.from(JSON.stringify(mod)) });
+      }
+    }
+    ops.push({ type: 'put', key: SAVEPOINT, value: u64(blockNum) });
+    this.committing = true;
+    try {
+      await this.db.batch(ops, { sync: true });
+      this.lastBlock = blockNum;
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+function nsPrefix(ns: string): Buffer {
+  return Buffer.concat([STATE, nsBytes(ns), SEP]);
+}
+
+function nsBytes(ns: string): Buffer {
+  // A namespace with 0x00 would make "ns\0key" ambiguous; Fabric's chaincode names never have one.
+  if (ns === '' || ns.includes('\0')) throw new Error(`invalid namespace ${JSON.stringify(ns)}`);
+  return Buffer.from(ns, 'utf8');
+}
+
+/** First key after every key of the namespace. */
+function nsEnd(ns: string): Buffer {
+  const end = nsPrefix(ns);
+  end[end.length - 1] = 1;
+  return end;
+}
+
+function historyPrefix(ns: string, key: string): Buffer {
+  const k = Buffer.from(key, 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(k.length);
+  return Buffer.concat([HISTORY, nsBytes(ns), SEP, len, k]);
+}
+
+function checkKey(key: string): void {
+  // A lone surrogate would silently become U+FFFD on the way to UTF-8 bytes.
+  if (key === '' || Buffer.from(key, 'utf8').toString('utf8') !== key) throw new Error(`invalid key ${JSON.stringify(key)}: must be non-empty valid UTF-8`);
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+function encodeValue(value: Buffer, v: Version): Buffer {
+  return Buffer.concat([u64(v.blockNum), u64(v.txNum), value]);
+}
+
+function decodeValue(raw: Buffer): VersionedValue {
+  if (raw.length < VERSION_BYTES) throw new Error(`corrupt state value (${raw.length} bytes)`);
+  return {
+    value: Buffer.from(raw.subarray(VERSION_BYTES)),
+    version: { blockNum: Number(raw.readBigUInt64BE(0)), txNum: Number(raw.readBigUInt64BE(8)) },
+  };
+}
