@@ -61,3 +61,16 @@ describe('block cutter (orderer batching)', () => {
     assert.throws(() => new BlockCutter<string>({ maxMessageCount: 0, batchTimeoutMs: 1, preferredMaxBytes: 1 }, () => 1, async () => {}), /must be positive/);
   });
 });
+
+describe('block cutter after a failed delivery', () => {
+  it('keeps delivering later batches', async () => {
+    const delivered: string[] = [];
+    const cutter = new BlockCutter<string>({ maxMessageCount: 1, batchTimeoutMs: 10_000, preferredMaxBytes: 1000 }, (s) => s.length, async (items) => {
+      if (items[0] === 'bad') throw new Error('disk full');
+      delivered.push(items[0]);
+    });
+    await assert.rejects(cutter.enqueue('bad'), /disk full/);
+    await cutter.enqueue('good');
+    assert.deepEqual(delivered, ['good']);
+  });
+});

@@ -62,6 +62,15 @@ export class EntityStore<T> {
     return out;
   }
 
+  /** Committed entities under the given prefix with their key parts, in key order: one scan, no further reads. */
+  async entries(parts: string[] = []): Promise<Array<{ parts: string[]; value: T }>> {
+    const out: Array<{ parts: string[]; value: T }> = [];
+    for await (const { key, value } of this.stub.getStateByPartialCompositeKey(this.type, parts)) {
+      out.push({ parts: this.stub.splitCompositeKey(key).attributes, value: JSON.parse(Buffer.from(value).toString('utf8')) as T });
+    }
+    return out;
+  }
+
   /** Committed keys (id parts only) under the given prefix: used for index entries whose value is empty. */
   async listKeys(parts: string[] = []): Promise<string[][]> {
     const out: string[][] = [];

@@ -315,9 +315,8 @@ export async function resolveDiscrepancy(ctx: FundContext, caller: Caller, discr
 export async function sweepUnmatched(ctx: FundContext, caller: Caller): Promise<{ flagged: number; discrepancyIds: string[] }> {
   const cutoff = new Date(ctx.now.getTime() - caller.config.unmatchedThresholdHours * 3600 * 1000).toISOString();
   const ids: string[] = [];
-  for (const [kind, serial] of await pending(ctx).listKeys()) {
-    const entry = await pending(ctx).get(kind, serial);
-    if (!entry || entry.since > cutoff) continue;
+  for (const { parts: [kind, serial], value: entry } of await pending(ctx).entries()) {
+    if (entry.since > cutoff) continue;
     if (kind === 'claim') {
       const claim = (await claims(ctx).get(serial))!;
       ids.push((await raise(ctx, 'UNMATCHED_CLAIM', serial, claim, [{ field: 'serial', expected: 'a bank record', actual: `none since ${entry.since}` }])).id);
@@ -341,10 +340,5 @@ export async function serialStatus(ctx: FundContext, serial: string): Promise<{ 
 }
 
 export async function listPending(ctx: FundContext): Promise<Array<{ kind: string; serial: string; since: string }>> {
-  const out: Array<{ kind: string; serial: string; since: string }> = [];
-  for (const [kind, serial] of await pending(ctx).listKeys()) {
-    const entry = await pending(ctx).get(kind, serial);
-    if (entry) out.push({ kind, serial, since: entry.since });
-  }
-  return out;
+  return (await pending(ctx).entries()).map(({ parts: [kind, serial], value }) => ({ kind, serial, since: value.since }));
 }

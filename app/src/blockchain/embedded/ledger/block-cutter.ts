@@ -1,3 +1,5 @@
+import { Serial } from './serial';
+
 /**
  * The ordering service's block cutter (Fabric's orderer/common/blockcutter with the solo/raft
  * batch timer): transactions are batched and a batch is cut when it reaches MaxMessageCount,
@@ -21,6 +23,8 @@ export class BlockCutter<T> {
   private pending: T[] = [];
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Blocks are handed on one at a time, in order; a failed delivery does not stall later ones. */
+  private readonly deliveries = new Serial();
   private delivering: Promise<void> = Promise.resolve();
 
   constructor(
@@ -46,7 +50,8 @@ export class BlockCutter<T> {
     this.pending.push(item);
     this.pendingBytes += size;
     if (this.pending.length >= this.settings.maxMessageCount) return this.cut('count');
-    if (!this.timer) this.timer = setTimeout(() => void this.cut('timeout'), this.settings.batchTimeoutMs);
+    // A timed cut has no caller to tell: the deliver callback reports its own failures.
+    if (!this.timer) this.timer = setTimeout(() => this.cut('timeout').catch(() => undefined), this.settings.batchTimeoutMs);
     return this.delivering;
   }
 
@@ -62,8 +67,7 @@ export class BlockCutter<T> {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    // Chained so that block n+1 is never delivered before block n has been committed.
-    this.delivering = this.delivering.then(() => this.deliver(batch, reason));
+    this.delivering = this.deliveries.run(() => this.deliver(batch, reason));
     return this.delivering;
   }
 }
