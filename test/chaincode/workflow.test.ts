@@ -2,15 +2,26 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChaincodeHarness } from './support/harness';
 import { DraftView as Draft, ORGS, actor, leishanProject, setUpProvince, terms } from './support/fixture';
+import { removeDir, tempDir } from '../ledger/support/ledger';
 
+/** Straight against the chaincode, and through the embedded ledger's endorse → order → validate → commit. */
+const BACKENDS = {
+  direct: () => ChaincodeHarness.start(),
+  'embedded ledger': (dataDir: string) => ChaincodeHarness.onLedger({ dataDir, batch: { batchTimeoutMs: 5 } }),
+};
 
-describe('the whole workflow of DOMAIN.md through the real contract dispatch', () => {
+for (const [backend, start] of Object.entries(BACKENDS)) describe(`the whole workflow of DOMAIN.md through the real contract dispatch (${backend})`, () => {
   let h: ChaincodeHarness;
+  let dataDir: string;
   before(async () => {
-    h = await ChaincodeHarness.start();
+    dataDir = tempDir();
+    h = await start(dataDir);
     await setUpProvince(h);
   });
-  after(() => h.close());
+  after(async () => {
+    await h.close();
+    removeDir(dataDir);
+  });
 
   it('files, rejects, revises, approves, moves three drafts hop by hop (two combined transfers), accepts and completes', async () => {
     const county = await actor(h, 'countyOffice');

@@ -1,5 +1,18 @@
 import { contracts } from '@fund/chaincode';
-import { CertificateAuthority, ChaincodeConnection, Identity, MemoryState, TxSimulator, buildProposal, loadContractChaincode, signBytes } from '@fund/app/dist/blockchain/embedded';
+import {
+  CertificateAuthority,
+  ChaincodeConnection,
+  EmbeddedLedger,
+  Identity,
+  MemoryState,
+  TxSimulator,
+  buildProposal,
+  loadContractChaincode,
+  signBytes,
+  type VersionedState,
+} from '@fund/app/dist/blockchain/embedded';
+import { CommitError, EndorsementError } from '@fund/app/dist/blockchain/gateway';
+import type { BatchSettings } from '@fund/app/dist/blockchain/embedded/ledger/block-cutter';
 
 export const CHAINCODE = 'fund';
 export const CHANNEL = 'business';
@@ -28,29 +41,134 @@ export interface CallResult<T = unknown> {
   writes: number;
 }
 
+/** What one call produced, before decoding. */
+interface RawCall {
+  status: number;
+  message: string;
+  payload: Buffer;
+  txId: string;
+  /** Only for committed submits. */
+  event?: { name: string; payload: Buffer };
+  writes: number;
+}
+
+/** Where calls go: straight to a chaincode over committed in-memory state, or through a LedgerGateway. */
+interface Backend {
+  call(identity: Identity, fcn: string, args: string[], commit: boolean, clock: Date): Promise<RawCall>;
+  enrol(mspId: string, role: string, org: string): Promise<Identity>;
+  state(): VersionedState;
+  close(): Promise<void>;
+}
+
+/**
+ * Each successful submit commits its write set as one block, a failed one commits nothing, as
+ * on a Fabric peer; no ordering, so tests run at the speed of the chaincode.
+ */
+class DirectBackend implements Backend {
+  private readonly memory = new MemoryState();
+  private readonly cas = new Map<string, CertificateAuthority>();
+  private height = 0;
+
+  constructor(private readonly connection: ChaincodeConnection) {}
+
+  async enrol(mspId: string, role: string, org: string): Promise<Identity> {
+    let ca = this.cas.get(mspId);
+    if (!ca) this.cas.set(mspId, (ca = await CertificateAuthority.create(mspId, `ca.${mspId.toLowerCase()}`)));
+    return ca.enrol({ enrollmentId: `${role}@${org}`, role, org });
+  }
+
+  async call(identity: Identity, fcn: string, args: string[], commit: boolean, clock: Date): Promise<RawCall> {
+    const proposal = buildProposal({ channel: CHANNEL, chaincode: CHAINCODE, args: [fcn, ...args], identity, timestamp: clock });
+    const simulator = new TxSimulator(this.memory, CHAINCODE);
+    const response = await this.connection.execute({ channel: CHANNEL, txId: proposal.txId, signedProposal: proposal.signedProposal, input: proposal.input }, simulator);
+    const results = await simulator.results();
+    const committed = response.status === 200 && commit;
+    if (committed && results.writes.length > 0) {
+      this.height += 1;
+      this.memory.apply(CHAINCODE, results.writes, { blockNum: this.height, txNum: 0 }, proposal.txId, clock);
+    }
+    return { ...response, txId: proposal.txId, event: committed ? response.event : undefined, writes: results.writes.length };
+  }
+
+  state(): VersionedState {
+    return this.memory;
+  }
+
+  close(): Promise<void> {
+    return this.connection.close();
+  }
+}
+
+/** Every call goes through the embedded LedgerGateway: endorse, order into blocks, validate, commit. */
+class GatewayBackend implements Backend {
+  constructor(readonly ledger: EmbeddedLedger) {}
+
+  enrol(mspId: string, role: string, org: string): Promise<Identity> {
+    return this.ledger.enrol({ enrollmentId: `${role}@${org}`, mspId, role, org });
+  }
+
+  async call(identity: Identity, fcn: string, args: string[], commit: boolean): Promise<RawCall> {
+    const req = { channel: CHANNEL, fcn, args };
+    try {
+      if (!commit) return { status: 200, message: '', payload: await this.ledger.evaluate(identity, req), txId: '', writes: 0 };
+      const r = await this.ledger.submit(identity, req);
+      const tx = (await this.ledger.ledger(CHANNEL).getBlock(r.blockNumber)).transactions.find((t) => t.txId === r.txId)!;
+      const event = tx.event && { name: tx.event.name, payload: Buffer.from(tx.event.payload, 'base64') };
+      return { status: 200, message: '', payload: r.payload, txId: r.txId, event, writes: tx.results.writes.length };
+    } catch (err) {
+      if (err instanceof EndorsementError) return { status: err.status, message: err.message, payload: Buffer.alloc(0), txId: err.txId, writes: 0 };
+      if (err instanceof CommitError) return { status: 409, message: err.message, payload: Buffer.alloc(0), txId: err.txId, writes: 0 };
+      throw err;
+    }
+  }
+
+  state(): VersionedState {
+    return this.ledger.ledger(CHANNEL).store.state;
+  }
+
+  close(): Promise<void> {
+    return this.ledger.close();
+  }
+}
+
+export interface LedgerHarnessOptions {
+  dataDir: string;
+  batch?: Partial<BatchSettings>;
+}
+
 /**
  * Runs the compiled chaincode through fabric-shim's real message handler, stub and contract
- * dispatch, with real signed proposals from real X.509 identities; each successful submit commits
- * its write set as one block, a failed one commits nothing, as on a Fabric peer.
+ * dispatch, with real signed proposals from real X.509 identities.
  */
 export class ChaincodeHarness {
-  readonly state = new MemoryState();
   clock = new Date('2026-11-02T09:00:00+08:00');
-  private height = 0;
-  private readonly cas = new Map<string, CertificateAuthority>();
   private readonly identities = new Map<string, Identity>();
 
-  private constructor(private readonly connection: ChaincodeConnection) {}
+  private constructor(private readonly backend: Backend) {}
 
   /** In-process by default; pass a connection to drive a chaincode server over gRPC instead. */
   static async start(connection?: ChaincodeConnection): Promise<ChaincodeHarness> {
-    if (connection) return new ChaincodeHarness(connection);
+    if (connection) return new ChaincodeHarness(new DirectBackend(connection));
     const chaincode = loadContractChaincode([...contracts], '@fund/chaincode', '0.1.0');
-    return new ChaincodeHarness(await ChaincodeConnection.inProcess(chaincode, `${CHAINCODE}:0.1.0`));
+    return new ChaincodeHarness(new DirectBackend(await ChaincodeConnection.inProcess(chaincode, `${CHAINCODE}:0.1.0`)));
+  }
+
+  /** The same calls through the embedded ledger in `dataDir` (opened or reopened). */
+  static async onLedger(opts: LedgerHarnessOptions): Promise<ChaincodeHarness> {
+    let harness: ChaincodeHarness | undefined;
+    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => harness!.clock });
+    harness = new ChaincodeHarness(new GatewayBackend(ledger));
+    return harness;
+  }
+
+  /** The embedded ledger behind an onLedger harness. */
+  get ledger(): EmbeddedLedger {
+    if (!(this.backend instanceof GatewayBackend)) throw new Error('this harness does not run on a ledger');
+    return this.backend.ledger;
   }
 
   async close(): Promise<void> {
-    await this.connection.close();
+    await this.backend.close();
   }
 
   advance(hours: number): void {
@@ -61,12 +179,7 @@ export class ChaincodeHarness {
   async user(role: string, org: string, mspId = MSP_OF_ROLE[role]): Promise<Identity> {
     const key = `${mspId}/${org}/${role}`;
     let identity = this.identities.get(key);
-    if (!identity) {
-      let ca = this.cas.get(mspId);
-      if (!ca) this.cas.set(mspId, (ca = await CertificateAuthority.create(mspId, `ca.${mspId.toLowerCase()}`)));
-      identity = await ca.enrol({ enrollmentId: `${role}@${org}`, role, org });
-      this.identities.set(key, identity);
-    }
+    if (!identity) this.identities.set(key, (identity = await this.backend.enrol(mspId, role, org)));
     return identity;
   }
 
@@ -92,16 +205,8 @@ export class ChaincodeHarness {
   }
 
   private async call<T>(identity: Identity, fcn: string, args: string[], commit: boolean): Promise<CallResult<T>> {
-    const proposal = buildProposal({ channel: CHANNEL, chaincode: CHAINCODE, args: [fcn, ...args], identity, timestamp: this.clock });
-    const simulator = new TxSimulator(this.state, CHAINCODE);
-    const response = await this.connection.execute({ channel: CHANNEL, txId: proposal.txId, signedProposal: proposal.signedProposal, input: proposal.input }, simulator);
-    const results = await simulator.results();
-    const ok = response.status === 200;
-    if (ok && commit && results.writes.length > 0) {
-      this.height += 1;
-      this.state.apply(CHAINCODE, results.writes, { blockNum: this.height, txNum: 0 }, proposal.txId, this.clock);
-    }
-    const text = response.payload.length > 0 ? response.payload.toString('utf8') : '';
+    const raw = await this.backend.call(identity, fcn, args, commit, this.clock);
+    const text = raw.payload.length > 0 ? raw.payload.toString('utf8') : '';
     let value: unknown = text;
     try {
       value = text === '' ? undefined : JSON.parse(text);
@@ -109,20 +214,20 @@ export class ChaincodeHarness {
       /* a plain string result */
     }
     return {
-      ok,
-      status: response.status,
-      message: response.message,
+      ok: raw.status === 200,
+      status: raw.status,
+      message: raw.message,
       value: value as T,
-      txId: proposal.txId,
-      event: ok && commit && response.event ? { name: response.event.name, payload: JSON.parse(response.event.payload.toString('utf8')) } : undefined,
-      writes: results.writes.length,
+      txId: raw.txId,
+      event: raw.event ? { name: raw.event.name, payload: JSON.parse(raw.event.payload.toString('utf8')) } : undefined,
+      writes: raw.writes,
     };
   }
 
   /** Every key and value in the chaincode's namespace: compared before and after a refused call. */
   async snapshot(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for await (const kv of this.state.range(CHAINCODE, '', '')) out.set(kv.key, kv.value.toString('hex'));
+    for await (const kv of this.backend.state().range(CHAINCODE, '', '')) out.set(kv.key, kv.value.toString('hex'));
     return out;
   }
 

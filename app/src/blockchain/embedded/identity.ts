@@ -216,11 +216,25 @@ export function verifySignature(certPem: string, bytes: Uint8Array, sig: Uint8Ar
  * checks before trusting a creator certificate.
  */
 export function isIssuedBy(certPem: string, caCertPem: string, at: Date = new Date()): boolean {
+  const cacheKey = caCertPem + certPem;
+  let checked = issuedCache.get(cacheKey);
+  if (!checked) {
+    checked = checkIssued(certPem, caCertPem);
+    if (issuedCache.size >= PUBLIC_KEY_CACHE_MAX) issuedCache.clear();
+    issuedCache.set(cacheKey, checked);
+  }
+  return checked !== false && at >= checked.validFrom && at <= checked.validTo;
+}
+
+/** The issuer check is pure in its two inputs; only the validity window depends on `at`. */
+const issuedCache = new Map<string, false | { validFrom: Date; validTo: Date }>();
+
+function checkIssued(certPem: string, caCertPem: string): false | { validFrom: Date; validTo: Date } {
   try {
     const cert = new crypto.X509Certificate(certPem);
     const ca = new crypto.X509Certificate(caCertPem);
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
-    return at >= new Date(cert.validFrom) && at <= new Date(cert.validTo);
+    return { validFrom: new Date(cert.validFrom), validTo: new Date(cert.validTo) };
   } catch {
     return false;
   }

@@ -5,3 +5,6 @@ export * from './simulator';
 export * from './memory-state';
 export * from './chaincode-support';
 export * from './ledger';
+export * from './membership';
+export * from './channel-ledger';
+export * from './embedded-ledger';

@@ -223,3 +223,17 @@ function decode<T>(what: string, fn: () => T): T {
     throw new Error(`invalid proposal: cannot decode ${what}: ${(err as Error).message}`);
   }
 }
+
+/** The function name (args[0]) of a stored proposal, decoded without verification (for display). */
+export function proposalFunction(signedProposalBytes: Uint8Array): string {
+  try {
+    const sp = peer.SignedProposal.deserializeBinary(signedProposalBytes);
+    const proposal = peer.Proposal.deserializeBinary(sp.getProposalBytes_asU8());
+    const payload = peer.ChaincodeProposalPayload.deserializeBinary(proposal.getPayload_asU8());
+    const invocation = peer.ChaincodeInvocationSpec.deserializeBinary(payload.getInput_asU8());
+    const first = invocation.getChaincodeSpec()?.getInput()?.getArgsList_asU8()[0];
+    return first ? Buffer.from(first).toString('utf8') : '';
+  } catch {
+    return '';
+  }
+}

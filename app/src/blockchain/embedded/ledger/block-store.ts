@@ -123,6 +123,11 @@ export class BlockStore {
     return { blockNumber, txNum, transaction: (await this.getBlock(blockNumber)).transactions[txNum] };
   }
 
+  /** Whether a transaction with this id is in a block already (valid or not). */
+  async hasTransaction(txId: string): Promise<boolean> {
+    return (await this.txIndex.get(TX_PREFIX + txId)) !== undefined;
+  }
+
   /** Blocks from `from` up to the height reached while iterating. */
   async *iterate(from = 0): AsyncIterable<Block> {
     for (let n = from; n < this.height(); n++) yield await this.getBlock(n);

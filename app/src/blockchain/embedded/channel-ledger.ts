@@ -1,0 +1,218 @@
+/**
+ * One channel of the embedded ledger: the endorsing peer, the ordering service and the
+ * committing peer in one object, with Fabric's transaction flow:
+ *
+ *   endorse   verify the signed proposal, run the chaincode against committed state in a
+ *             TxSimulator → response + read/write set with versions
+ *   order     the block cutter batches endorsed transactions (MaxMessageCount, BatchTimeout,
+ *             PreferredMaxBytes) into the next block
+ *   validate  signatures re-checked, duplicate txIds, endorsement status, MVCC and phantom reads;
+ *             invalid transactions stay in the block with their code and change nothing
+ *   commit    block fsynced to the block store, then the valid write sets to the state database
+ *
+ * A submit resolves only after its block is durable, with the transaction's validation code.
+ */
+import { peer } from '@hyperledger/fabric-protos';
+import type { ChaincodeConnection, ChaincodeResult } from './chaincode-support';
+import { verifyProposal, type VerifiedProposal } from './proposal';
+import { TxSimulator, type SimulationResults } from './simulator';
+import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
+import { createBlock, encodeResults, type Block, type StoredTransaction } from './ledger/block';
+import { ChannelStore } from './ledger/channel-store';
+import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
+
+export interface ChannelLedgerOptions {
+  dataDir: string;
+  channel: string;
+  /** The chaincode and the namespace (chaincode name) it owns on this channel. */
+  chaincode: ChaincodeConnection;
+  namespace: string;
+  batch: BatchSettings;
+  /** mspId → root CA certificate, read at every check so newly created MSPs are trusted at once. */
+  trustRoots: () => Record<string, string>;
+}
+
+export interface Endorsement {
+  proposal: VerifiedProposal;
+  signedProposal: peer.SignedProposal;
+  response: ChaincodeResult;
+  results: SimulationResults;
+}
+
+export interface CommitStatus {
+  blockNumber: number;
+  txNum: number;
+  code: ValidationCode;
+  message?: string;
+}
+
+/** A proposal the endorser refuses outright (bad signature, wrong channel…): nothing ran. */
+export class ProposalError extends Error {
+  constructor(
+    readonly txId: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProposalError';
+  }
+}
+
+interface Ordered {
+  endorsement: Endorsement;
+  bytes: Uint8Array;
+  resolve(status: CommitStatus): void;
+  reject(err: Error): void;
+}
+
+export class ChannelLedger {
+  private readonly cutter: BlockCutter<Ordered>;
+  private lastBlock: Block | undefined;
+  private readonly waiters = new Set<() => void>();
+  private closed = false;
+
+  private constructor(
+    private readonly opts: ChannelLedgerOptions,
+    readonly store: ChannelStore,
+  ) {
+    this.cutter = new BlockCutter<Ordered>(opts.batch, (o) => o.bytes.length, (batch, reason) => this.deliver(batch, reason));
+  }
+
+  static async open(opts: ChannelLedgerOptions): Promise<ChannelLedger> {
+    return new ChannelLedger(opts, await ChannelStore.open(opts.dataDir, opts.channel));
+  }
+
+  get channel(): string {
+    return this.opts.channel;
+  }
+
+  get height(): number {
+    return this.store.blocks.height();
+  }
+
+  /** Runs the proposal against committed state; throws ProposalError if it may not run at all. */
+  async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
+    if (this.closed) throw new Error(`channel ${this.channel} is closed`);
+    let proposal: VerifiedProposal;
+    try {
+      proposal = verifyProposal(signedProposal, { msps: this.opts.trustRoots() });
+    } catch (err) {
+      throw new ProposalError('', (err as Error).message);
+    }
+    if (proposal.channel !== this.channel) throw new ProposalError(proposal.txId, `proposal is for channel ${proposal.channel}, not ${this.channel}`);
+    if (proposal.chaincode !== this.opts.namespace) {
+      throw new ProposalError(proposal.txId, `chaincode ${proposal.chaincode} is not installed on channel ${this.channel}`);
+    }
+    const simulator = new TxSimulator(this.store.state, this.opts.namespace);
+    const response = await this.opts.chaincode.execute({ channel: this.channel, txId: proposal.txId, signedProposal, input: proposal.input }, simulator);
+    return { proposal, signedProposal, response, results: await simulator.results() };
+  }
+
+  /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
+  order(endorsement: Endorsement): Promise<CommitStatus> {
+    if (this.closed) return Promise.reject(new Error(`channel ${this.channel} is closed`));
+    return new Promise<CommitStatus>((resolve, reject) => {
+      const ordered: Ordered = { endorsement, bytes: endorsement.signedProposal.serializeBinary(), resolve, reject };
+      // Delivery failures reach each transaction through reject; nothing else to report here.
+      this.cutter.enqueue(ordered).catch(() => undefined);
+    });
+  }
+
+  async getBlock(n: number): Promise<Block> {
+    if (this.lastBlock?.number === n) return this.lastBlock;
+    return this.store.blocks.getBlock(n);
+  }
+
+  /**
+   * Blocks from `start`, read from the block store and then as they are committed; the
+   * iteration ends when close() is called on the stream or the ledger closes.
+   */
+  blocks(start = 0): AsyncIterable<Block> & { close(): void } {
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const stop = () => {
+      stopped = true;
+      wake?.();
+    };
+    const next = async function* (this: ChannelLedger): AsyncGenerator<Block> {
+      let n = Math.max(0, start);
+      while (!stopped && !this.closed) {
+        if (n < this.height) {
+          yield await this.getBlock(n++);
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.waiters.add(resolve);
+        });
+        if (wake) this.waiters.delete(wake);
+      }
+    }.call(this);
+    return { [Symbol.asyncIterator]: () => next, close: stop };
+  }
+
+  /** Commits whatever is waiting to be ordered, then closes the stores. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.cutter.flush().catch(() => undefined);
+    this.closed = true;
+    this.notify();
+    await this.store.close();
+  }
+
+  private async deliver(batch: Ordered[], reason: CutReason): Promise<void> {
+    try {
+      const roots = this.opts.trustRoots();
+      const validations = await validateBlock(
+        this.store.state,
+        batch.map(({ endorsement: e }) => ({
+          txId: e.proposal.txId,
+          signatureError: signatureError(e.signedProposal, roots),
+          responseStatus: e.response.status,
+          results: e.results,
+        })),
+        (txId) => this.store.blocks.hasTransaction(txId),
+      );
+      const transactions = batch.map((o, i) => storedTransaction(this.channel, o, validations[i]));
+      const block = createBlock(this.height, await this.store.blocks.lastHash(), transactions, { cutReason: reason, cutAt: new Date().toISOString() });
+      await this.store.commit(block);
+      this.lastBlock = block;
+      batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));
+      this.notify();
+    } catch (err) {
+      const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
+      for (const o of batch) o.reject(failure);
+    }
+  }
+
+  private notify(): void {
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiting) wake();
+  }
+}
+
+/** The committer's own signature check: the endorser's verdict is not trusted blindly. */
+function signatureError(sp: peer.SignedProposal, roots: Record<string, string>): string | undefined {
+  try {
+    verifyProposal(sp, { msps: roots });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function storedTransaction(channel: string, o: Ordered, v: Validation): StoredTransaction {
+  const { proposal, response, results } = o.endorsement;
+  return {
+    txId: proposal.txId,
+    channel,
+    creator: proposal.creator,
+    timestamp: proposal.timestamp.toISOString(),
+    signedProposal: Buffer.from(o.bytes).toString('base64'),
+    results: encodeResults(results),
+    response: { status: response.status, message: response.message, payload: response.payload.toString('base64') },
+    ...(response.event ? { event: { name: response.event.name, payload: response.event.payload.toString('base64') } } : {}),
+    validationCode: v.code,
+    ...(v.message ? { validationMessage: v.message } : {}),
+  };
+}

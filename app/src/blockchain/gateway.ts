@@ -1,0 +1,142 @@
+/**
+ * The B of MVCB: the one interface the web platform uses to talk to the chain. Two adapters
+ * implement it: embedded/ (an in-process ledger running the same chaincode, the default) and
+ * fabric/ (fabric-network against a real Fabric network). Shaped after Fabric's Gateway API:
+ * submit resolves when the transaction is committed, evaluate runs a query on one peer, and
+ * events are read from a block number so a listener can resume from its checkpoint.
+ */
+import type { Identity } from './embedded/identity';
+import type { ValidationCode } from './embedded/ledger/validator';
+
+export type { Identity, ValidationCode };
+
+export type Backend = 'embedded' | 'fabric';
+
+/** One chaincode call: `fcn` is "Contract:transaction", arguments are strings (JSON for objects). */
+export interface TransactionRequest {
+  channel: string;
+  fcn: string;
+  args?: string[];
+}
+
+export interface EnrolRequest {
+  enrollmentId: string;
+  mspId: string;
+  /** Application role, carried as the certificate's `role` attribute. */
+  role: string;
+  /** Organisation id, carried as the certificate's `org` attribute. */
+  org: string;
+}
+
+export interface SubmitResult {
+  txId: string;
+  blockNumber: number;
+  /** The chaincode's return value (UTF-8 JSON for contract transactions). */
+  payload: Buffer;
+}
+
+
+/** The chaincode refused the proposal: nothing was ordered. `message` is the chaincode's own. */
+export class EndorsementError extends Error {
+  constructor(
+    readonly txId: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EndorsementError';
+  }
+
+  /** The chaincode's error class, e.g. "VALIDATION" for "VALIDATION: project.budget: …". */
+  get code(): string {
+    return /^([A-Z_]+):/.exec(this.message)?.[1] ?? 'CHAINCODE';
+  }
+}
+
+/** The transaction was ordered into a block but marked invalid there: it changed nothing. */
+export class CommitError extends Error {
+  constructor(
+    readonly txId: string,
+    readonly blockNumber: number,
+    readonly code: Exclude<ValidationCode, 'VALID'>,
+    reason: string,
+  ) {
+    super(`transaction ${txId} was invalidated in block ${blockNumber}: ${code} (${reason})`);
+    this.name = 'CommitError';
+  }
+}
+
+export interface ChainInfo {
+  channel: string;
+  height: number;
+  /** Header hash of the last block ('' while the channel has no block). */
+  currentBlockHash: string;
+  previousBlockHash: string;
+}
+
+export interface TransactionSummary {
+  txId: string;
+  txNum: number;
+  creatorMspId: string;
+  /** The creator certificate's subject common name (the enrolment id). */
+  creator: string;
+  /** ISO-8601 client timestamp from the proposal. */
+  timestamp: string;
+  fcn: string;
+  validationCode: ValidationCode;
+  validationMessage?: string;
+}
+
+export interface BlockEvent {
+  channel: string;
+  number: number;
+  previousHash: string;
+  dataHash: string;
+  /** ISO-8601 time the orderer cut the block. */
+  cutAt: string;
+  transactions: TransactionSummary[];
+}
+
+/** A chaincode event of a VALID transaction, in ledger order. */
+export interface ChaincodeEventRecord {
+  channel: string;
+  blockNumber: number;
+  txNum: number;
+  txId: string;
+  chaincode: string;
+  name: string;
+  payload: Buffer;
+}
+
+/** Where a listener stopped: resume after this transaction (Fabric's checkpointer). */
+export interface Checkpoint {
+  blockNumber: number;
+  /** The last event handled in that block; omitted to start at the block's first event. */
+  txId?: string;
+}
+
+/** An endless stream of events (live after the replay); close() ends the iteration. */
+export interface EventStream<T> extends AsyncIterable<T> {
+  close(): void;
+}
+
+export interface LedgerGateway {
+  readonly backend: Backend;
+  channels(): string[];
+  /** Issues an X.509 identity from the MSP's certificate authority with role and org attributes. */
+  enrol(req: EnrolRequest): Promise<Identity>;
+  /** Endorse, order, validate, commit; throws EndorsementError or CommitError. */
+  submit(identity: Identity, req: TransactionRequest): Promise<SubmitResult>;
+  /** Runs a query against committed state; nothing is ordered. Throws EndorsementError. */
+  evaluate(identity: Identity, req: TransactionRequest): Promise<Buffer>;
+  chainInfo(channel: string): Promise<ChainInfo>;
+  getBlock(channel: string, number: number): Promise<BlockEvent>;
+  getTransaction(channel: string, txId: string): Promise<(TransactionSummary & { blockNumber: number }) | undefined>;
+  /** Block events from `startBlock` (replayed from the ledger), then live. */
+  blockEvents(channel: string, startBlock?: number): EventStream<BlockEvent>;
+  /** Chaincode events after `checkpoint` (or from block 0), then live. */
+  chaincodeEvents(channel: string, checkpoint?: Checkpoint): EventStream<ChaincodeEventRecord>;
+  /** Committed history of a project or draft, through the chaincode's own access rules. */
+  history(identity: Identity, channel: string, entity: 'Project' | 'Draft', id: string): Promise<unknown[]>;
+  close(): Promise<void>;
+}

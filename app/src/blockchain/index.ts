@@ -1,0 +1,49 @@
+/** The blockchain layer: the LedgerGateway interface and the adapter chosen by configuration. */
+import * as path from 'node:path';
+import { EmbeddedLedger } from './embedded/embedded-ledger';
+import { THESIS_BATCH, type BatchSettings } from './embedded/ledger/block-cutter';
+import type { LedgerGateway } from './gateway';
+
+export * from './gateway';
+
+export interface LedgerConfig {
+  backend: 'embedded' | 'fabric';
+  dataDir: string;
+  channels: string[];
+  batch: BatchSettings;
+}
+
+/**
+ * LEDGER (embedded | fabric, default embedded), LEDGER_DATA_DIR (default data/ledger),
+ * LEDGER_CHANNELS (comma-separated, default business,routing), and the orderer's batch
+ * settings BATCH_MAX_MESSAGE_COUNT / BATCH_TIMEOUT_MS / BATCH_PREFERRED_MAX_BYTES
+ * (default the thesis's 10 / 2000 / 2 MiB).
+ */
+export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
+  const backend = env.LEDGER ?? 'embedded';
+  if (backend !== 'embedded' && backend !== 'fabric') throw new Error(`LEDGER must be "embedded" or "fabric", not ${JSON.stringify(backend)}`);
+  const channels = (env.LEDGER_CHANNELS ?? 'business,routing').split(',').map((c) => c.trim()).filter(Boolean);
+  if (channels.length === 0) throw new Error('LEDGER_CHANNELS must name at least one channel');
+  return {
+    backend,
+    dataDir: path.resolve(env.LEDGER_DATA_DIR ?? path.join('data', 'ledger')),
+    channels,
+    batch: {
+      maxMessageCount: positiveInt(env, 'BATCH_MAX_MESSAGE_COUNT', THESIS_BATCH.maxMessageCount),
+      batchTimeoutMs: positiveInt(env, 'BATCH_TIMEOUT_MS', THESIS_BATCH.batchTimeoutMs),
+      preferredMaxBytes: positiveInt(env, 'BATCH_PREFERRED_MAX_BYTES', THESIS_BATCH.preferredMaxBytes),
+    },
+  };
+}
+
+export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise<LedgerGateway> {
+  if (config.backend === 'fabric') throw new Error('LEDGER=fabric: the Fabric adapter is not built yet; use LEDGER=embedded');
+  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch });
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[1-9][0-9]*$/.test(raw)) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
