@@ -155,9 +155,11 @@ export class ChaincodeHarness {
 
   /** The same calls through the embedded ledger in `dataDir` (opened or reopened). */
   static async onLedger(opts: LedgerHarnessOptions): Promise<ChaincodeHarness> {
-    let harness: ChaincodeHarness | undefined;
-    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => harness!.clock });
-    harness = new ChaincodeHarness(new GatewayBackend(ledger));
+    const clock = { now: new Date(0) };
+    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => clock.now });
+    const harness = new ChaincodeHarness(new GatewayBackend(ledger));
+    // The ledger stamps proposals with the harness's clock, which tests move.
+    Object.defineProperty(clock, 'now', { get: () => harness.clock });
     return harness;
   }
 
