@@ -155,12 +155,11 @@ export class ChaincodeHarness {
 
   /** The same calls through the embedded ledger in `dataDir` (opened or reopened). */
   static async onLedger(opts: LedgerHarnessOptions): Promise<ChaincodeHarness> {
-    const clock = { now: new Date(0) };
-    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => clock.now });
-    const harness = new ChaincodeHarness(new GatewayBackend(ledger));
     // The ledger stamps proposals with the harness's clock, which tests move.
-    Object.defineProperty(clock, 'now', { get: () => harness.clock });
-    return harness;
+    const self: { harness?: ChaincodeHarness } = {};
+    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => self.harness!.clock });
+    self.harness = new ChaincodeHarness(new GatewayBackend(ledger));
+    return self.harness;
   }
 
   /** The embedded ledger behind an onLedger harness. */
