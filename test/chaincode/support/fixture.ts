@@ -114,24 +114,53 @@ const PAYER_OF: Record<string, { key: OrgKey; account: string; recorder: OrgKey 
   'LS-FUND': { key: 'countyFund', account: '600000000004', recorder: 'bank' },
 };
 
-/** Pay every hop of every draft (one transfer per payer and leg), leaving the drafts with the unit. */
-export async function payAllHops(h: ChaincodeHarness, projectId: string): Promise<DraftView[]> {
-  const lgo = await actor(h, 'leadingGroup');
+export interface PlannedTransfer {
+  payer: { key: OrgKey; account: string; recorder: OrgKey };
+  stage: string;
+  draftIds: string[];
+  amount: string;
+  payeeAccount: string;
+}
+
+/**
+ * The transfers that move every draft from where it is to the unit, in the order the chain
+ * expects them: one transfer per payer and leg, carrying every draft that takes that hop next.
+ */
+export function transferPlan(drafts: DraftView[]): PlannedTransfer[] {
+  const next = new Map(drafts.map((d) => [d.draftId, d.nextHop]));
+  const plan: PlannedTransfer[] = [];
   for (;;) {
-    const drafts = await h.query<DraftView[]>(lgo, 'Draft:listByProject', projectId);
-    const due = drafts.filter((d) => d.nextHop < d.plannedPath.length);
-    if (due.length === 0) return drafts;
-    const hop = due[0].plannedPath[due[0].nextHop];
+    const due = drafts.filter((d) => next.get(d.draftId)! < d.plannedPath.length);
+    if (due.length === 0) return plan;
+    const hop = due[0].plannedPath[next.get(due[0].draftId)!];
     const together = due.filter((d) => {
-      const other = d.plannedPath[d.nextHop];
+      const other = d.plannedPath[next.get(d.draftId)!];
       return other.stage === hop.stage && other.from.orgId === hop.from.orgId && other.to.orgId === hop.to.orgId;
     });
-    const payer = PAYER_OF[hop.from.orgId];
-    const serial = nextSerial();
-    const amount = together.reduce((s, d) => s + BigInt(d.amount), 0n).toString();
-    await h.ok(await actor(h, payer.key), 'Reconciliation:registerSerial', JSON.stringify({ serial, draftIds: together.map((d) => d.draftId), stage: hop.stage }));
-    await h.ok(await actor(h, payer.recorder), 'Reconciliation:recordBankTransfer', JSON.stringify({ serial, payerAccount: payer.account, payeeAccount: hop.to.accountNo, amount, paidAt: new Date(h.clock.getTime() - 1000).toISOString() }));
+    for (const d of together) next.set(d.draftId, next.get(d.draftId)! + 1);
+    plan.push({
+      payer: PAYER_OF[hop.from.orgId],
+      stage: hop.stage,
+      draftIds: together.map((d) => d.draftId),
+      amount: together.reduce((sum, d) => sum + BigInt(d.amount), 0n).toString(),
+      payeeAccount: hop.to.accountNo,
+    });
   }
+}
+
+/** Register the serial and record the bank transfer of one planned transfer, paid a second ago. */
+export async function pay(h: ChaincodeHarness, t: PlannedTransfer): Promise<void> {
+  const serial = nextSerial();
+  await h.ok(await actor(h, t.payer.key), 'Reconciliation:registerSerial', JSON.stringify({ serial, draftIds: t.draftIds, stage: t.stage }));
+  const record = { serial, payerAccount: t.payer.account, payeeAccount: t.payeeAccount, amount: t.amount, paidAt: new Date(h.clock.getTime() - 1000).toISOString() };
+  await h.ok(await actor(h, t.payer.recorder), 'Reconciliation:recordBankTransfer', JSON.stringify(record));
+}
+
+/** Pay every hop of every draft, leaving the drafts with the unit. */
+export async function payAllHops(h: ChaincodeHarness, projectId: string): Promise<DraftView[]> {
+  const lgo = await actor(h, 'leadingGroup');
+  for (const t of transferPlan(await h.query<DraftView[]>(lgo, 'Draft:listByProject', projectId))) await pay(h, t);
+  return h.query<DraftView[]>(lgo, 'Draft:listByProject', projectId);
 }
 
 /** A project whose drafts have all been accepted by the unit. */

@@ -17,7 +17,7 @@ import type { ChaincodeConnection, ChaincodeResult } from './chaincode-support';
 import { verifyProposal, type VerifiedProposal } from './proposal';
 import { TxSimulator, type SimulationResults } from './simulator';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
-import { createBlock, encodeResults, type Block, type StoredTransaction } from './ledger/block';
+import { createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
 
@@ -34,6 +34,8 @@ export interface ChannelLedgerOptions {
 
 export interface Endorsement {
   proposal: VerifiedProposal;
+  /** The state's last committed block when the simulation began. */
+  readHeight: number;
   signedProposal: peer.SignedProposal;
   response: ChaincodeResult;
   results: SimulationResults;
@@ -67,6 +69,7 @@ interface Ordered {
 export class ChannelLedger {
   private readonly cutter: BlockCutter<Ordered>;
   private lastBlock: Block | undefined;
+  private readonly recentWrites = new RecentWrites();
   private readonly waiters = new Set<() => void>();
   private closed = false;
 
@@ -102,9 +105,10 @@ export class ChannelLedger {
     if (proposal.chaincode !== this.opts.namespace) {
       throw new ProposalError(proposal.txId, `chaincode ${proposal.chaincode} is not installed on channel ${this.channel}`);
     }
+    const readHeight = this.store.state.savepoint();
     const simulator = new TxSimulator(this.store.state, this.opts.namespace);
     const response = await this.opts.chaincode.execute({ channel: this.channel, txId: proposal.txId, signedProposal, input: proposal.input }, simulator);
-    return { proposal, signedProposal, response, results: await simulator.results() };
+    return { proposal, readHeight, signedProposal, response, results: await simulator.results() };
   }
 
   /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
@@ -169,12 +173,15 @@ export class ChannelLedger {
           signatureError: signatureError(e.signedProposal, roots),
           responseStatus: e.response.status,
           results: e.results,
+          readHeight: e.readHeight,
         })),
         (txId) => this.store.blocks.hasTransaction(txId),
+        (ns, height) => this.recentWrites.since(ns, height, this.store.state.savepoint()),
       );
       const transactions = batch.map((o, i) => storedTransaction(this.channel, o, validations[i]));
       const block = createBlock(this.height, await this.store.blocks.lastHash(), transactions, { cutReason: reason, cutAt: new Date().toISOString() });
       await this.store.commit(block);
+      this.recentWrites.add(block);
       this.lastBlock = block;
       batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));
       this.notify();
@@ -215,4 +222,35 @@ function storedTransaction(channel: string, o: Ordered, v: Validation): StoredTr
     validationCode: v.code,
     ...(v.message ? { validationMessage: v.message } : {}),
   };
+}
+
+/**
+ * The keys written by the last blocks committed in this process, so the validator can tell that
+ * a range is unchanged without scanning it again. It starts empty at every open, which only
+ * means that transactions simulated before it reached back are checked by re-scanning.
+ */
+class RecentWrites {
+  private static readonly BLOCKS = 64;
+  private readonly blocks: Array<{ number: number; keys: Map<string, Set<string>> }> = [];
+
+  add(block: Block): void {
+    const keys = new Map<string, Set<string>>();
+    for (const tx of validTransactions(block)) {
+      let set = keys.get(tx.namespace);
+      if (!set) keys.set(tx.namespace, (set = new Set()));
+      for (const w of tx.writes) set.add(w.key);
+    }
+    this.blocks.push({ number: block.number, keys });
+    if (this.blocks.length > RecentWrites.BLOCKS) this.blocks.shift();
+  }
+
+  /** Keys of `ns` written in blocks height+1 … savepoint, or undefined if some are not logged. */
+  since(ns: string, height: number, savepoint: number): ReadonlySet<string> | undefined {
+    if (height >= savepoint) return new Set();
+    const from = this.blocks.findIndex((b) => b.number === height + 1);
+    if (from < 0 || this.blocks[this.blocks.length - 1].number !== savepoint) return undefined;
+    const out = new Set<string>();
+    for (const b of this.blocks.slice(from)) for (const key of b.keys.get(ns) ?? []) out.add(key);
+    return out;
+  }
 }

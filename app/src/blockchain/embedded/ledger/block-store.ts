@@ -125,7 +125,7 @@ export class BlockStore {
 
   /** Whether a transaction with this id is in a block already (valid or not). */
   async hasTransaction(txId: string): Promise<boolean> {
-    return (await this.txIndex.get(TX_PREFIX + txId)) !== undefined;
+    return this.txIndex.getSync(TX_PREFIX + txId) !== undefined;
   }
 
   /** Blocks from `from` up to the height reached while iterating. */

@@ -58,7 +58,9 @@ export class LevelStateDb implements VersionedState {
   }
 
   async get(ns: string, key: string): Promise<VersionedValue | undefined> {
-    const raw = await this.db.get(stateKey(ns, key));
+    // A synchronous point read costs ~3 µs; the async one ~90 µs of thread-pool round trip,
+    // and endorsement and validation do little else.
+    const raw = this.db.getSync(stateKey(ns, key));
     return raw && decodeValue(raw);
   }
 

@@ -27,7 +27,15 @@ export interface CandidateTx {
   /** The chaincode's response status at endorsement; only 2xx/3xx endorsements may be committed. */
   responseStatus: number;
   results: SimulationResults;
+  /** Last block committed when simulation began; lets range checks use the recent-writes log. */
+  readHeight?: number;
 }
+
+/**
+ * Keys of a namespace written by the blocks committed after `height`, or undefined when that is
+ * not known (then ranges are re-scanned, as Fabric's validator does).
+ */
+export type WrittenSince = (ns: string, height: number) => ReadonlySet<string> | undefined;
 
 const sameVersion = (a: Version | null | undefined, b: Version | null | undefined) =>
   (a ?? null) === null ? (b ?? null) === null : b != null && a!.blockNum === b.blockNum && a!.txNum === b.txNum;
@@ -36,13 +44,14 @@ export async function validateBlock(
   state: VersionedState,
   txs: readonly CandidateTx[],
   isCommittedTxId: (txId: string) => Promise<boolean>,
+  writtenSince?: WrittenSince,
 ): Promise<Validation[]> {
   // Keys written by the block's earlier valid transactions, per namespace.
   const touched = new Map<string, Set<string>>();
   const seen = new Set<string>();
   const out: Validation[] = [];
   for (const tx of txs) {
-    const v = await validateOne(state, tx, touched, seen, isCommittedTxId);
+    const v = await validateOne(state, tx, touched, seen, isCommittedTxId, writtenSince);
     seen.add(tx.txId);
     if (v.code === 'VALID') {
       let keys = touched.get(tx.results.namespace);
@@ -60,6 +69,7 @@ async function validateOne(
   touched: Map<string, Set<string>>,
   seen: Set<string>,
   isCommittedTxId: (txId: string) => Promise<boolean>,
+  writtenSince: WrittenSince | undefined,
 ): Promise<Validation> {
   if (tx.signatureError) return { code: 'BAD_PROPOSAL_SIGNATURE', message: tx.signatureError };
   if (seen.has(tx.txId) || (await isCommittedTxId(tx.txId))) return { code: 'DUPLICATE_TXID', message: `transaction ${tx.txId} was already submitted` };
@@ -70,8 +80,10 @@ async function validateOne(
     const conflict = await readConflict(state, ns, read, written);
     if (conflict) return { code: 'MVCC_READ_CONFLICT', message: conflict };
   }
+  // Everything committed since the simulation read its ranges, when the log reaches back that far.
+  const since = tx.readHeight === undefined || tx.results.rangeQueries.length === 0 ? undefined : writtenSince?.(ns, tx.readHeight);
   for (const range of tx.results.rangeQueries) {
-    const phantom = await phantomConflict(state, ns, range, written);
+    const phantom = since ? changedRange(range, written, since) : await phantomConflict(state, ns, range, written);
     if (phantom) return { code: 'PHANTOM_READ_CONFLICT', message: phantom };
   }
   return { code: 'VALID' };
@@ -84,11 +96,23 @@ async function readConflict(state: VersionedState, ns: string, read: KVRead, wri
   return undefined;
 }
 
+function inRange(range: RangeQueryInfo, key: string): boolean {
+  return compareKeys(key, range.startKey) >= 0 && (range.itrExhausted ? range.endKey === '' || compareKeys(key, range.endKey) < 0 : compareKeys(key, range.endKey) <= 0);
+}
+
+/**
+ * The range cannot return other results unless a key inside it was written (put or deleted)
+ * after the simulation: by a block committed since, or by an earlier transaction of this block.
+ */
+function changedRange(range: RangeQueryInfo, written: Set<string>, since: ReadonlySet<string>): string | undefined {
+  for (const key of written) if (inRange(range, key)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
+  for (const key of since) if (inRange(range, key)) return `range starting at ${printable(range.startKey)} returns other results now`;
+  return undefined;
+}
+
 /** Re-run the range as the transaction saw it; any key or version difference is a phantom. */
 async function phantomConflict(state: VersionedState, ns: string, range: RangeQueryInfo, written: Set<string>): Promise<string | undefined> {
-  const inRange = (key: string) =>
-    compareKeys(key, range.startKey) >= 0 && (range.itrExhausted ? range.endKey === '' || compareKeys(key, range.endKey) < 0 : compareKeys(key, range.endKey) <= 0);
-  for (const key of written) if (inRange(key)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
+  for (const key of written) if (inRange(range, key)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
   const now: KVRead[] = [];
   for await (const kv of state.range(ns, range.startKey, range.itrExhausted ? range.endKey : '')) {
     if (!range.itrExhausted && compareKeys(kv.key, range.endKey) > 0) break;

@@ -1,0 +1,130 @@
+/**
+ * One run of the embedded ledger benchmark (spawned once per run by scripts/bench.mjs, so
+ * each run's peak RSS is its own). Clients each walk projects through the whole workflow —
+ * file, approve (signed drafts), register serial + bank record for every hop, accept ×3,
+ * progress to 100 % — through the LedgerGateway, as fast as their commits come back.
+ *
+ * Throughput is measured the thesis's way: valid transactions in 100 consecutive blocks ÷ time
+ * between the commit of the first and of the last of them, taken after a warm-up.
+ *
+ * Usage: node ledger-bench.js '{"clients":64,"maxMessageCount":10,"batchTimeoutMs":2000}'
+ * Prints one JSON row on its last line of output.
+ */
+process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
+import { performance } from 'node:perf_hooks';
+import { ChaincodeHarness, CHANNEL } from '../chaincode/support/harness';
+import { actor, approvedProject, pay, setUpProvince, transferPlan } from '../chaincode/support/fixture';
+import { removeDir, tempDir } from '../ledger/support/ledger';
+
+interface Params {
+  clients: number;
+  maxMessageCount: number;
+  batchTimeoutMs: number;
+  /** Blocks committed before measuring starts. */
+  warmupBlocks?: number;
+  /** Consecutive blocks measured (the thesis uses 100). */
+  blocks?: number;
+}
+
+async function main(): Promise<void> {
+  const params = JSON.parse(process.argv[2] ?? '{}') as Params;
+  const warmup = params.warmupBlocks ?? 20;
+  const measured = params.blocks ?? 100;
+  const dataDir = tempDir();
+  // Set-up runs with quick blocks; the ledger is then reopened with the settings under test.
+  const setup = await ChaincodeHarness.onLedger({ dataDir, batch: { batchTimeoutMs: 5 } });
+  await setUpProvince(setup);
+  await setup.close();
+  const h = await ChaincodeHarness.onLedger({ dataDir, batch: { maxMessageCount: params.maxMessageCount, batchTimeoutMs: params.batchTimeoutMs } });
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+  try {
+    const start = (await h.ledger.chainInfo(CHANNEL)).height;
+    const first = start + warmup;
+    const last = first + measured - 1;
+
+    // Commit time and valid transaction count of every block, from the block event stream.
+    const committedAt = new Map<number, { at: number; valid: number; invalid: number }>();
+    let cpuAtFirst: NodeJS.CpuUsage | undefined;
+    let cpu: NodeJS.CpuUsage | undefined;
+    const blockStream = h.ledger.blockEvents(CHANNEL, start);
+    const watching = (async () => {
+      for await (const b of blockStream) {
+        const valid = b.transactions.filter((t) => t.validationCode === 'VALID').length;
+        committedAt.set(b.number, { at: performance.now(), valid, invalid: b.transactions.length - valid });
+        if (b.number === first) cpuAtFirst = process.cpuUsage();
+        if (b.number === last) cpu = process.cpuUsage(cpuAtFirst);
+        if (b.number >= last) break;
+      }
+    })();
+
+    // Every submit is timed from the call to its commit.
+    const latencies: number[] = [];
+    let stop = false;
+    const timedSubmit = h.submit.bind(h);
+    h.submit = (async (...args: Parameters<typeof h.submit>) => {
+      const t0 = performance.now();
+      const r = await timedSubmit(...args);
+      if (!r.ok) throw new Error(`${args[1]} failed: ${r.message}`);
+      latencies.push(performance.now() - t0);
+      return r;
+    }) as typeof h.submit;
+    const unit = await actor(h, 'unit');
+    const evidence = [{ name: '验收报告.pdf', sha256: 'd'.repeat(64), size: 1 }];
+    const client = async () => {
+      while (!stop) {
+        const { projectId, drafts } = await approvedProject(h);
+        for (const transfer of transferPlan(drafts)) {
+          if (stop) return;
+          await pay(h, transfer);
+        }
+        for (const d of drafts) await h.ok(unit, 'Draft:accept', d.draftId);
+        if (stop) break;
+        await h.ok(unit, 'Project:reportProgress', projectId, JSON.stringify({ milestone: '验收', percent: 100, note: '完成', evidence }));
+      }
+    };
+    const clients = Array.from({ length: params.clients }, client);
+    await watching;
+    stop = true;
+    await Promise.all(clients);
+    clearInterval(sampler);
+
+    let txs = 0;
+    let invalid = 0;
+    for (let n = first; n <= last; n++) {
+      txs += committedAt.get(n)!.valid;
+      invalid += committedAt.get(n)!.invalid;
+    }
+    const seconds = (committedAt.get(last)!.at - committedAt.get(first)!.at) / 1000;
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
+    const row = {
+      scenario: 'workflow',
+      backend: 'embedded',
+      orderer: 'solo (in-process block cutter)',
+      sets: 1,
+      clients: params.clients,
+      maxMessageCount: params.maxMessageCount,
+      batchTimeoutMs: params.batchTimeoutMs,
+      txs,
+      invalidTxs: invalid,
+      blocks: measured,
+      tps: Math.round((txs / seconds) * 10) / 10,
+      p50Ms: pct(0.5),
+      p99Ms: pct(0.99),
+      peakRssMb: Math.round(peakRss / 1024 / 1024),
+      /** Share of one core this process used while the measured blocks were committed. */
+      cpuPercent: Math.round(((cpu!.user + cpu!.system) / 1e6 / seconds) * 100),
+    };
+    console.log(JSON.stringify(row));
+  } finally {
+    clearInterval(sampler);
+    await h.close();
+    removeDir(dataDir);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
