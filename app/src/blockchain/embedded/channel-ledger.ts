@@ -13,9 +13,10 @@
  * A submit resolves only after its block is durable, with the transaction's validation code.
  */
 import { peer } from '@hyperledger/fabric-protos';
-import type { ChaincodeConnection, ChaincodeResult } from './chaincode-support';
-import { verifyProposal, type VerifiedProposal } from './proposal';
-import { TxSimulator, type SimulationResults } from './simulator';
+import type { ChaincodeConnection } from './chaincode-support';
+import { endorseProposal, type EndorsedProposal } from './endorser';
+import type { EndorserPool } from './endorser-pool';
+import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
 import { createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
@@ -32,13 +33,9 @@ export interface ChannelLedgerOptions {
   trustRoots: () => Record<string, string>;
 }
 
-export interface Endorsement {
-  proposal: VerifiedProposal;
-  /** The state's last committed block when the simulation began. */
-  readHeight: number;
+/** An endorsed proposal on its way to the orderer. */
+export interface Endorsement extends EndorsedProposal {
   signedProposal: peer.SignedProposal;
-  response: ChaincodeResult;
-  results: SimulationResults;
 }
 
 export interface CommitStatus {
@@ -46,17 +43,6 @@ export interface CommitStatus {
   txNum: number;
   code: ValidationCode;
   message?: string;
-}
-
-/** A proposal the endorser refuses outright (bad signature, wrong channel…): nothing ran. */
-export class ProposalError extends Error {
-  constructor(
-    readonly txId: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProposalError';
-  }
 }
 
 interface Ordered {
@@ -72,6 +58,8 @@ export class ChannelLedger {
   private readonly recentWrites = new RecentWrites();
   private readonly waiters = new Set<() => void>();
   private closed = false;
+  /** Endorsement workers; without them the chaincode runs on this thread against the state database. */
+  private endorsers: EndorserPool | undefined;
 
   private constructor(
     private readonly opts: ChannelLedgerOptions,
@@ -82,6 +70,11 @@ export class ChannelLedger {
 
   static async open(opts: ChannelLedgerOptions): Promise<ChannelLedger> {
     return new ChannelLedger(opts, await ChannelStore.open(opts.dataDir, opts.channel));
+  }
+
+  /** From now on proposals are endorsed by the pool's workers (they need this ledger's store to start). */
+  useEndorsers(pool: EndorserPool): void {
+    this.endorsers = pool;
   }
 
   get channel(): string {
@@ -95,20 +88,13 @@ export class ChannelLedger {
   /** Runs the proposal against committed state; throws ProposalError if it may not run at all. */
   async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
     if (this.closed) throw new Error(`channel ${this.channel} is closed`);
-    let proposal: VerifiedProposal;
-    try {
-      proposal = verifyProposal(signedProposal, { msps: this.opts.trustRoots() });
-    } catch (err) {
-      throw new ProposalError('', (err as Error).message);
-    }
-    if (proposal.channel !== this.channel) throw new ProposalError(proposal.txId, `proposal is for channel ${proposal.channel}, not ${this.channel}`);
-    if (proposal.chaincode !== this.opts.namespace) {
-      throw new ProposalError(proposal.txId, `chaincode ${proposal.chaincode} is not installed on channel ${this.channel}`);
-    }
-    const readHeight = this.store.state.savepoint();
-    const simulator = new TxSimulator(this.store.state, this.opts.namespace);
-    const response = await this.opts.chaincode.execute({ channel: this.channel, txId: proposal.txId, signedProposal, input: proposal.input }, simulator);
-    return { proposal, readHeight, signedProposal, response, results: await simulator.results() };
+    const endorsed = this.endorsers
+      ? await this.endorsers.endorse(this.channel, signedProposal)
+      : await endorseProposal(
+          { channel: this.channel, namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint(), roots: this.opts.trustRoots() },
+          signedProposal,
+        );
+    return { ...endorsed, signedProposal };
   }
 
   /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
@@ -181,6 +167,7 @@ export class ChannelLedger {
       const transactions = batch.map((o, i) => storedTransaction(this.channel, o, validations[i]));
       const block = createBlock(this.height, await this.store.blocks.lastHash(), transactions, { cutReason: reason, cutAt: new Date().toISOString() });
       await this.store.commit(block);
+      this.endorsers?.committed(this.channel, block);
       this.recentWrites.add(block);
       this.lastBlock = block;
       batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));

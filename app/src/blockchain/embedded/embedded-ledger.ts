@@ -8,6 +8,7 @@
  *   <dataDir>/<channel>/blocks, state  one ledger per channel
  */
 import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { contracts } from '@fund/chaincode';
 import {
@@ -25,7 +26,9 @@ import {
   type TransactionSummary,
 } from '../gateway';
 import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
-import { ChannelLedger, ProposalError, type Endorsement } from './channel-ledger';
+import { ChannelLedger, type Endorsement } from './channel-ledger';
+import { ProposalError } from './endorser';
+import { EndorserPool } from './endorser-pool';
 import type { Identity } from './identity';
 import { Membership } from './membership';
 import { buildProposal, proposalFunction } from './proposal';
@@ -44,6 +47,11 @@ export interface EmbeddedLedgerOptions {
   chaincode?: ChaincodeConnection;
   /** Proposal timestamps (the chaincode's notion of "now"); tests move it, the platform does not. */
   clock?: () => Date;
+  /**
+   * Endorsement worker threads (default: one per core but one, at least one). 0 runs the
+   * chaincode on the calling thread; a custom `chaincode` connection always does.
+   */
+  endorsers?: number;
 }
 
 export class EmbeddedLedger implements LedgerGateway {
@@ -56,6 +64,7 @@ export class EmbeddedLedger implements LedgerGateway {
     private readonly ledgers: Map<string, ChannelLedger>,
     private readonly clock: () => Date,
     private readonly ownsChaincode: boolean,
+    private readonly endorsers: EndorserPool | undefined,
   ) {}
 
   static async open(opts: EmbeddedLedgerOptions): Promise<EmbeddedLedger> {
@@ -66,6 +75,7 @@ export class EmbeddedLedger implements LedgerGateway {
       opts.chaincode ??
       (await ChaincodeConnection.inProcess(loadContractChaincode([...contracts], '@fund/chaincode', CHAINCODE_VERSION), `${CHAINCODE_NAME}:${CHAINCODE_VERSION}`));
     const ledgers = new Map<string, ChannelLedger>();
+    let endorsers: EndorserPool | undefined;
     try {
       for (const channel of new Set(opts.channels)) {
         ledgers.set(
@@ -73,12 +83,19 @@ export class EmbeddedLedger implements LedgerGateway {
           await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode, namespace: CHAINCODE_NAME, batch, trustRoots: () => membership.roots() }),
         );
       }
+      const workers = opts.chaincode ? 0 : (opts.endorsers ?? Math.max(1, os.availableParallelism() - 1));
+      if (workers > 0) {
+        const stores = new Map([...ledgers].map(([channel, ledger]) => [channel, ledger.store]));
+        endorsers = await EndorserPool.start(workers, { namespace: CHAINCODE_NAME, chaincodeId: `${CHAINCODE_NAME}:${CHAINCODE_VERSION}` }, stores, () => membership.roots());
+        for (const ledger of ledgers.values()) ledger.useEndorsers(endorsers);
+      }
     } catch (err) {
+      await endorsers?.close();
       for (const l of ledgers.values()) await l.close().catch(() => undefined);
       if (!opts.chaincode) await chaincode.close();
       throw err;
     }
-    return new EmbeddedLedger(membership, chaincode, ledgers, opts.clock ?? (() => new Date()), !opts.chaincode);
+    return new EmbeddedLedger(membership, chaincode, ledgers, opts.clock ?? (() => new Date()), !opts.chaincode, endorsers);
   }
 
   channels(): string[] {
@@ -145,6 +162,7 @@ export class EmbeddedLedger implements LedgerGateway {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const ledger of this.ledgers.values()) await ledger.close();
+      await this.endorsers?.close();
       if (this.ownsChaincode) await this.chaincode.close();
     })();
     return this.closing;

@@ -8,3 +8,5 @@ export * from './ledger';
 export * from './membership';
 export * from './channel-ledger';
 export * from './embedded-ledger';
+export * from './endorser';
+export * from './endorser-pool';

@@ -19,6 +19,7 @@ export interface EnrolmentInput {
 
 export class Membership {
   private readonly serial = new Serial();
+  private rootsCache: Record<string, string> | undefined;
 
   private constructor(
     private readonly dir: string,
@@ -39,9 +40,10 @@ export class Membership {
     return [...this.cas.keys()].sort();
   }
 
-  /** mspId → root CA certificate, for verifyProposal. */
+  /** mspId → root CA certificate, for verifyProposal; the same object until an MSP is added. */
   roots(): Record<string, string> {
-    return Object.fromEntries([...this.cas].map(([id, ca]) => [id, ca.certificate]));
+    this.rootsCache ??= Object.fromEntries([...this.cas].map(([id, ca]) => [id, ca.certificate]));
+    return this.rootsCache;
   }
 
   /** The MSP's CA, created (and persisted) the first time the MSP enrols someone. */
@@ -56,6 +58,7 @@ export class Membership {
         await writeFile(`${file}.tmp`, JSON.stringify(ca.save(), null, 2), { mode: 0o600 });
         await rename(`${file}.tmp`, file);
         this.cas.set(mspId, ca);
+        this.rootsCache = undefined;
       }
       return ca;
     });

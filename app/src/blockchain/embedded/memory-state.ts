@@ -24,6 +24,12 @@ interface Namespace {
 export class MemoryState implements VersionedState {
   private readonly namespaces = new Map<string, Namespace>();
 
+  /**
+   * @param historySource where history comes from when this is a replica of a state kept
+   * elsewhere; then no history is recorded in memory.
+   */
+  constructor(private readonly historySource?: (ns: string, key: string) => Promise<KeyModification[]>) {}
+
   async get(ns: string, key: string): Promise<VersionedValue | undefined> {
     return this.namespaces.get(ns)?.values.get(key);
   }
@@ -44,6 +50,7 @@ export class MemoryState implements VersionedState {
   }
 
   async history(ns: string, key: string): Promise<KeyModification[]> {
+    if (this.historySource) return this.historySource(ns, key);
     const mods = this.namespaces.get(ns)?.history.get(key) ?? [];
     return [...mods].reverse();
   }
@@ -58,10 +65,23 @@ export class MemoryState implements VersionedState {
         if (!space.values.has(w.key)) space.keys.splice(lowerBound(space.keys, w.key), 0, w.key);
         space.values.set(w.key, { value: Buffer.from(w.value), version: { ...version } });
       }
+      if (this.historySource) continue;
       let mods = space.history.get(w.key);
       if (!mods) space.history.set(w.key, (mods = []));
       mods.push({ txId, value: w.isDelete ? Buffer.alloc(0) : Buffer.from(w.value), isDelete: w.isDelete, timestamp });
     }
+  }
+
+  /** Sets one key as it stands in a snapshot of another state (no history). */
+  load(ns: string, key: string, value: Buffer, version: Version): void {
+    const space = this.namespace(ns);
+    if (!space.values.has(key)) {
+      const keys = space.keys;
+      // Snapshots arrive in key order: appending is the common case.
+      if (keys.length === 0 || compareKeys(keys[keys.length - 1], key) < 0) keys.push(key);
+      else keys.splice(lowerBound(keys, key), 0, key);
+    }
+    space.values.set(key, { value, version: { ...version } });
   }
 
   /** Number of live keys in a namespace (handy in tests). */

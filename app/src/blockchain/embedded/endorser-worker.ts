@@ -1,0 +1,91 @@
+/**
+ * An endorsing peer on its own thread: it runs the fund chaincode through fabric-shim's
+ * contract dispatch against an in-memory replica of each channel's committed state, which the
+ * ledger keeps current by posting every committed block's valid write sets. Key history is
+ * asked of the ledger, which holds it on disk. See endorser-pool.ts for the other side.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { peer } from '@hyperledger/fabric-protos';
+import { contracts } from '@fund/chaincode';
+import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
+import { endorseProposal, ProposalError } from './endorser';
+import { MemoryState } from './memory-state';
+import type { KeyModification } from './simulator';
+import type { FromWorker, ToWorker, WorkerOptions } from './endorser-pool';
+
+const port = parentPort!;
+const { namespace, chaincodeId } = workerData as WorkerOptions;
+
+interface Replica {
+  state: MemoryState;
+  height: number;
+}
+
+const replicas = new Map<string, Replica>();
+const historyRequests = new Map<number, { resolve(mods: KeyModification[]): void; reject(err: Error): void }>();
+let nextHistoryId = 0;
+let roots: Record<string, string> = {};
+
+const send = (msg: FromWorker) => port.postMessage(msg);
+const buf = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+
+function replica(channel: string): Replica {
+  let r = replicas.get(channel);
+  if (!r) {
+    const state = new MemoryState(
+      (ns, key) =>
+        new Promise<KeyModification[]>((resolve, reject) => {
+          const id = nextHistoryId++;
+          historyRequests.set(id, { resolve, reject });
+          send({ type: 'history', id, channel, ns, key });
+        }),
+    );
+    replicas.set(channel, (r = { state, height: -1 }));
+  }
+  return r;
+}
+
+async function main(): Promise<void> {
+  const chaincode = await ChaincodeConnection.inProcess(loadContractChaincode([...contracts], '@fund/chaincode', chaincodeId.split(':')[1] ?? ''), chaincodeId);
+  port.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'roots':
+        roots = msg.roots;
+        return;
+      case 'snapshot': {
+        const r = replica(msg.channel);
+        for (const e of msg.entries) r.state.load(e.ns, e.key, buf(e.value), e.version);
+        r.height = msg.height;
+        if (msg.last) send({ type: 'loaded', channel: msg.channel });
+        return;
+      }
+      case 'block': {
+        const r = replica(msg.channel);
+        for (const tx of msg.txs) r.state.apply(tx.namespace, tx.writes.map((w) => ({ ...w, value: buf(w.value) })), { blockNum: msg.number, txNum: tx.txNum }, tx.txId, tx.timestamp);
+        r.height = msg.number;
+        return;
+      }
+      case 'history-result': {
+        const pending = historyRequests.get(msg.id);
+        historyRequests.delete(msg.id);
+        if (msg.error !== undefined) pending?.reject(new Error(msg.error));
+        else pending?.resolve(msg.mods.map((m) => ({ ...m, value: buf(m.value) })));
+        return;
+      }
+      case 'endorse': {
+        const r = replica(msg.channel);
+        const target = { channel: msg.channel, namespace, chaincode, state: r.state, height: r.height, roots };
+        endorseProposal(target, peer.SignedProposal.deserializeBinary(msg.proposal)).then(
+          (result) => send({ type: 'endorsed', id: msg.id, result }),
+          (err: Error) => send({ type: 'endorsed', id: msg.id, error: { message: err.message, txId: err instanceof ProposalError ? err.txId : undefined } }),
+        );
+        return;
+      }
+    }
+  });
+  send({ type: 'ready' });
+}
+
+main().catch((err: Error) => {
+  send({ type: 'failed', message: err.stack ?? err.message });
+});
