@@ -94,8 +94,8 @@ export class BlockStore {
       this.offsets.push(offset);
       this.size += HEADER_BYTES + payload.length;
       this.lastHeaderHash = blockHeaderHash(block);
-      await this.idx.appendFile(u64(offset));
-      await this.indexTransactions(block);
+      // Both indexes are derived from blocks.dat (repaired on open), so they are written together.
+      await Promise.all([this.idx.appendFile(u64(offset)), this.indexTransactions(block)]);
     });
   }
 
@@ -153,7 +153,7 @@ export class BlockStore {
 
   private async indexTransactions(block: Block): Promise<void> {
     const keys = block.transactions.map((tx) => TX_PREFIX + tx.txId);
-    const known = await this.txIndex.getMany(keys);
+    const known = keys.map((key) => this.txIndex.getSync(key));
     const batch = this.txIndex.batch();
     const seen = new Set<string>();
     keys.forEach((key, txNum) => {
