@@ -11,13 +11,16 @@ export interface LedgerConfig {
   dataDir: string;
   channels: string[];
   batch: BatchSettings;
+  /** Endorsement worker threads; undefined = one per core but one. */
+  endorsers?: number;
 }
 
 /**
  * LEDGER (embedded | fabric, default embedded), LEDGER_DATA_DIR (default data/ledger),
  * LEDGER_CHANNELS (comma-separated, default business,routing), and the orderer's batch
  * settings BATCH_MAX_MESSAGE_COUNT / BATCH_TIMEOUT_MS / BATCH_PREFERRED_MAX_BYTES
- * (default the thesis's 10 / 2000 / 2 MiB).
+ * (default the thesis's 10 / 2000 / 2 MiB), LEDGER_ENDORSERS (endorsement worker threads,
+ * default one per core but one; 0 runs the chaincode on the main thread).
  */
 export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const backend = env.LEDGER ?? 'embedded';
@@ -33,17 +36,24 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
       batchTimeoutMs: positiveInt(env, 'BATCH_TIMEOUT_MS', THESIS_BATCH.batchTimeoutMs),
       preferredMaxBytes: positiveInt(env, 'BATCH_PREFERRED_MAX_BYTES', THESIS_BATCH.preferredMaxBytes),
     },
+    endorsers: env.LEDGER_ENDORSERS === undefined || env.LEDGER_ENDORSERS === '' ? undefined : wholeNumber(env, 'LEDGER_ENDORSERS'),
   };
 }
 
 export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise<LedgerGateway> {
   if (config.backend === 'fabric') throw new Error('LEDGER=fabric: the Fabric adapter is not built yet; use LEDGER=embedded');
-  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch });
+  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers });
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^[1-9][0-9]*$/.test(raw)) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string): number {
+  const raw = env[name] ?? '';
+  if (!/^(0|[1-9][0-9]*)$/.test(raw)) throw new Error(`${name} must be a whole number, not ${JSON.stringify(raw)}`);
   return Number(raw);
 }

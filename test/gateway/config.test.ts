@@ -1,0 +1,49 @@
+/** The blockchain layer's configuration from the environment, and enrolment's input checks. */
+import '../embedded/support/quiet';
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { ledgerConfig, openLedger } from '@fund/app/dist/blockchain';
+import { removeDir, tempDir } from '../ledger/support/ledger';
+
+describe('ledgerConfig', () => {
+  test('defaults: embedded, data/ledger, business and routing channels, the thesis batch settings', () => {
+    assert.deepEqual(ledgerConfig({}), {
+      backend: 'embedded',
+      dataDir: path.resolve('data', 'ledger'),
+      channels: ['business', 'routing'],
+      batch: { maxMessageCount: 10, batchTimeoutMs: 2000, preferredMaxBytes: 2 * 1024 * 1024 },
+      endorsers: undefined,
+    });
+  });
+
+  test('reads every variable', () => {
+    const c = ledgerConfig({ LEDGER_DATA_DIR: '/tmp/x', LEDGER_CHANNELS: ' set1, set2 ,routing', BATCH_MAX_MESSAGE_COUNT: '500', BATCH_TIMEOUT_MS: '250', BATCH_PREFERRED_MAX_BYTES: '1048576', LEDGER_ENDORSERS: '0' });
+    assert.deepEqual(c, { backend: 'embedded', dataDir: '/tmp/x', channels: ['set1', 'set2', 'routing'], batch: { maxMessageCount: 500, batchTimeoutMs: 250, preferredMaxBytes: 1048576 }, endorsers: 0 });
+  });
+
+  test('bad values are refused with the variable named', () => {
+    assert.throws(() => ledgerConfig({ LEDGER: 'hyperledger' }), /LEDGER must be "embedded" or "fabric", not "hyperledger"/);
+    assert.throws(() => ledgerConfig({ LEDGER_CHANNELS: ' , ' }), /LEDGER_CHANNELS must name at least one channel/);
+    for (const bad of ['0', '-1', '1.5', 'ten', '1e3']) assert.throws(() => ledgerConfig({ BATCH_MAX_MESSAGE_COUNT: bad }), /BATCH_MAX_MESSAGE_COUNT must be a positive whole number/);
+    assert.throws(() => ledgerConfig({ LEDGER_ENDORSERS: 'two' }), /LEDGER_ENDORSERS must be a whole number/);
+  });
+
+  test('the embedded ledger opens from a configuration; enrolment refuses bad input', async () => {
+    const dir = tempDir();
+    const ledger = await openLedger({ ...ledgerConfig({ LEDGER_DATA_DIR: dir, LEDGER_CHANNELS: 'set1,set2', LEDGER_ENDORSERS: '0' }) });
+    try {
+      assert.equal(ledger.backend, 'embedded');
+      assert.deepEqual(ledger.channels(), ['set1', 'set2']);
+      assert.deepEqual(await ledger.chainInfo('set2'), { channel: 'set2', height: 0, currentBlockHash: '', previousBlockHash: '' });
+      await assert.rejects(ledger.enrol({ enrollmentId: 'u1', mspId: '../etc', role: 'admin', org: 'X' }), /invalid MSP id "..\/etc"/);
+      await assert.rejects(ledger.enrol({ enrollmentId: ' ', mspId: 'ProvinceMSP', role: 'admin', org: 'X' }), /enrollmentId must be a non-empty string/);
+      const user = await ledger.enrol({ enrollmentId: 'u1', mspId: 'ProvinceMSP', role: 'admin', org: 'X' });
+      assert.deepEqual([user.mspId, user.role, user.org], ['ProvinceMSP', 'admin', 'X']);
+    } finally {
+      await ledger.close();
+      removeDir(dir);
+    }
+    await assert.rejects(openLedger(ledgerConfig({ LEDGER: 'fabric' })), /the Fabric adapter is not built yet/);
+  });
+});
