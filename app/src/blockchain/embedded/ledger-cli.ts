@@ -11,6 +11,8 @@
  * Reads the files directly, so the platform must be stopped (LevelDB allows one process at a time).
  * Exit codes: 0 found, 1 not found / bad arguments, 2 the ledger cannot be opened.
  */
+// Loading the chaincode (for its canonical JSON) would otherwise log every contract's decorators.
+process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
 import * as path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { proposalFunction } from './proposal';

@@ -3,6 +3,8 @@
  * ledger under dataDir (default ./data/ledger). Exit code 0 = all clean, 1 = problems found,
  * 2 = the data directory cannot be read.
  */
+// Loading the chaincode (for its canonical JSON) would otherwise log every contract's decorators.
+process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
 import * as path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { verifyChannel } from './verify';
