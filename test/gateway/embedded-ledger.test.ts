@@ -6,7 +6,7 @@
 import '../embedded/support/quiet';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CertificateAuthority } from '@fund/app/dist/blockchain/embedded';
@@ -15,6 +15,7 @@ import { CommitError, EndorsementError, type ChaincodeEventRecord, type EventStr
 import { CHANNEL, ChaincodeHarness } from '../chaincode/support/harness';
 import { DraftView, ORGS, actor, approvedProject, fundedProject, payAllHops, setUpProvince } from '../chaincode/support/fixture';
 import { removeDir, tempDir } from '../ledger/support/ledger';
+import { runUntilKilled } from '../support/kill-child';
 
 const FAST = { batchTimeoutMs: 5 };
 const VERIFY_CLI = require.resolve('@fund/app/dist/blockchain/embedded/ledger/verify-cli.js');
@@ -288,27 +289,11 @@ describe('embedded ledger: SIGKILL during a burst of submits', () => {
 });
 
 /** Runs the burst child until it has reported `count` commits, SIGKILLs it, returns the COMMITTED lines. */
-function runAndKill(fixture: string, dataDir: string, count: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture, dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CORE_CHAINCODE_LOGGING_LEVEL: 'ERROR' } });
-    const committed: string[] = [];
-    let pending = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.startsWith('COMMITTED ')) continue;
-        // Lines after the kill was decided still count: they were reported committed too.
-        if (committed.push(line) === count) child.kill('SIGKILL');
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`burst child exited with ${code ?? signal} before being killed: ${stderr}`));
-      else resolve(committed);
-    });
+async function runAndKill(fixture: string, dataDir: string, count: number): Promise<string[]> {
+  const committed: string[] = [];
+  await runUntilKilled(fixture, [dataDir], (line, kill) => {
+    // Lines after the kill was decided still count: they were reported committed too.
+    if (line.startsWith('COMMITTED ') && committed.push(line) === count) kill();
   });
+  return committed;
 }

@@ -4,12 +4,12 @@
  */
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TxSimulator } from '@fund/app/dist/blockchain/embedded';
 import { BlockStore, ChannelStore, DATA_FILE, INDEX_FILE, LevelStateDb, encodeResults, verifyChannel } from '@fund/app/dist/blockchain/embedded/ledger';
 import { nextBlock, removeDir, tempDir, tx } from './support/ledger';
+import { runUntilKilled } from '../support/kill-child';
 
 const CHANNEL = 'ch1';
 
@@ -110,29 +110,14 @@ describe('ChannelStore', () => {
  * Starts the committing child and, once it has reported `blocks` blocks, SIGKILLs it `phase`
  * (0..1) of an average commit interval later; resolves to the last block it reported.
  */
-function runAndKill(fixture: string, dataDir: string, blocks: number, phase: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture, dataDir, CHANNEL], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const reportedAt: number[] = [];
-    let last = -1;
-    let pending = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        last = Number(line);
-        if (reportedAt.push(performance.now()) !== blocks) continue;
-        const interval = (reportedAt[blocks - 1] - reportedAt[1]) / (blocks - 2);
-        setTimeout(() => child.kill('SIGKILL'), phase * interval);
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') reject(new Error(`child exited with ${code ?? signal} before being killed: ${stderr}`));
-      else resolve(last);
-    });
+async function runAndKill(fixture: string, dataDir: string, blocks: number, phase: number): Promise<number> {
+  const reportedAt: number[] = [];
+  let last = -1;
+  await runUntilKilled(fixture, [dataDir, CHANNEL], (line, kill) => {
+    last = Number(line);
+    if (reportedAt.push(performance.now()) !== blocks) return;
+    const interval = (reportedAt[blocks - 1] - reportedAt[1]) / (blocks - 2);
+    kill(phase * interval);
   });
+  return last;
 }

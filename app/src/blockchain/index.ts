@@ -32,11 +32,11 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
     dataDir: path.resolve(env.LEDGER_DATA_DIR ?? path.join('data', 'ledger')),
     channels,
     batch: {
-      maxMessageCount: positiveInt(env, 'BATCH_MAX_MESSAGE_COUNT', THESIS_BATCH.maxMessageCount),
-      batchTimeoutMs: positiveInt(env, 'BATCH_TIMEOUT_MS', THESIS_BATCH.batchTimeoutMs),
-      preferredMaxBytes: positiveInt(env, 'BATCH_PREFERRED_MAX_BYTES', THESIS_BATCH.preferredMaxBytes),
+      maxMessageCount: wholeNumber(env, 'BATCH_MAX_MESSAGE_COUNT', 1) ?? THESIS_BATCH.maxMessageCount,
+      batchTimeoutMs: wholeNumber(env, 'BATCH_TIMEOUT_MS', 1) ?? THESIS_BATCH.batchTimeoutMs,
+      preferredMaxBytes: wholeNumber(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
     },
-    endorsers: env.LEDGER_ENDORSERS === undefined || env.LEDGER_ENDORSERS === '' ? undefined : wholeNumber(env, 'LEDGER_ENDORSERS'),
+    endorsers: wholeNumber(env, 'LEDGER_ENDORSERS', 0),
   };
 }
 
@@ -45,15 +45,10 @@ export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise
   return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers });
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+/** A whole-number variable of at least `min`; undefined when unset or empty. */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, min: 0 | 1): number | undefined {
   const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^[1-9][0-9]*$/.test(raw)) throw new Error(`${name} must be a positive whole number, not ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
-
-function wholeNumber(env: NodeJS.ProcessEnv, name: string): number {
-  const raw = env[name] ?? '';
-  if (!/^(0|[1-9][0-9]*)$/.test(raw)) throw new Error(`${name} must be a whole number, not ${JSON.stringify(raw)}`);
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min) throw new Error(`${name} must be a ${min === 1 ? 'positive ' : ''}whole number, not ${JSON.stringify(raw)}`);
   return Number(raw);
 }

@@ -16,6 +16,7 @@ import { peer } from '@hyperledger/fabric-protos';
 import type { ChaincodeConnection } from './chaincode-support';
 import { endorseProposal, type EndorsedProposal } from './endorser';
 import type { EndorserPool } from './endorser-pool';
+import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
 import { createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
@@ -36,6 +37,8 @@ export interface ChannelLedgerOptions {
 /** An endorsed proposal on its way to the orderer. */
 export interface Endorsement extends EndorsedProposal {
   signedProposal: peer.SignedProposal;
+  /** The SignedProposal's bytes, serialized once: sent to a worker, stored in the block, sized by the cutter. */
+  bytes: Uint8Array;
 }
 
 export interface CommitStatus {
@@ -47,7 +50,6 @@ export interface CommitStatus {
 
 interface Ordered {
   endorsement: Endorsement;
-  bytes: Uint8Array;
   resolve(status: CommitStatus): void;
   reject(err: Error): void;
 }
@@ -65,7 +67,7 @@ export class ChannelLedger {
     private readonly opts: ChannelLedgerOptions,
     readonly store: ChannelStore,
   ) {
-    this.cutter = new BlockCutter<Ordered>(opts.batch, (o) => o.bytes.length, (batch, reason) => this.deliver(batch, reason));
+    this.cutter = new BlockCutter<Ordered>(opts.batch, (o) => o.endorsement.bytes.length, (batch, reason) => this.deliver(batch, reason));
   }
 
   static async open(opts: ChannelLedgerOptions): Promise<ChannelLedger> {
@@ -88,20 +90,21 @@ export class ChannelLedger {
   /** Runs the proposal against committed state; throws ProposalError if it may not run at all. */
   async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
     if (this.closed) throw new Error(`channel ${this.channel} is closed`);
+    const bytes = signedProposal.serializeBinary();
     const endorsed = this.endorsers
-      ? await this.endorsers.endorse(this.channel, signedProposal)
+      ? await this.endorsers.endorse(this.channel, bytes)
       : await endorseProposal(
           { channel: this.channel, namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint(), roots: this.opts.trustRoots() },
           signedProposal,
         );
-    return { ...endorsed, signedProposal };
+    return { ...endorsed, signedProposal, bytes };
   }
 
   /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
   order(endorsement: Endorsement): Promise<CommitStatus> {
     if (this.closed) return Promise.reject(new Error(`channel ${this.channel} is closed`));
     return new Promise<CommitStatus>((resolve, reject) => {
-      const ordered: Ordered = { endorsement, bytes: endorsement.signedProposal.serializeBinary(), resolve, reject };
+      const ordered: Ordered = { endorsement, resolve, reject };
       // Delivery failures reach each transaction through reject; nothing else to report here.
       this.cutter.enqueue(ordered).catch(() => undefined);
     });
@@ -116,7 +119,7 @@ export class ChannelLedger {
    * Blocks from `start`, read from the block store and then as they are committed; the
    * iteration ends when close() is called on the stream or the ledger closes.
    */
-  blocks(start = 0): AsyncIterable<Block> & { close(): void } {
+  blocks(start = 0): EventStream<Block> {
     let stopped = false;
     let wake: (() => void) | undefined;
     const stop = () => {
@@ -196,13 +199,13 @@ function signatureError(sp: peer.SignedProposal, roots: Record<string, string>):
 }
 
 function storedTransaction(channel: string, o: Ordered, v: Validation): StoredTransaction {
-  const { proposal, response, results } = o.endorsement;
+  const { proposal, response, results, bytes } = o.endorsement;
   return {
     txId: proposal.txId,
     channel,
     creator: proposal.creator,
     timestamp: proposal.timestamp.toISOString(),
-    signedProposal: Buffer.from(o.bytes).toString('base64'),
+    signedProposal: Buffer.from(bytes).toString('base64'),
     results: encodeResults(results),
     response: { status: response.status, message: response.message, payload: response.payload.toString('base64') },
     ...(response.event ? { event: { name: response.event.name, payload: response.event.payload.toString('base64') } } : {}),

@@ -7,7 +7,6 @@
  *   <dataDir>/msp/<mspId>.json         the organisations' certificate authorities
  *   <dataDir>/<channel>/blocks, state  one ledger per channel
  */
-import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { contracts } from '@fund/chaincode';
@@ -29,7 +28,7 @@ import { ChaincodeConnection, loadContractChaincode } from './chaincode-support'
 import { ChannelLedger, type Endorsement } from './channel-ledger';
 import { ProposalError } from './endorser';
 import { EndorserPool } from './endorser-pool';
-import type { Identity } from './identity';
+import { subjectCommonName, type Identity } from './identity';
 import { Membership } from './membership';
 import { buildProposal, proposalFunction } from './proposal';
 import { THESIS_BATCH, type BatchSettings } from './ledger/block-cutter';
@@ -104,11 +103,6 @@ export class EmbeddedLedger implements LedgerGateway {
 
   enrol(req: EnrolRequest): Promise<Identity> {
     return this.membership.enrol(req);
-  }
-
-  /** The trusted root certificate of each MSP (for the operator CLI and for tests). */
-  trustRoots(): Record<string, string> {
-    return this.membership.roots();
   }
 
   async submit(identity: Identity, req: TransactionRequest): Promise<SubmitResult> {
@@ -214,7 +208,7 @@ function summary(tx: StoredTransaction, txNum: number): TransactionSummary {
     txId: tx.txId,
     txNum,
     creatorMspId: tx.creator.mspId,
-    creator: commonName(tx.creator.certificate),
+    creator: subjectCommonName(tx.creator.certificate),
     timestamp: tx.timestamp,
     fcn: proposalFunction(Buffer.from(tx.signedProposal, 'base64')),
     validationCode: tx.validationCode,
@@ -228,21 +222,4 @@ function chaincodeEventsOf(channel: string, block: Block): ChaincodeEventRecord[
       ? [{ channel, blockNumber: block.number, txNum, txId: tx.txId, chaincode: tx.results.namespace, name: tx.event.name, payload: Buffer.from(tx.event.payload, 'base64') }]
       : [],
   );
-}
-
-const commonNames = new Map<string, string>();
-
-/** The subject CN of a creator certificate (its enrolment id); parsed once per certificate. */
-function commonName(certPem: string): string {
-  let cn = commonNames.get(certPem);
-  if (cn === undefined) {
-    try {
-      cn = /(?:^|\n)CN=([^\n]*)/.exec(new crypto.X509Certificate(certPem).subject)?.[1] ?? '';
-    } catch {
-      cn = '';
-    }
-    if (commonNames.size >= 1024) commonNames.clear();
-    commonNames.set(certPem, cn);
-  }
-  return cn;
 }

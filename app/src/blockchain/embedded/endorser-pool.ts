@@ -8,7 +8,6 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { peer } from '@hyperledger/fabric-protos';
 import { ProposalError, type EndorsedProposal } from './endorser';
 import { validTransactions, type Block } from './ledger/block';
 import type { ChannelStore } from './ledger/channel-store';
@@ -75,10 +74,10 @@ export class EndorserPool {
     return pool;
   }
 
-  endorse(channel: string, signedProposal: peer.SignedProposal): Promise<EndorsedProposal> {
+  /** Endorses a serialized SignedProposal on the least busy live worker. */
+  endorse(channel: string, signedProposal: Uint8Array): Promise<EndorsedProposal> {
     if (this.closed) return Promise.reject(new Error('endorsers are closed'));
-    // The least busy worker that is still alive.
-    const thread = this.threads.filter((t) => !t.failure).sort((a, b) => a.pending.size - b.pending.size)[0];
+    const thread = this.leastBusy();
     if (!thread) return Promise.reject(this.threads[0]?.failure ?? new Error('no endorsement worker is running'));
     const roots = this.roots();
     if (thread.rootsSent !== roots) {
@@ -88,7 +87,7 @@ export class EndorserPool {
     const id = this.nextId++;
     return new Promise<EndorsedProposal>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
-      this.post(thread, { type: 'endorse', id, channel, proposal: signedProposal.serializeBinary() });
+      this.post(thread, { type: 'endorse', id, channel, proposal: signedProposal });
     });
   }
 
@@ -105,6 +104,12 @@ export class EndorserPool {
       t.pending.clear();
       await t.worker.terminate();
     }
+  }
+
+  private leastBusy(): EndorserThread | undefined {
+    let best: EndorserThread | undefined;
+    for (const t of this.threads) if (!t.failure && (!best || t.pending.size < best.pending.size)) best = t;
+    return best;
   }
 
   private post(thread: EndorserThread, msg: ToWorker): void {
@@ -179,12 +184,15 @@ export class EndorserPool {
   }
 }
 
-/** Buffers arrive as plain Uint8Arrays after the structured clone. */
+/** Buffers cross threads as plain Uint8Arrays (structured clone); this views one as a Buffer again, without copying. */
+export function asBuffer(u8: Uint8Array): Buffer {
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 function revive(r: EndorsedProposal): EndorsedProposal {
-  const buf = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
   return {
     ...r,
-    response: { ...r.response, payload: buf(r.response.payload), ...(r.response.event ? { event: { name: r.response.event.name, payload: buf(r.response.event.payload) } } : {}) },
-    results: { ...r.results, writes: r.results.writes.map((w) => ({ ...w, value: buf(w.value) })) },
+    response: { ...r.response, payload: asBuffer(r.response.payload), ...(r.response.event ? { event: { name: r.response.event.name, payload: asBuffer(r.response.event.payload) } } : {}) },
+    results: { ...r.results, writes: r.results.writes.map((w) => ({ ...w, value: asBuffer(w.value) })) },
   };
 }

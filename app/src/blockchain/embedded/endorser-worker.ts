@@ -11,7 +11,7 @@ import { ChaincodeConnection, loadContractChaincode } from './chaincode-support'
 import { endorseProposal, ProposalError } from './endorser';
 import { MemoryState } from './memory-state';
 import type { KeyModification } from './simulator';
-import type { FromWorker, ToWorker, WorkerOptions } from './endorser-pool';
+import { asBuffer as buf, type FromWorker, type ToWorker, type WorkerOptions } from './endorser-pool';
 
 const port = parentPort!;
 const { namespace, chaincodeId } = workerData as WorkerOptions;
@@ -27,7 +27,6 @@ let nextHistoryId = 0;
 let roots: Record<string, string> = {};
 
 const send = (msg: FromWorker) => port.postMessage(msg);
-const buf = (u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
 function replica(channel: string): Replica {
   let r = replicas.get(channel);

@@ -216,20 +216,37 @@ export function verifySignature(certPem: string, bytes: Uint8Array, sig: Uint8Ar
  * checks before trusting a creator certificate.
  */
 export function isIssuedBy(certPem: string, caCertPem: string, at: Date = new Date()): boolean {
-  const cacheKey = caCertPem + certPem;
-  let checked = issuedCache.get(cacheKey);
-  if (!checked) {
-    checked = checkIssued(certPem, caCertPem);
-    if (issuedCache.size >= PUBLIC_KEY_CACHE_MAX) issuedCache.clear();
-    issuedCache.set(cacheKey, checked);
-  }
+  const checked = issuedWindow(`${caCertPem}\0${certPem}`);
   return checked !== false && at >= checked.validFrom && at <= checked.validTo;
 }
 
-/** The issuer check is pure in its two inputs; only the validity window depends on `at`. */
-const issuedCache = new Map<string, false | { validFrom: Date; validTo: Date }>();
+/** The subject's common name (the enrolment id) of a certificate, '' if it has none or is unreadable. */
+export const subjectCommonName = certificateMemo((certPem) => {
+  try {
+    return /(?:^|\n)CN=([^\n]*)/.exec(new crypto.X509Certificate(certPem).subject)?.[1] ?? '';
+  } catch {
+    return '';
+  }
+});
 
-function checkIssued(certPem: string, caCertPem: string): false | { validFrom: Date; validTo: Date } {
+/**
+ * Parsing a certificate costs far more than verifying a signature, and the same few creators
+ * sign almost every proposal: facts derived from certificates are kept, up to `max` of them.
+ */
+function certificateMemo<T>(derive: (key: string) => T, max = 1024): (key: string) => T {
+  const cache = new Map<string, T>();
+  return (key) => {
+    if (cache.has(key)) return cache.get(key)!;
+    const value = derive(key);
+    if (cache.size >= max) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+}
+
+/** Issuer check of "ca\0cert": pure in its inputs; only the validity window is compared with `at`. */
+const issuedWindow = certificateMemo((key): false | { validFrom: Date; validTo: Date } => {
+  const [caCertPem, certPem] = key.split('\0');
   try {
     const cert = new crypto.X509Certificate(certPem);
     const ca = new crypto.X509Certificate(caCertPem);
@@ -238,22 +255,9 @@ function checkIssued(certPem: string, caCertPem: string): false | { validFrom: D
   } catch {
     return false;
   }
-}
+});
 
-// Parsing a certificate is far more expensive than verifying a signature, and the same
-// few creators sign almost every proposal, so keep a small cache of their public keys.
-const publicKeyCache = new Map<string, crypto.KeyObject>();
-const PUBLIC_KEY_CACHE_MAX = 1024;
-
-function publicKeyOf(certPem: string): crypto.KeyObject {
-  let key = publicKeyCache.get(certPem);
-  if (!key) {
-    key = new crypto.X509Certificate(certPem).publicKey;
-    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.clear();
-    publicKeyCache.set(certPem, key);
-  }
-  return key;
-}
+const publicKeyOf = certificateMemo((certPem) => new crypto.X509Certificate(certPem).publicKey);
 
 function randomSerial(): string {
   const bytes = crypto.randomBytes(16);

@@ -15,6 +15,7 @@
 process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
 import * as path from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
+import { ChaincodeStub } from 'fabric-shim';
 import { proposalFunction } from './proposal';
 import { blockHeaderHash, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
@@ -200,8 +201,14 @@ async function transaction(store: ChannelStore, txId: string, out: Out): Promise
 }
 
 async function history(store: ChannelStore, parts: string[], out: Out): Promise<number> {
-  // The chaincode's composite keys: U+0000 type U+0000 id… U+0000 (fabric-shim's createCompositeKey).
-  const key = `\u0000${parts.join('\u0000')}\u0000`;
+  // The chaincode's entities live under composite keys; fabric-shim's own builder uses no stub state.
+  let key: string;
+  try {
+    key = ChaincodeStub.prototype.createCompositeKey(parts[0], parts.slice(1));
+  } catch (err) {
+    console.error(`not a valid key: ${(err as Error).message}`);
+    return 1;
+  }
   const mods = await store.state.history(NAMESPACE, key);
   if (mods.length === 0) {
     console.error(`no history for ${printable(key)} on channel ${store.channel}`);

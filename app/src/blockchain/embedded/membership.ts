@@ -36,10 +36,6 @@ export class Membership {
     return new Membership(dir, cas);
   }
 
-  mspIds(): string[] {
-    return [...this.cas.keys()].sort();
-  }
-
   /** mspId → root CA certificate, for verifyProposal; the same object until an MSP is added. */
   roots(): Record<string, string> {
     this.rootsCache ??= Object.fromEntries([...this.cas].map(([id, ca]) => [id, ca.certificate]));
