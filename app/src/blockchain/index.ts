@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { EmbeddedLedger } from './embedded/embedded-ledger';
 import { THESIS_BATCH, type BatchSettings } from './embedded/ledger/block-cutter';
 import type { LedgerGateway } from './gateway';
+import { envInteger } from '../env';
 
 export * from './gateway';
 
@@ -32,23 +33,15 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
     dataDir: path.resolve(env.LEDGER_DATA_DIR ?? path.join('data', 'ledger')),
     channels,
     batch: {
-      maxMessageCount: wholeNumber(env, 'BATCH_MAX_MESSAGE_COUNT', 1) ?? THESIS_BATCH.maxMessageCount,
-      batchTimeoutMs: wholeNumber(env, 'BATCH_TIMEOUT_MS', 1) ?? THESIS_BATCH.batchTimeoutMs,
-      preferredMaxBytes: wholeNumber(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
+      maxMessageCount: envInteger(env, 'BATCH_MAX_MESSAGE_COUNT', 1) ?? THESIS_BATCH.maxMessageCount,
+      batchTimeoutMs: envInteger(env, 'BATCH_TIMEOUT_MS', 1) ?? THESIS_BATCH.batchTimeoutMs,
+      preferredMaxBytes: envInteger(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
     },
-    endorsers: wholeNumber(env, 'LEDGER_ENDORSERS', 0),
+    endorsers: envInteger(env, 'LEDGER_ENDORSERS', 0),
   };
 }
 
 export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise<LedgerGateway> {
   if (config.backend === 'fabric') throw new Error('LEDGER=fabric: the Fabric adapter is not built yet; use LEDGER=embedded');
   return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers });
-}
-
-/** A whole-number variable of at least `min`; undefined when unset or empty. */
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, min: 0 | 1): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  if (!/^[0-9]+$/.test(raw) || Number(raw) < min) throw new Error(`${name} must be a ${min === 1 ? 'positive ' : ''}whole number, not ${JSON.stringify(raw)}`);
-  return Number(raw);
 }

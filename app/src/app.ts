@@ -1,0 +1,94 @@
+/** Express wiring: sessions in MongoDB, CSRF on every form, language, the logged-in user, the routes. */
+import * as path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import session from 'express-session';
+import { MongoStore } from 'connect-mongo';
+import { csrfSync } from 'csrf-sync';
+import mongoose from 'mongoose';
+import moment from 'moment';
+import { isLang, translator, type Lang } from './i18n';
+import { User } from './models/user';
+import { Notification } from './models/activity';
+import type { Platform } from './platform';
+import { formatYuan } from './services/money';
+import { controllers } from './controllers';
+import { menuFor } from './controllers/menu';
+
+const ROOT = path.resolve(__dirname, '..');
+
+export function createApp(platform: Platform, sessionSecret: string): express.Express {
+  const app = express();
+  app.locals.platform = platform;
+  app.set('views', path.join(ROOT, 'src', 'views'));
+  app.set('view engine', 'pug');
+  app.set('trust proxy', 'loopback');
+  app.disable('x-powered-by');
+
+  app.use('/static/bootstrap', express.static(path.dirname(require.resolve('bootstrap/dist/css/bootstrap.min.css')).replace(/css$/, ''), { maxAge: '7d' }));
+  app.use('/static/chart.js', express.static(path.dirname(require.resolve('chart.js')), { maxAge: '7d' }));
+  app.use('/static', express.static(path.join(ROOT, 'src', 'public'), { maxAge: '1h' }));
+
+  // Machine-to-machine bank API: JSON, token-authenticated, no cookies, so no session and no CSRF.
+  app.use('/api', express.json({ limit: '256kb' }), controllers.api);
+
+  app.use(
+    session({
+      secret: sessionSecret,
+      name: 'fund.sid',
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 8 * 3600 * 1000 },
+      // Expired sessions are removed by the store's own sweep: TTL indexes are not on every MongoDB-protocol server.
+      store: MongoStore.create({ client: mongoose.connection.getClient() as never, collectionName: 'sessions', autoRemove: 'interval', autoRemoveInterval: 10 }),
+    }),
+  );
+  app.use(express.urlencoded({ extended: true, limit: '256kb' }));
+
+  const { csrfSynchronisedProtection, generateToken } = csrfSync({
+    // Multipart forms carry the token in the query string: the body is read only after the check.
+    getTokenFromRequest: (req) => (req.body as Record<string, string> | undefined)?._csrf ?? (req.query._csrf as string | undefined),
+  });
+
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    if (req.session.userId) {
+      const user = await User.findById(req.session.userId);
+      if (user?.active) req.user = user;
+      else delete req.session.userId;
+    }
+    const lang: Lang = req.session.lang ?? (isLang(req.user?.lang) ? req.user.lang : platform.config.defaultLang);
+    const t = translator(lang);
+    Object.assign(res.locals, {
+      t,
+      lang,
+      user: req.user,
+      menu: menuFor(req.user?.role),
+      path: req.path,
+      csrfToken: generateToken(req),
+      flash: req.session.flash ?? [],
+      moment: (d: Date | string) => moment(d).locale(lang === 'zh-CN' ? 'zh-cn' : 'en'),
+      yuan: formatYuan,
+      // JSON for inline scripts: '<' escaped so data can never close the script element.
+      json: (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c'),
+      unread: req.user ? await Notification.countDocuments({ userId: req.user.id, read: false }) : 0,
+    });
+    delete req.session.flash;
+    next();
+  });
+  app.use(csrfSynchronisedProtection);
+
+  app.use(controllers.web);
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
+  });
+  app.use((err: Error & { code?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    if (err.code === 'EBADCSRFTOKEN' || err.name === 'ForbiddenError') {
+      return res.status(403).render('error', { status: 403, message: res.locals.t?.('error.csrf') ?? 'CSRF check failed' });
+    }
+    console.error(err);
+    res.status(err.status ?? 500).render('error', { status: err.status ?? 500, message: res.locals.t?.('error.server') ?? 'Internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,41 @@
+/** The web platform's configuration: environment variables with safe defaults (README, "Configuration"). */
+import * as path from 'node:path';
+import { envInteger } from './env';
+import { ledgerConfig, type LedgerConfig } from './blockchain';
+
+export interface AppConfig {
+  port: number;
+  /** Where the platform keeps its own data (ledger, uploads, secrets) unless told otherwise. */
+  dataDir: string;
+  /** Empty: the start script runs the project's MongoDB-protocol server and fills this in. */
+  mongodbUri: string;
+  uploadDir: string;
+  maxUploadBytes: number;
+  /** Interface language for a visitor who has not chosen one. */
+  defaultLang: 'zh-CN' | 'en';
+  /** Business channel (projects, drafts, reconciliation) and routing channel. */
+  businessChannel: string;
+  routingChannel: string;
+  /** A funded project with no progress report for this many days is flagged as stalled. */
+  stalledAfterDays: number;
+  ledger: LedgerConfig;
+}
+
+export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const dataDir = path.resolve(env.DATA_DIR ?? 'data');
+  const lang = env.DEFAULT_LANG ?? 'zh-CN';
+  if (lang !== 'zh-CN' && lang !== 'en') throw new Error(`DEFAULT_LANG must be "zh-CN" or "en", not ${JSON.stringify(lang)}`);
+  const ledger = ledgerConfig({ LEDGER_DATA_DIR: path.join(dataDir, 'ledger'), ...env });
+  return {
+    port: envInteger(env, 'PORT', 0, 65535) ?? 3000,
+    dataDir,
+    mongodbUri: env.MONGODB_URI ?? '',
+    uploadDir: path.resolve(env.UPLOAD_DIR ?? path.join(dataDir, 'uploads')),
+    maxUploadBytes: (envInteger(env, 'MAX_UPLOAD_MB', 1, 1024) ?? 20) * 1024 * 1024,
+    defaultLang: lang,
+    businessChannel: ledger.channels[0],
+    routingChannel: ledger.channels[1] ?? ledger.channels[0],
+    stalledAfterDays: envInteger(env, 'STALLED_AFTER_DAYS', 1, 3650) ?? 30,
+    ledger,
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * One way for a controller to do something on the chain on a user's behalf: run it, record the
+ * action in the audit log (业务监控) whether or not it succeeded, wait until the projections show
+ * it, and flash the outcome. A refusal comes back as a ChainError with a readable message.
+ */
+import type { Request, Response } from 'express';
+import { AuditEntry } from '../models/activity';
+import { ChainError, type Submitted } from '../services/chain';
+import { platformOf } from '../platform';
+
+export async function act<T>(req: Request, action: string, target: string, work: () => Promise<Submitted<T>>): Promise<Submitted<T>> {
+  const user = req.user!;
+  const entry = { userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action, target, ip: req.ip };
+  try {
+    const done = await work();
+    await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
+    await platformOf(req).projector.settled(done.txId, done.blockNumber);
+    return done;
+  } catch (err) {
+    const chainError = ChainError.from(err);
+    await AuditEntry.create({ ...entry, ok: false, message: chainError.message, txId: chainError.txId });
+    throw chainError;
+  }
+}
+
+/** Record an off-chain action (user management, uploads, reports) in the same audit log. */
+export async function audit(req: Request, action: string, target: string, ok = true, message?: string): Promise<void> {
+  const user = req.user;
+  await AuditEntry.create({ userId: user?.id, username: user?.username, role: user?.role, orgId: user?.orgId, action, target, ok, message, ip: req.ip });
+}
+
+export function flash(req: Request, kind: 'success' | 'danger' | 'warning' | 'info', text: string): void {
+  req.session.flash = [...(req.session.flash ?? []), { kind, text }];
+}
+
+/** The message a person sees for a failed action: what kind of refusal, then the chain's own words. */
+export function refusal(res: Response, err: unknown): string {
+  if (err instanceof FormError) return err.message;
+  const e = ChainError.from(err);
+  return `${res.locals.t(`error.chain.${e.code}`)}: ${e.message}`;
+}
+
+/** Bad form input caught before anything is sent to the chain. */
+export class FormError extends Error {
+  override name = 'FormError';
+}

@@ -1,0 +1,99 @@
+/**
+ * Bank integration API (machine to machine, README "Bank API"): a bank pushes its own record of each
+ * transfer; the chain reconciles it at once. Authenticated per bank by a bearer token the
+ * administrator issues; idempotent on the serial (the same record sent twice is accepted once, a
+ * different record under a used serial is a conflict); every error is JSON with a code and a message.
+ */
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { CheckResult, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
+import { ApiClient, AuditEntry } from '../models/activity';
+import { User } from '../models/user';
+import { tokenHash } from '../services/secrets';
+import { ChainError } from '../services/chain';
+import { platformOf } from '../platform';
+import type { RouteSpec } from './route';
+
+/** Documented for the route × role test: token-authenticated, not a session route. */
+export const API_ROUTES: RouteSpec[] = [
+  { method: 'POST', path: '/api/bank/transfers', access: ['bank'] },
+  { method: 'GET', path: '/api/bank/transfers/:serial', access: ['bank'] },
+];
+
+const recordSchema = z.strictObject({
+  serial: z.string('serial must be a string').regex(/^[A-Za-z0-9-]{6,40}$/, 'serial must be 6–40 letters, digits or "-"'),
+  payerAccount: z.string('payerAccount must be a string').regex(/^[0-9]{6,32}$/, 'payerAccount must be 6–32 digits'),
+  payeeAccount: z.string('payeeAccount must be a string').regex(/^[0-9]{6,32}$/, 'payeeAccount must be 6–32 digits'),
+  amount: z.string('amount must be a string of whole fen, e.g. "1250000" for 12,500.00 yuan').regex(/^[1-9][0-9]{0,17}$/, 'amount must be a positive whole number of fen, as a string'),
+  paidAt: z.iso.datetime({ offset: true, message: 'paidAt must be an ISO-8601 time, e.g. 2026-11-20T10:15:00+08:00' }),
+});
+
+const STATUS_OF: Record<string, number> = { VALIDATION: 400, AUTHORISATION: 403, NOT_FOUND: 404, CONFLICT: 409, STATE: 409, MVCC: 409 };
+
+function fail(res: Response, status: number, code: string, message: string) {
+  res.status(status).json({ error: { code, message } });
+}
+
+async function authenticate(req: Request, res: Response, next: NextFunction) {
+  const header = req.get('authorization') ?? '';
+  const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header)?.[1];
+  const client = token ? await ApiClient.findOne({ tokenHash: tokenHash(token), active: true }).lean() : null;
+  const user = client ? await User.findById(client.userId) : null;
+  if (!client || !user?.active || user.role !== 'bank' || user.orgId !== client.bankId) {
+    return fail(res, 401, 'UNAUTHENTICATED', 'send "Authorization: Bearer <token>" with a token the platform administrator issued to your bank');
+  }
+  req.user = user;
+  next();
+}
+
+export function register(router: Router): void {
+  router.use('/bank', authenticate);
+
+  router.post('/bank/transfers', async (req, res) => {
+    const parsed = recordSchema.safeParse(req.body);
+    if (!parsed.success) return fail(res, 400, 'VALIDATION', parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + i.message).join('; '));
+    const record = parsed.data;
+    const { chain } = platformOf(req);
+    const user = req.user!;
+    try {
+      const existing = await chain.evaluate<{ record?: TransferRecord }>(user, 'Reconciliation:getSerial', record.serial).catch((err: unknown) => {
+        if (err instanceof ChainError && (err.code === 'NOT_FOUND' || err.code === 'AUTHORISATION')) return {} as { record?: TransferRecord };
+        throw err;
+      });
+      if (existing.record) {
+        const same = existing.record.bankId === user.orgId && existing.record.payerAccount === record.payerAccount && existing.record.payeeAccount === record.payeeAccount && existing.record.amount === record.amount && Date.parse(existing.record.paidAt) === Date.parse(record.paidAt);
+        if (same) return res.status(200).json({ serial: record.serial, idempotent: true, txId: existing.record.recordedTxId, status: existing.record.status });
+        return fail(res, 409, 'CONFLICT', `serial ${record.serial} is already recorded with different details; a correction needs a new serial`);
+      }
+      const done = await chain.submit<CheckResult>(user, 'Reconciliation:recordBankTransfer', JSON.stringify({ ...record, paidAt: new Date(record.paidAt).toISOString() }));
+      await AuditEntry.create({ userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action: 'api:recordBankTransfer', target: record.serial, ok: true, txId: done.txId, ip: req.ip });
+      await platformOf(req).projector.settled(done.txId, done.blockNumber);
+      res.status(201).json({ serial: record.serial, outcome: done.result.outcome, draftIds: done.result.draftIds, problems: done.result.problems ?? [], txId: done.txId, blockNumber: done.blockNumber });
+    } catch (err) {
+      const e = ChainError.from(err);
+      await AuditEntry.create({ userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action: 'api:recordBankTransfer', target: record.serial, ok: false, message: e.message, ip: req.ip });
+      fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
+    }
+  });
+
+  router.get('/bank/transfers/:serial', async (req, res) => {
+    const serial = String(req.params.serial);
+    if (!/^[A-Za-z0-9-]{6,40}$/.test(serial)) return fail(res, 400, 'VALIDATION', 'serial must be 6–40 letters, digits or "-"');
+    try {
+      res.json(await platformOf(req).chain.evaluate(req.user!, 'Reconciliation:getSerial', serial));
+    } catch (err) {
+      const e = ChainError.from(err);
+      fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
+    }
+  });
+
+  router.use((req, res) => fail(res, 404, 'NOT_FOUND', `no API route ${req.method} ${req.path}`));
+  // Malformed JSON and other errors stay JSON.
+  router.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    if (err.type === 'entity.parse.failed') return fail(res, 400, 'VALIDATION', 'the body is not valid JSON');
+    if (err.type === 'entity.too.large') return fail(res, 413, 'TOO_LARGE', 'the body is larger than 256 kB');
+    console.error(err);
+    fail(res, 500, 'INTERNAL', 'internal error; nothing was recorded');
+  });
+}

@@ -1,0 +1,82 @@
+/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients. */
+import { Schema, model } from 'mongoose';
+
+/** One user action (业务监控): who did what, from where, and whether the chain accepted it. */
+const auditEntrySchema = new Schema({
+  at: { type: Date, default: () => new Date(), index: true },
+  userId: String,
+  username: { type: String, index: true },
+  role: String,
+  orgId: String,
+  action: { type: String, required: true },
+  target: String,
+  ok: Boolean,
+  message: String,
+  txId: String,
+  ip: String,
+});
+
+const notificationSchema = new Schema({
+  userId: { type: String, required: true, index: true },
+  at: { type: Date, default: () => new Date() },
+  kind: String,
+  title: { type: String, required: true },
+  link: String,
+  read: { type: Boolean, default: false },
+  /** The ledger event that caused it: written by upsert, so a rebuild replaying events does not notify twice. */
+  eventId: String,
+});
+notificationSchema.index({ userId: 1, eventId: 1 });
+
+/** A user's subscription (订阅): every event of a project, every event of a county, or every alert. */
+const subscriptionSchema = new Schema({
+  userId: { type: String, required: true, index: true },
+  kind: { type: String, required: true, enum: ['project', 'county', 'alerts'] },
+  target: { type: String, default: '' },
+  at: { type: Date, default: () => new Date() },
+});
+subscriptionSchema.index({ userId: 1, kind: 1, target: 1 }, { unique: true });
+
+/** A problem a user reports that the system did not flag (申报). */
+const problemReportSchema = new Schema({
+  at: { type: Date, default: () => new Date(), index: true },
+  userId: String,
+  username: String,
+  orgId: String,
+  projectId: String,
+  title: { type: String, required: true },
+  body: { type: String, required: true },
+  status: { type: String, enum: ['OPEN', 'ANSWERED', 'CLOSED'], default: 'OPEN' },
+  response: String,
+  respondedBy: String,
+  respondedAt: Date,
+});
+
+/** An uploaded file: bytes on disk under the upload folder, its SHA-256 on the chain. */
+const storedFileSchema = new Schema({
+  _id: String, // sha256 hex
+  name: String,
+  size: Number,
+  mime: String,
+  path: String,
+  uploadedBy: String,
+  at: { type: Date, default: () => new Date() },
+});
+
+/** A bank's machine-to-machine credential for the bank API; only the token's hash is kept. */
+const apiClientSchema = new Schema({
+  bankId: { type: String, required: true, index: true },
+  tokenHash: { type: String, required: true, unique: true },
+  label: String,
+  /** the user whose certificate signs the bank's transactions */
+  userId: { type: String, required: true },
+  active: { type: Boolean, default: true },
+  at: { type: Date, default: () => new Date() },
+});
+
+export const AuditEntry = model('AuditEntry', auditEntrySchema, 'auditLog');
+export const Notification = model('Notification', notificationSchema, 'notifications');
+export const Subscription = model('Subscription', subscriptionSchema, 'subscriptions');
+export const ProblemReport = model('ProblemReport', problemReportSchema, 'problemReports');
+export const StoredFile = model('StoredFile', storedFileSchema, 'files');
+export const ApiClient = model('ApiClient', apiClientSchema, 'apiClients');

@@ -1,0 +1,127 @@
+/**
+ * Projections: off-chain mirrors of chain state, written only by the projector from chaincode events
+ * (services/projector.ts) and rebuilt from the ledger when dropped. Pages read these; the chain stays
+ * the source of truth. `doc` keeps the chain's own JSON for detail pages; the other fields are for
+ * filtering, sorting and sums. Money is kept twice: the exact fen string, and a Number for sums
+ * (exact up to 9×10^15 fen).
+ */
+import { Schema, model, type InferSchemaType } from 'mongoose';
+
+const mixed = Schema.Types.Mixed;
+
+const projectViewSchema = new Schema({
+  _id: String,
+  name: { type: String, required: true },
+  county: { type: String, required: true, index: true },
+  town: String,
+  status: { type: String, required: true, index: true },
+  budget: String,
+  budgetFen: Number,
+  countyOfficeId: { type: String, index: true },
+  implementingUnitId: { type: String, index: true },
+  payerIds: { type: [String], index: true },
+  percentComplete: Number,
+  filedAt: Date,
+  updatedAt: { type: Date, index: true },
+  approvedAt: Date,
+  fundedAt: Date,
+  lastProgressAt: Date,
+  /** fen that has reached the implementing unit and been accepted */
+  releasedFen: { type: Number, default: 0 },
+  doc: mixed,
+  blockNumber: Number,
+});
+projectViewSchema.index({ status: 1, updatedAt: -1 });
+projectViewSchema.index({ county: 1, updatedAt: -1 });
+
+const draftViewSchema = new Schema({
+  _id: String,
+  projectId: { type: String, index: true },
+  county: String,
+  source: String,
+  amount: String,
+  amountFen: Number,
+  status: { type: String, index: true },
+  holderId: { type: String, index: true },
+  /** The organisation that pays the next hop, and its deadline; empty once the draft has arrived. */
+  nextPayerId: { type: String, index: true },
+  nextReceiverId: String,
+  nextStage: String,
+  nextDeadline: Date,
+  doc: mixed,
+  updatedAt: Date,
+});
+
+const transferViewSchema = new Schema({
+  _id: String, // the bank serial
+  projectId: { type: String, index: true },
+  draftIds: [String],
+  stage: String,
+  payerId: { type: String, index: true },
+  payeeId: String,
+  bankId: { type: String, index: true },
+  expectedAmount: String,
+  recordedAmount: String,
+  /** REGISTERED (no bank record yet), RECORDED (no registration yet), MATCHED, MATCHED_LATE, MISMATCH */
+  status: { type: String, index: true },
+  claim: mixed,
+  record: mixed,
+  updatedAt: Date,
+});
+
+const discrepancyViewSchema = new Schema({
+  _id: String,
+  kind: { type: String, index: true },
+  serial: String,
+  projectId: { type: String, index: true },
+  status: { type: String, index: true },
+  problems: mixed,
+  resolution: mixed,
+  raisedAt: Date,
+  doc: mixed,
+});
+
+/** Every chaincode event, in ledger order: the audit trail of the chain and the feed of notifications. */
+const ledgerEventSchema = new Schema({
+  _id: String, // `${blockNumber}:${txId}:${index}`
+  channel: String,
+  blockNumber: { type: Number, index: true },
+  txId: { type: String, index: true },
+  type: { type: String, index: true },
+  projectId: { type: String, index: true },
+  at: Date,
+  data: mixed,
+});
+
+const organisationViewSchema = new Schema({
+  _id: String,
+  name: String,
+  type: { type: String, index: true },
+  mspId: String,
+  county: { type: String, index: true },
+  accounts: [{ _id: false, accountNo: String, bankId: String, name: String }],
+  active: Boolean,
+  registeredAt: Date,
+});
+
+/** Where the projector stopped, per channel (Fabric's checkpointer). */
+const checkpointSchema = new Schema({
+  _id: String,
+  blockNumber: Number,
+  txId: String,
+  updatedAt: Date,
+});
+
+export const ProjectView = model('ProjectView', projectViewSchema, 'projectViews');
+export const DraftView = model('DraftView', draftViewSchema, 'draftViews');
+export const TransferView = model('TransferView', transferViewSchema, 'transferViews');
+export const DiscrepancyView = model('DiscrepancyView', discrepancyViewSchema, 'discrepancyViews');
+export const LedgerEvent = model('LedgerEvent', ledgerEventSchema, 'ledgerEvents');
+export const OrganisationView = model('OrganisationView', organisationViewSchema, 'organisationViews');
+export const Checkpoint = model('Checkpoint', checkpointSchema, 'checkpoints');
+
+export type ProjectViewFields = InferSchemaType<typeof projectViewSchema>;
+export type DraftViewFields = InferSchemaType<typeof draftViewSchema>;
+
+/** Every projection collection: what a rebuild drops. */
+export const PROJECTIONS = [ProjectView, DraftView, TransferView, DiscrepancyView, LedgerEvent, OrganisationView, Checkpoint];

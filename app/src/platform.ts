@@ -1,0 +1,19 @@
+/** What the controllers share: configuration, the chain, the projector and the platform's own service user. */
+import type { Request } from 'express';
+import type { AppConfig } from './config';
+import type { Chain } from './services/chain';
+import type { Projector } from './services/projector';
+import type { UserDoc } from './models/user';
+
+export interface Platform {
+  config: AppConfig;
+  chain: Chain;
+  projector: Projector;
+  /** The platform operator's service identity: the projector reads with it, the sweep runs as it. */
+  system: UserDoc;
+  startedAt: Date;
+}
+
+export function platformOf(req: Request): Platform {
+  return req.app.locals.platform as Platform;
+}

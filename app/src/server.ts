@@ -1,0 +1,68 @@
+/**
+ * Starts the web platform: ledger, MongoDB, first-start bootstrap (and demo data when asked), the
+ * projector, the unmatched-transfer sweep, and the HTTP server. Used by `npm start` and by the tests.
+ */
+import * as http from 'node:http';
+import mongoose from 'mongoose';
+import { openLedger, type LedgerGateway } from './blockchain';
+import { appConfig, type AppConfig } from './config';
+import { createApp } from './app';
+import { Chain } from './services/chain';
+import { Projector } from './services/projector';
+import { bootstrap } from './services/bootstrap';
+import { seedDemo } from './services/demo';
+import { loadSecrets } from './services/secrets';
+import type { Platform } from './platform';
+
+export interface RunningPlatform {
+  url: string;
+  platform: Platform;
+  gateway: LedgerGateway;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config?: AppConfig;
+  demo?: boolean;
+  log?: (line: string) => void;
+}
+
+export async function startPlatform({ config = appConfig(), demo = false, log = console.log }: StartOptions = {}): Promise<RunningPlatform> {
+  if (!config.mongodbUri) throw new Error('MONGODB_URI is not set (npm start runs the bundled MongoDB-protocol server and sets it)');
+  const secrets = loadSecrets(config.dataDir);
+  const gateway = await openLedger(config.ledger);
+  await mongoose.connect(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
+  await mongoose.connection.syncIndexes();
+  const chain = new Chain(gateway, config.businessChannel, secrets.walletKey);
+  const system = await bootstrap(chain, [...new Set([config.businessChannel, config.routingChannel])]);
+  const projector = new Projector(chain, system);
+  await projector.start();
+  if (demo) await seedDemo(chain, system, log);
+
+  const platform: Platform = { config, chain, projector, system, startedAt: new Date() };
+  const app = createApp(platform, secrets.sessionSecret);
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
+  const address = server.address();
+  const url = `http://localhost:${typeof address === 'object' && address ? address.port : config.port}`;
+
+  // Registrations and bank records left unmatched past the threshold become discrepancies.
+  const sweep = setInterval(() => {
+    chain.submit(system, 'Reconciliation:sweepUnmatched').catch((err: Error) => log(`unmatched sweep failed: ${err.message}`));
+  }, 3600_000);
+  sweep.unref();
+
+  return {
+    url,
+    platform,
+    gateway,
+    async close() {
+      clearInterval(sweep);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await projector.stop();
+      await mongoose.disconnect();
+      await gateway.close();
+    },
+  };
+}
