@@ -28,3 +28,19 @@ export function build() {
   console.log('› compiling TypeScript (tsc -b)…');
   run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
 }
+
+/** Installs Debian packages (apt-get update first), as root or through sudo. */
+export function aptInstall(packages) {
+  const [cmd, ...pre] = process.getuid?.() === 0 ? ['apt-get'] : ['sudo', 'apt-get'];
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run(cmd, [...pre, 'update', '-qq'], { env });
+  run(cmd, [...pre, 'install', '-y', '-qq', '--no-install-recommends', ...packages], { env });
+}
+
+/** Debian's Chromium (and CJK fonts, so screenshots show Chinese) for the browser tests; never a downloaded browser. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  console.log('› installing Debian chromium and CJK fonts for the browser tests (apt-get)…');
+  aptInstall(['chromium', 'fonts-noto-cjk']);
+}

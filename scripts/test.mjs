@@ -2,9 +2,12 @@
 // `npm test`: install what is missing, compile, lint, then run every suite with node's test runner.
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, build, ensureDependencies, run } from './lib.mjs';
+import { ROOT, build, ensureChromium, ensureDependencies, run } from './lib.mjs';
+import { ensureMongoServer } from './mongo.mjs';
 
 ensureDependencies();
+ensureChromium();
+await ensureMongoServer();
 build();
 console.log('› linting (eslint)…');
 run(process.execPath, [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.']);
