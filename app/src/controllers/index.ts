@@ -3,10 +3,19 @@ import { Router } from 'express';
 import * as auth from './auth';
 import * as home from './home';
 import * as projects from './projects';
+import * as disbursement from './disbursement';
+import * as acceptance from './acceptance';
+import * as progress from './progress';
+import * as admin from './admin';
+import * as approvals from './approvals';
+import * as monitoring from './monitoring';
+import * as exporting from './export';
+import * as notifications from './notifications';
+import * as reports from './reports';
 import * as bankApi from './bank-api';
 
 const web = Router();
-for (const c of [auth, home, projects]) c.register(web);
+for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, notifications, reports]) c.register(web);
 
 const api = Router();
 bankApi.register(api);

@@ -4,14 +4,17 @@
  * everywhere shows the key itself, which the i18n test catches.
  */
 import { common } from './messages/common';
+import { admin } from './messages/admin';
 import { projects } from './messages/projects';
+import { payments } from './messages/payments';
+import { oversight } from './messages/oversight';
 
 export type Lang = 'zh-CN' | 'en';
 export const LANGS: readonly Lang[] = ['zh-CN', 'en'];
 export type Messages = Record<Lang, Record<string, string>>;
 
 /** Every area's messages; add a module here when an area gets its own. */
-const AREAS: Messages[] = [common, projects];
+const AREAS: Messages[] = [common, projects, payments, admin, oversight];
 
 export const CATALOGUES: Messages = {
   'zh-CN': Object.assign({}, ...AREAS.map((a) => a['zh-CN'])),

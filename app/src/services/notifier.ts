@@ -12,6 +12,8 @@ import type { ProjectedEvent } from './projector';
 const ALERT_EVENTS = new Set(['DiscrepancyRaised', 'TransferMatchedLate', 'UnmatchedSwept', 'DraftAcceptedAfterExpiry']);
 
 export async function notifyFor(event: ProjectedEvent): Promise<void> {
+  // A sweep that found nothing is routine, not news.
+  if (event.type === 'UnmatchedSwept' && event.data.flagged === 0) return;
   const project = event.projectId ? await ProjectView.findById(event.projectId).select('name county countyOfficeId implementingUnitId').lean() : null;
   const userIds = new Set<string>();
   const usersOf = async (filter: Record<string, unknown>) => {

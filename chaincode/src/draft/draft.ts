@@ -246,6 +246,10 @@ export async function acceptDraft(ctx: FundContext, caller: Caller, draftId: str
   if (draft.status === 'ACCEPTED') throw badState(`draft ${draftId} is already accepted`);
   if (draft.status !== 'AWAITING_ACCEPTANCE') throw badState(`draft ${draftId} has not completed its path (hop ${draft.nextHop + 1} of ${draft.plannedPath.length} is unpaid)`);
   if (!draft.specialRules.payeeScope.includes(caller.orgId)) throw denied(`${caller.orgId} is outside the draft's payee scope`);
+  // Accepting is promising the money is what the issuer signed for: a draft altered since issue is refused.
+  if (!signatureValid(draft.issuerCertificate, signedContent(termsOf(draft)), draft.issuerSignature)) {
+    throw invalid(`draft ${draftId} does not match its issuer's signature; it cannot be accepted`);
+  }
   if (ctx.nowIso > draft.specialRules.expiresAt) {
     // Late acceptance is allowed but recorded: the money has arrived and must not be stranded.
     ctx.emit('DraftAcceptedAfterExpiry', { draftId, expiresAt: draft.specialRules.expiresAt });

@@ -232,6 +232,13 @@ export class ChaincodeHarness {
     return out;
   }
 
+  /** Overwrites a stored value behind the chaincode's back (direct backend only): what tampered state looks like. */
+  tamper(key: string, value: Buffer): void {
+    const state = this.backend.state();
+    if (!(state instanceof MemoryState)) throw new Error('tamper() needs the direct backend');
+    state.apply(CHAINCODE, [{ key, isDelete: false, value }], { blockNum: Number.MAX_SAFE_INTEGER, txNum: 0 }, 'tamper', new Date());
+  }
+
   /** The approver signs exactly the content Draft:previewIssue returns, then submits the approval. */
   async approve(approver: Identity, projectId: string, opinion: string, terms: object): Promise<CallResult> {
     const preview = await this.query<Array<{ draftId: string; content: string }>>(approver, 'Draft:previewIssue', projectId, JSON.stringify(terms));

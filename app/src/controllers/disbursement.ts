@@ -1,0 +1,291 @@
+/**
+ * Fund disbursement (资金拨付, thesis 6.6): each paying unit sees the draft hops it must pay and
+ * registers the bank serial of its transfer; each bank records the transfers it executed from the
+ * accounts it holds. The chain's reconciliation matches the two and moves the drafts.
+ */
+import type { Request, Response, Router } from 'express';
+import type { Draft, Party, PlannedHop, Stage } from '@fund/chaincode/dist/draft/draft';
+import type { CheckResult, Problem, TransferClaim, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
+import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
+import { formatYuan, parseYuan } from '../services/money';
+import type { Translate } from '../i18n';
+import { platformOf } from '../platform';
+import { act, flash, FormError, refusal } from './act';
+import { PAYERS, route } from './route';
+
+/** Draft statuses with a hop still to pay. */
+const OPEN = ['ISSUED', 'IN_TRANSIT'];
+/** The chaincode's serial rule (ledger/validation.ts serialNo), checked here for a message per fault. */
+const SERIAL_CHARS = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+const ACCOUNT = /^[0-9]{6,32}$/;
+/** The chain allows this much clock skew for paidAt; refusing later times here gives a clearer message. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const SHANGHAI_OFFSET_MS = 8 * 3600 * 1000;
+
+type DraftRow = { _id?: string | null; projectId?: string | null; source?: string | null; amount?: string | null; nextStage?: string | null; nextDeadline?: Date | null; doc?: unknown };
+type TransferRow = { _id?: string | null; status?: string | null; stage?: string | null; claim?: unknown; record?: unknown; updatedAt?: Date | null };
+
+export interface HopGroup {
+  key: string;
+  projectId: string;
+  stage: Stage;
+  from: Party;
+  to: Party;
+  deadline: Date;
+  overdue: boolean;
+  /** fen */
+  amount: string;
+  drafts: Array<{ id: string; source: string; amount: string; pendingSerial?: string }>;
+  /** Serials registered for this hop and still awaiting the bank (the chain allows one per draft hop). */
+  pendingSerials: string[];
+  /** The latest failed attempt on this hop (mismatch or left unmatched), so the payer sees why it is still due. */
+  lastAttempt?: { serial: string; status: string; problems: string[] };
+}
+
+function hopOf(d: DraftRow): PlannedHop | undefined {
+  const draft = d.doc as Draft | undefined;
+  return draft?.plannedPath[draft.nextHop];
+}
+
+/** Group open drafts the way the chain accepts one transfer: one project, one leg, one pair of accounts. */
+function groupHops(t: Translate, drafts: DraftRow[], transfers: TransferRow[]): HopGroup[] {
+  const groups = new Map<string, HopGroup>();
+  const now = Date.now();
+  for (const d of drafts) {
+    const hop = hopOf(d);
+    if (!hop || !d.projectId) continue;
+    const seq = (d.doc as Draft).nextHop;
+    const key = [d.projectId, hop.stage, hop.from.orgId, hop.from.accountNo, hop.to.orgId, hop.to.accountNo].join('|');
+    let g = groups.get(key);
+    if (!g) {
+      g = { key, projectId: d.projectId, stage: hop.stage, from: hop.from, to: hop.to, deadline: new Date(hop.deadline), overdue: false, amount: '0', drafts: [], pendingSerials: [] };
+      groups.set(key, g);
+    }
+    const onThisHop = transfers.filter((tr) => ((tr.claim as TransferClaim | undefined)?.hops ?? []).some((h) => h.draftId === String(d._id) && h.seq === seq));
+    const pending = onThisHop.find((tr) => tr.status === 'REGISTERED');
+    const failed = onThisHop.filter((tr) => tr.status === 'MISMATCH' || tr.status === 'UNMATCHED').sort((a, b) => +(b.updatedAt ?? 0) - +(a.updatedAt ?? 0))[0];
+    g.drafts.push({ id: String(d._id), source: d.source ?? '', amount: d.amount ?? '0', pendingSerial: pending?._id ?? undefined });
+    g.amount = (BigInt(g.amount) + BigInt(d.amount ?? '0')).toString();
+    if (new Date(hop.deadline) < g.deadline) g.deadline = new Date(hop.deadline);
+    if (pending?._id && !g.pendingSerials.includes(pending._id)) g.pendingSerials.push(pending._id);
+    if (failed && !g.lastAttempt) g.lastAttempt = { serial: String(failed._id), status: failed.status!, problems: attemptProblems(t, failed) };
+  }
+  for (const g of groups.values()) g.overdue = g.deadline.getTime() < now;
+  return [...groups.values()].sort((a, b) => +a.deadline - +b.deadline || a.key.localeCompare(b.key));
+}
+
+/** Why a registered transfer did not match: its claim against the bank's record, as the chain compares them. */
+function attemptProblems(t: Translate, tr: TransferRow): string[] {
+  const claim = tr.claim as TransferClaim | undefined;
+  const record = tr.record as TransferRecord | undefined;
+  if (!claim || !record) return [];
+  const problems: Problem[] = [];
+  if (record.amount !== claim.expectedAmount) problems.push({ field: 'amount', expected: claim.expectedAmount, actual: record.amount });
+  if (record.payerAccount !== claim.from.accountNo) problems.push({ field: 'payerAccount', expected: claim.from.accountNo, actual: record.payerAccount });
+  if (record.payeeAccount !== claim.to.accountNo) problems.push({ field: 'payeeAccount', expected: claim.to.accountNo, actual: record.payeeAccount });
+  return problems.map((p) => problemText(t, p));
+}
+
+/** fen → what a person types in the amount field ("1234.50"). */
+function yuanInput(fen: string | null | undefined): string {
+  if (!fen || !/^[0-9]+$/.test(fen)) return '';
+  const v = BigInt(fen);
+  return `${v / 100n}.${(v % 100n).toString().padStart(2, '0')}`;
+}
+
+/** Now, as a datetime-local value in Beijing time. */
+function nowInShanghai(): string {
+  return new Date(Date.now() + SHANGHAI_OFFSET_MS).toISOString().slice(0, 16);
+}
+
+function str(body: Record<string, unknown>, key: string): string {
+  const v = body[key];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+function list(body: Record<string, unknown>, key: string): string[] {
+  const v = body[key];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string').map((x) => x.trim());
+  return typeof v === 'string' ? [v.trim()] : [];
+}
+
+export function parseSerial(t: Translate, input: string): string {
+  if (!input) throw new FormError(t('disb.err.serialEmpty'));
+  if (input.length > 40) throw new FormError(t('disb.err.serialLong', { n: input.length }));
+  if (!SERIAL_CHARS.test(input)) throw new FormError(t('disb.err.serialChars'));
+  if (input.length < 6) throw new FormError(t('disb.err.serialShort', { n: input.length }));
+  return input;
+}
+
+/** A datetime-local value is Beijing time; a value with its own zone (Z, +hh:mm) keeps it. */
+export function parsePaidAt(t: Translate, input: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?$/.exec(input);
+  if (!m) throw new FormError(t('disb.err.paidAt'));
+  const [, y, mo, d, h, mi, s = '00', zone = '+08:00'] = m;
+  const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${zone}`);
+  // Date.parse rolls 30 February over into March: the wall-clock fields must survive the round trip.
+  const offset = zone === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
+  const back = Number.isNaN(ms) ? '' : new Date(ms + offset).toISOString().slice(0, 19);
+  if (back !== `${y}-${mo}-${d}T${h}:${mi}:${s}`) throw new FormError(t('disb.err.paidAt'));
+  if (ms > Date.now() + CLOCK_SKEW_MS) throw new FormError(t('disb.err.future'));
+  return new Date(ms).toISOString();
+}
+
+function problemText(t: Translate, p: Problem): string {
+  if (p.field === 'amount') return t('disb.problem.amount', { expected: formatYuan(p.expected), actual: formatYuan(p.actual) });
+  if (p.field === 'payerAccount' || p.field === 'payeeAccount') return t(`disb.problem.${p.field}`, { expected: p.expected, actual: p.actual });
+  return t('disb.problem.other', { field: p.field, expected: p.expected, actual: p.actual });
+}
+
+/** The chain's CheckResult as a flash message in the user's language. */
+function flashOutcome(req: Request, res: Response, r: CheckResult): void {
+  const t = res.locals.t as Translate;
+  const sep = res.locals.lang === 'zh-CN' ? '；' : '; ';
+  const text = t(`disb.outcome.${r.outcome}`, {
+    serial: r.serial,
+    drafts: r.draftIds.join(', '),
+    discrepancy: r.discrepancyId ?? '—',
+    problems: (r.problems ?? []).map((p) => problemText(t, p)).join(sep),
+  });
+  const kind = ({ MATCHED: 'success', MATCHED_LATE: 'warning', MISMATCH: 'danger', DUPLICATE_PAYMENT: 'danger' } as const)[r.outcome as string] ?? 'info';
+  flash(req, kind, text);
+}
+
+interface Posted {
+  form?: 'register' | 'record';
+  key?: string;
+  serial?: string;
+  draftIds?: string[];
+  record?: Record<string, string>;
+}
+
+async function renderPage(req: Request, res: Response, status: number, posted: Posted = {}, error?: string) {
+  const user = req.user!;
+  const org = user.orgId;
+  const payable = await DraftView.find({ nextPayerId: org, status: { $in: OPEN } }).sort({ nextDeadline: 1, _id: 1 }).lean();
+  // Drafts the user's bank will execute: the paying account of their next hop is held here.
+  const held = user.role === 'bank' ? (await DraftView.find({ status: { $in: OPEN }, 'doc.plannedPath.from.bankId': org }).lean()).filter((d) => hopOf(d)?.from.bankId === org) : [];
+  const draftIds = [...new Set([...payable, ...held].map((d) => d._id))];
+  const hopTransfers = draftIds.length ? await TransferView.find({ draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
+  const t = res.locals.t as Translate;
+  const groups = groupHops(t, payable, hopTransfers);
+  const bankHops = groupHops(t, held, hopTransfers);
+  const awaiting = user.role === 'bank' ? await TransferView.find({ status: 'REGISTERED', bankId: org }).sort({ updatedAt: -1 }).limit(50).lean() : [];
+  const recent = await TransferView.find({ $or: [{ payerId: org }, { bankId: org }] })
+    .sort({ updatedAt: -1 })
+    .limit(30)
+    .lean();
+  const projectIds = [...new Set([...groups, ...bankHops].map((g) => g.projectId).concat([...awaiting, ...recent].map((tr) => tr.projectId ?? '')))].filter(Boolean);
+  const [projects, orgs] = await Promise.all([ProjectView.find({ _id: { $in: projectIds } }).select('name').lean(), OrganisationView.find().select('name').lean()]);
+  const projectNames = Object.fromEntries(projects.map((p) => [p._id, p.name]));
+  const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
+
+  // The record form: what was posted, else a prefill from the query (one-click "fill in"), else empty.
+  const q = req.query as Record<string, unknown>;
+  const fromQuery = (k: string, max: number) => (typeof q[k] === 'string' ? (q[k] as string).slice(0, max) : '');
+  const record = posted.record ?? {
+    serial: fromQuery('serial', 40),
+    payerAccount: fromQuery('payerAccount', 32),
+    payeeAccount: fromQuery('payeeAccount', 32),
+    amount: fromQuery('amount', 20),
+    paidAt: nowInShanghai(),
+  };
+  res.status(status).render('disbursement', {
+    title: 'nav.disbursement',
+    groups,
+    bankHops,
+    awaiting,
+    recent,
+    projectNames,
+    orgNames,
+    posted,
+    record,
+    error,
+    now: new Date(),
+    yuanInput,
+  });
+}
+
+/** Registration input checked against the projections: the drafts exist, are this payer's, travel one hop together. */
+async function registration(req: Request, t: Translate, body: Record<string, unknown>) {
+  const org = req.user!.orgId;
+  const serial = parseSerial(t, str(body, 'serial'));
+  const draftIds = [...new Set(list(body, 'draftIds'))];
+  if (draftIds.length === 0) throw new FormError(t('disb.err.noDrafts'));
+  if (draftIds.length > 10) throw new FormError(t('disb.err.tooManyDrafts'));
+  const stage = str(body, 'stage');
+  const found = await DraftView.find({ _id: { $in: draftIds.filter((id) => /^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/.test(id)) } }).lean();
+  const byId = new Map(found.map((d) => [d._id, d]));
+  let first: PlannedHop | undefined;
+  let project: string | undefined;
+  for (const id of draftIds) {
+    const d = byId.get(id);
+    if (!d) throw new FormError(t('disb.err.unknownDraft', { draft: id.slice(0, 64) }));
+    const hop = hopOf(d);
+    if (!hop || d.nextPayerId !== org || !OPEN.includes(d.status ?? '')) throw new FormError(t('disb.err.notYourDraft', { draft: id }));
+    if (hop.stage !== stage) throw new FormError(t('disb.err.stage', { draft: id, expected: t(`stage.${hop.stage}`) }));
+    const same = (a: Party, b: Party) => a.orgId === b.orgId && a.accountNo === b.accountNo;
+    if (first && (project !== d.projectId || !same(first.from, hop.from) || !same(first.to, hop.to))) throw new FormError(t('disb.err.sameHop'));
+    first ??= hop;
+    project ??= d.projectId ?? undefined;
+    const seq = (d.doc as Draft).nextHop;
+    const pending = await TransferView.findOne({ status: 'REGISTERED', draftIds: id, 'claim.hops': { $elemMatch: { draftId: id, seq } } }).select('_id').lean();
+    if (pending) throw new FormError(t('disb.err.pending', { draft: id, serial: String(pending._id) }));
+  }
+  // Every hop matched the posted stage, so it is one of STAGES.
+  return { serial, draftIds, stage: first!.stage };
+}
+
+/** The bank's record, checked before the chain: the paying account must be one this bank holds. */
+async function bankRecord(req: Request, t: Translate, body: Record<string, unknown>) {
+  const serial = parseSerial(t, str(body, 'serial'));
+  const payerAccount = str(body, 'payerAccount');
+  const payeeAccount = str(body, 'payeeAccount');
+  if (!ACCOUNT.test(payerAccount)) throw new FormError(t('disb.err.account', { field: t('disb.payerAccount') }));
+  if (!ACCOUNT.test(payeeAccount)) throw new FormError(t('disb.err.account', { field: t('disb.payeeAccount') }));
+  let amount: string;
+  try {
+    amount = parseYuan('amount', str(body, 'amount'));
+  } catch {
+    throw new FormError(t('disb.err.amount'));
+  }
+  const paidAt = parsePaidAt(t, str(body, 'paidAt'));
+  const holds = await OrganisationView.exists({ accounts: { $elemMatch: { accountNo: payerAccount, bankId: req.user!.orgId } } });
+  if (!holds) throw new FormError(t('disb.err.notHeld', { account: payerAccount }));
+  return { serial, payerAccount, payeeAccount, amount, paidAt };
+}
+
+export function register(router: Router): void {
+  route(router, 'GET', '/disbursement', PAYERS, async (req, res) => {
+    await renderPage(req, res, 200);
+  });
+
+  route(router, 'POST', '/disbursement/register', PAYERS, async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const t = res.locals.t as Translate;
+    try {
+      const input = await registration(req, t, body);
+      const { chain } = platformOf(req);
+      const done = await act(req, 'Reconciliation:registerSerial', input.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:registerSerial', JSON.stringify(input)));
+      flashOutcome(req, res, done.result);
+      res.redirect('/disbursement');
+    } catch (err) {
+      await renderPage(req, res, 400, { form: 'register', key: str(body, 'key'), serial: str(body, 'serial').slice(0, 60), draftIds: list(body, 'draftIds') }, refusal(res, err));
+    }
+  });
+
+  route(router, 'POST', '/disbursement/record', ['bank'], async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const t = res.locals.t as Translate;
+    try {
+      const input = await bankRecord(req, t, body);
+      const { chain } = platformOf(req);
+      const done = await act(req, 'Reconciliation:recordBankTransfer', input.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(input)));
+      flashOutcome(req, res, done.result);
+      res.redirect('/disbursement');
+    } catch (err) {
+      const record = Object.fromEntries(['serial', 'payerAccount', 'payeeAccount', 'amount', 'paidAt'].map((k) => [k, str(body, k).slice(0, 60)]));
+      await renderPage(req, res, 400, { form: 'record', record }, refusal(res, err));
+    }
+  });
+}

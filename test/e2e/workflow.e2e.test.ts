@@ -1,0 +1,249 @@
+/**
+ * The whole workflow in a real browser (Debian Chromium driven by playwright-core), each role logged
+ * in in its own browser context: file, reject with an opinion, revise, approve, register serials and
+ * bank records hop by hop (one hop paid late, one bank record with a wrong amount that raises an
+ * alert and is then corrected), accept, report progress with a file; then the dashboard figures, the
+ * alert list, the on-chain history and the export. Screenshots of the main pages go to
+ * dist-test/screenshots (docs/screenshots with UPDATE_SCREENSHOTS=1, for the README).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { DEMO_PASSWORD } from '@fund/app/dist/services/demo';
+import { startTestPlatform, waitFor, WebClient, type TestPlatform } from '../support/platform';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, 'dist-test', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** The instant `ms` from now as a datetime-local value in Beijing time (the platform's zone). */
+function beijing(ms: number): string {
+  return new Date(Date.now() + ms + 8 * 3600_000).toISOString().slice(0, 19);
+}
+
+describe('the workflow in the browser', { timeout: 600_000 }, () => {
+  let platform: TestPlatform;
+  let browser: Browser;
+  const pages = new Map<string, Page>();
+
+  before(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    platform = await startTestPlatform({ demo: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await platform?.stop();
+  });
+
+  /** The page of a demo user, logged in through the login form on first use. */
+  async function as(username: string): Promise<Page> {
+    let page = pages.get(username);
+    if (!page) {
+      const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
+      page = await context.newPage();
+      await page.goto(`${platform.url}/login`);
+      await page.fill('#username', username);
+      await page.fill('#password', DEMO_PASSWORD);
+      await page.click('form[action="/login"] button');
+      await page.waitForURL(`${platform.url}/`);
+      pages.set(username, page);
+    }
+    return page;
+  }
+
+  async function shot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  }
+
+  /** The flash or error text now on the page. */
+  async function messages(page: Page): Promise<string> {
+    return (await page.locator('.alert').allInnerTexts()).join(' | ');
+  }
+
+  let projectId = '';
+  let firstDeadline = 0;
+
+  it('a county office files a project with a document; the provincial command rejects it with an opinion', async () => {
+    const county = await as('county');
+    await county.goto(`${platform.url}/projects/new`);
+    await county.fill('#name', '雷山县大塘镇茶旅融合产业路项目');
+    await county.fill('#town', '大塘镇');
+    await county.fill('#department', '雷山县交通运输局');
+    await county.selectOption('#implementingUnitId', 'LS-UNIT');
+    await county.fill('#description', '修建通往茶园的产业路 6.5 公里。');
+    await county.fill('#budget', '1000000');
+    await county.fill('#startDate', '2027-01-01');
+    await county.fill('#endDate', '2027-12-31');
+    await county.selectOption('#payer_bank', 'BANK-GZ');
+    await county.fill('#amount_bank', '900000');
+    await county.fill('#amount_provincialFinance', '40000');
+    await county.fill('#amount_countyFinance', '60000');
+    const names = county.locator('input[name="milestoneName"]');
+    const dates = county.locator('input[name="milestoneDate"]');
+    for (const [i, [name, date]] of [['路基', '2027-04-30'], ['路面', '2027-09-30'], ['验收', '2027-12-31']].entries()) {
+      await names.nth(i).fill(name);
+      await dates.nth(i).fill(date);
+    }
+    await county.setInputFiles('#documents', { name: '可行性研究报告.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% feasibility study\n') });
+    await shot(county, 'project-form');
+    await county.click('#submit-project');
+    await county.waitForURL(/\/projects\/PRJ-/);
+    projectId = county.url().split('/').pop()!;
+    assert.match(await county.innerText('#project-status'), /待审批/);
+
+    const lgo = await as('lgo');
+    await lgo.goto(`${platform.url}/approvals`);
+    await shot(lgo, 'approvals');
+    await lgo.goto(`${platform.url}/approvals/${projectId}`);
+    await lgo.fill('#opinion', '县级配套资金来源说明不足，请补充后重新申报。');
+    await lgo.click('#reject');
+    await lgo.waitForURL(new RegExp(`/projects/${projectId}$`));
+    assert.match(await lgo.innerText('#project-status'), /已驳回/);
+  });
+
+  it('the county office sees the opinion, revises and resubmits; the command approves and the drafts are issued', async () => {
+    const county = await as('county');
+    await county.goto(`${platform.url}/projects/${projectId}/revise`);
+    assert.match(await county.innerText('#last-opinion'), /县级配套资金来源说明不足/);
+    await county.fill('#description', '修建通往茶园的产业路 6.5 公里；县级配套 6 万元由县财政预算安排。');
+    await county.click('#submit-project');
+    await county.waitForURL(new RegExp(`/projects/${projectId}$`));
+    assert.match(await county.innerText('#project-status'), /待审批/);
+
+    const lgo = await as('lgo');
+    await lgo.goto(`${platform.url}/approvals/${projectId}`);
+    await lgo.fill('#opinion', '同意立项，按资金计划拨付。');
+    // The first leg falls due in 20 seconds, so its transfer can be paid late in this test.
+    firstDeadline = Date.now() + 20_000;
+    await lgo.fill('#deadline_toPartnership', beijing(20_000));
+    await lgo.fill('#deadline_toCountyFund', beijing(10 * 86400_000));
+    await lgo.fill('#deadline_toUnit', beijing(20 * 86400_000));
+    await shot(lgo, 'approval');
+    await lgo.click('#approve');
+    await lgo.waitForURL(new RegExp(`/projects/${projectId}$`));
+    assert.match(await lgo.innerText('#project-status'), /已批准/);
+    assert.equal(await lgo.locator('.draft').count(), 3, 'one draft per funding source');
+  });
+
+  /** A payer registers the serial of its transfer for the project's hop on the disbursement page. */
+  async function register(username: string, stage: string, serial: string): Promise<string> {
+    const page = await as(username);
+    await page.goto(`${platform.url}/disbursement`);
+    const group = page.locator(`.hop-group[data-project="${projectId}"][data-stage="${stage}"]`);
+    await group.locator('input[name="serial"]').fill(serial);
+    await group.locator('button[type="submit"]').click();
+    await page.waitForLoadState('load');
+    return messages(page);
+  }
+
+  /** The bank records the transfer it executed, from the serials awaiting its record. */
+  async function record(username: string, serial: string, opts: { amountYuan?: string; paidAt?: string } = {}): Promise<string> {
+    const page = await as(username);
+    await page.goto(`${platform.url}/disbursement`);
+    await page.locator(`.fill-in[data-serial="${serial}"]`).first().click();
+    await page.waitForLoadState('load');
+    if (opts.amountYuan) await page.fill('#rec-amount', opts.amountYuan);
+    await page.fill('#rec-paidAt', opts.paidAt ?? beijing(-60_000));
+    await page.click('#record-submit');
+    await page.waitForLoadState('load');
+    return messages(page);
+  }
+
+  it('pays every hop: the provincial share late, the bank share first with a wrong amount (alert) then correctly', async () => {
+    // Bank financing: the bank's own record says 899,000 instead of 900,000.
+    assert.match(await register('bank', 'toPartnership', 'GZB-E2E-0001'), /待银行记录|awaiting/i);
+    const mismatch = await record('bank', 'GZB-E2E-0001', { amountYuan: '899000' });
+    assert.match(mismatch, /不一致/);
+    const lgo = await as('lgo');
+    await lgo.goto(`${platform.url}/monitoring?kind=mismatch`);
+    assert.match(await lgo.innerText('#alerts'), /GZB-E2E-0001/);
+    await shot(lgo, 'monitoring');
+    // Corrected: a new transfer of the right amount under a new serial.
+    await register('bank', 'toPartnership', 'GZB-E2E-0002');
+    assert.match(await record('bank', 'GZB-E2E-0002'), /已对账|一致|MATCHED/);
+
+    // Provincial finance pays after the first leg's deadline.
+    await waitFor('the first leg\'s deadline to pass', () => Date.now() > firstDeadline + 1000, 60_000, 250);
+    await register('provfin', 'toPartnership', 'GZB-E2E-0003');
+    const late = await record('bank', 'GZB-E2E-0003', { paidAt: beijing(-1_000) });
+    assert.match(late, /逾期/);
+    const bank = await as('bank');
+    await shot(bank, 'disbursement');
+
+    // Second leg: the partnership forwards both provincial-level drafts in one transfer; the county pays its share.
+    await register('lp', 'toCountyFund', 'GZB-E2E-0004');
+    assert.match(await record('bank', 'GZB-E2E-0004'), /对账/);
+    await register('countyfin', 'toCountyFund', 'RCC-E2E-0005');
+    assert.match(await record('bank2', 'RCC-E2E-0005'), /对账/);
+    // Third leg: the county fund company pays the unit for all three drafts at once.
+    await register('countyfund', 'toUnit', 'GZB-E2E-0006');
+    assert.match(await record('bank', 'GZB-E2E-0006'), /对账/);
+  });
+
+  it('the implementing unit accepts the three drafts and reports progress with evidence', async () => {
+    const unit = await as('unit');
+    await unit.goto(`${platform.url}/acceptance`);
+    await shot(unit, 'acceptance');
+    for (let i = 0; i < 3; i++) {
+      unit.once('dialog', (d) => void d.accept());
+      await unit.locator(`#awaiting .accept-button`).first().click();
+      await unit.waitForLoadState('load');
+    }
+    assert.match(await messages(unit), /到位|funded/i);
+    await unit.goto(`${platform.url}/progress/${projectId}`);
+    await unit.selectOption('#milestone', '路基');
+    await unit.fill('#percent', '35');
+    await unit.fill('#note', '路基完成 2.3 公里，附现场照片。');
+    await unit.setInputFiles('#evidence', { name: '路基现场.png', mimeType: 'image/png', buffer: Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex') });
+    await shot(unit, 'progress');
+    await unit.click('#submit-progress');
+    await unit.waitForURL(new RegExp(`/projects/${projectId}$`));
+    assert.match(await unit.innerText('#percent'), /35%/);
+    await shot(unit, 'project-detail');
+  });
+
+  it('the dashboard, the alerts, the history and the export show what happened', async () => {
+    const auditor = await as('auditor');
+    await auditor.goto(`${platform.url}/`);
+    await shot(auditor, 'home');
+    const released = await auditor.innerText('[data-figure="released"]');
+    const client = await WebClient.loggedIn(platform.url, 'auditor');
+    const csv = await client.get('/export/projects.csv');
+    assert.equal(csv.status, 200);
+    const rows = csv.text.replace(/^\uFEFF/, '').trim().split('\n');
+    const ours = rows.find((r) => r.includes(projectId));
+    assert.ok(ours, 'the export lists the project');
+    assert.match(ours, /1000000\.00/);
+    // The released figure is the sum of accepted drafts over every visible project, ours included.
+    const releasedFen = Math.round(Number(released.replace(/[^0-9.]/g, '')) * 100);
+    assert.ok(releasedFen >= 100_000_000, `released ${released} includes this project's 1,000,000.00`);
+
+    await auditor.goto(`${platform.url}/monitoring`);
+    const alerts = await auditor.innerText('#alerts');
+    assert.match(alerts, /GZB-E2E-0003/, 'the late transfer is an alert');
+    await auditor.goto(`${platform.url}/monitoring?tab=resolved`);
+    assert.match(await auditor.innerText('#resolved'), /GZB-E2E-0001/, 'the mismatch was closed by the corrected transfer');
+
+    await auditor.goto(`${platform.url}/projects/${projectId}`);
+    const history = await auditor.innerText('#history');
+    for (const fcn of ['Project:file', 'Project:reject', 'Project:revise', 'Project:approve', 'Draft:accept', 'Project:reportProgress']) assert.match(history, new RegExp(fcn));
+    assert.match(await auditor.innerText('#transfers'), /GZB-E2E-0001[\s\S]*不一致/);
+    const evidence = auditor.locator('#progress-reports a').first();
+    const href = await evidence.getAttribute('href');
+    const file = await client.get(href!);
+    assert.equal(file.status, 200);
+    assert.equal(file.headers.get('x-content-intact'), 'true');
+    await auditor.goto(`${platform.url}/projects`);
+    await shot(auditor, 'projects');
+    await auditor.goto(`${platform.url}/export`);
+    await shot(auditor, 'export');
+    const admin = await as('admin');
+    await admin.goto(`${platform.url}/admin/users`);
+    await shot(admin, 'admin-users');
+    await (await as('lgo')).goto(`${platform.url}/notifications`);
+    await shot(await as('lgo'), 'notifications');
+  });
+});
