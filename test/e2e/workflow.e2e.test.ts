@@ -154,33 +154,33 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
 
   it('pays every hop: the provincial share late, the bank share first with a wrong amount (alert) then correctly', async () => {
     // Bank financing: the bank's own record says 899,000 instead of 900,000.
-    assert.match(await register('bank', 'toPartnership', 'GZB-E2E-0001'), /待银行记录|awaiting/i);
+    assert.match(await register('bank', 'toPartnership', 'GZB-E2E-0001'), /等待银行录入/);
     const mismatch = await record('bank', 'GZB-E2E-0001', { amountYuan: '899000' });
-    assert.match(mismatch, /不一致/);
+    assert.match(mismatch, /对账不一致/);
     const lgo = await as('lgo');
     await lgo.goto(`${platform.url}/monitoring?kind=mismatch`);
     assert.match(await lgo.innerText('#alerts'), /GZB-E2E-0001/);
     await shot(lgo, 'monitoring');
     // Corrected: a new transfer of the right amount under a new serial.
     await register('bank', 'toPartnership', 'GZB-E2E-0002');
-    assert.match(await record('bank', 'GZB-E2E-0002'), /已对账|一致|MATCHED/);
+    assert.match(await record('bank', 'GZB-E2E-0002'), /GZB-E2E-0002 对账一致/);
 
     // Provincial finance pays after the first leg's deadline.
     await waitFor('the first leg\'s deadline to pass', () => Date.now() > firstDeadline + 1000, 60_000, 250);
     await register('provfin', 'toPartnership', 'GZB-E2E-0003');
     const late = await record('bank', 'GZB-E2E-0003', { paidAt: beijing(-1_000) });
-    assert.match(late, /逾期/);
+    assert.match(late, /超过拨付期限/);
     const bank = await as('bank');
     await shot(bank, 'disbursement');
 
     // Second leg: the partnership forwards both provincial-level drafts in one transfer; the county pays its share.
     await register('lp', 'toCountyFund', 'GZB-E2E-0004');
-    assert.match(await record('bank', 'GZB-E2E-0004'), /对账/);
+    assert.match(await record('bank', 'GZB-E2E-0004'), /对账一致/);
     await register('countyfin', 'toCountyFund', 'RCC-E2E-0005');
-    assert.match(await record('bank2', 'RCC-E2E-0005'), /对账/);
+    assert.match(await record('bank2', 'RCC-E2E-0005'), /对账一致/);
     // Third leg: the county fund company pays the unit for all three drafts at once.
     await register('countyfund', 'toUnit', 'GZB-E2E-0006');
-    assert.match(await record('bank', 'GZB-E2E-0006'), /对账/);
+    assert.match(await record('bank', 'GZB-E2E-0006'), /对账一致/);
   });
 
   it('the implementing unit accepts the three drafts and reports progress with evidence', async () => {
