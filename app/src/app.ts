@@ -29,7 +29,7 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
   app.use('/static', express.static(path.join(ROOT, 'src', 'public'), { maxAge: '1h' }));
 
   // Machine-to-machine bank API: JSON, token-authenticated, no cookies, so no session and no CSRF.
-  app.use('/api', express.json({ limit: '256kb' }), controllers.api);
+  app.use('/api', controllers.api);
 
   app.use(
     session({
@@ -82,13 +82,16 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
   app.use((req: Request, res: Response) => {
     res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
   });
-  app.use((err: Error & { code?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: Error & { code?: string; status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     void _next;
-    if (err.code === 'EBADCSRFTOKEN' || err.name === 'ForbiddenError') {
-      return res.status(403).render('error', { status: 403, message: res.locals.t?.('error.csrf') ?? 'CSRF check failed' });
-    }
+    // Errors raised before the locals middleware ran (a body the parser refused) still get a proper page.
+    if (!res.locals.t) Object.assign(res.locals, { t: translator(platform.config.defaultLang), lang: platform.config.defaultLang, menu: [], path: req.path, flash: [], csrfToken: '' });
+    const t = res.locals.t as ReturnType<typeof translator>;
+    if (err.code === 'EBADCSRFTOKEN') return res.status(403).render('error', { status: 403, message: t('error.csrf') });
+    if (err.type === 'entity.too.large') return res.status(413).render('error', { status: 413, message: t('error.tooLarge') });
+    if (err.type === 'entity.parse.failed') return res.status(400).render('error', { status: 400, message: t('error.badRequest') });
     console.error(err);
-    res.status(err.status ?? 500).render('error', { status: err.status ?? 500, message: res.locals.t?.('error.server') ?? 'Internal error' });
+    res.status(500).render('error', { status: 500, message: t('error.server') });
   });
   return app;
 }

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import 'reflect-metadata';
 import * as X509 from '@peculiar/x509';
 import type { Request, Response, Router } from 'express';
+import mongoose from 'mongoose';
 import { COUNTY_ROLES, ROLES, isRole, type Role } from '@fund/chaincode/dist/access/roles';
 import { ID_PATTERN } from '@fund/chaincode/dist/ledger/validation';
 import type { Organisation } from '@fund/chaincode/dist/organisation/organisation';
@@ -107,7 +108,7 @@ async function findOrganisation(req: Request, orgId: string): Promise<OrgRow | n
 }
 
 /** What an administrator wants to see of a user's enrolment certificate. */
-export function certificateFacts(pem: string | null | undefined) {
+function certificateFacts(pem: string | null | undefined) {
   if (!pem) return undefined;
   try {
     const cert = new crypto.X509Certificate(pem);
@@ -395,6 +396,8 @@ export function register(router: Router): void {
       if (body.confirm !== password) throw new FormError(res.locals.t('admin.passwordMismatch'));
       user.passwordHash = hashPassword(password);
       await user.save();
+      // Whoever was logged in with the old password is logged out (sessions are stored as JSON text).
+      await mongoose.connection.collection('sessions').deleteMany({ session: { $regex: `"userId":"${user.id}"` } });
       await audit(req, 'admin:resetPassword', user.username);
       flash(req, 'success', res.locals.t('admin.passwordReset', { username: user.username }));
       res.redirect(`/admin/users/${user.id}`);

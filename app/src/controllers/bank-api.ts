@@ -4,7 +4,7 @@
  * administrator issues; idempotent on the serial (the same record sent twice is accepted once, a
  * different record under a used serial is a conflict); every error is JSON with a code and a message.
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { CheckResult, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
 import { ApiClient, AuditEntry } from '../models/activity';
@@ -47,6 +47,8 @@ async function authenticate(req: Request, res: Response, next: NextFunction) {
 }
 
 export function register(router: Router): void {
+  // Parsed here, so a malformed or oversized body reaches this router's JSON error handler below.
+  router.use(express.json({ limit: '256kb' }));
   router.use('/bank', authenticate);
 
   router.post('/bank/transfers', async (req, res) => {

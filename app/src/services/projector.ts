@@ -116,6 +116,7 @@ export class Projector extends EventEmitter {
       if (projectId) projects.add(projectId);
       if (typeof d.serial === 'string') serials.add(d.serial);
       if (typeof d.orgId === 'string') orgs.add(d.orgId);
+      if (typeof d.operatorId === 'string') orgs.add(d.operatorId); // ChannelInitialised registers the operator
       const id = `${record.blockNumber}:${record.txId}:${i}`;
       projected.push({ ...event, id, txId: record.txId, blockNumber: record.blockNumber, at, projectId });
       await LedgerEvent.updateOne(
