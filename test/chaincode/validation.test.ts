@@ -113,6 +113,7 @@ describe('input validation: bad calls fail with a clear message naming the field
     await refused(h, 'platform', 'Organisation:register', org({ accounts: [{ accountNo: '600000000001', bankId: 'BANK-GZ', name: '重复' }] }), /^CONFLICT: account 600000000001 is already registered to BANK-GZ/);
     await refused(h, 'platform', 'Organisation:register', org({ accounts: [{ accountNo: '612345678901', bankId: 'LS-FIN', name: '非银行' }] }), /^VALIDATION: account 612345678901\.bankId: organisation LS-FIN is a countyFinance, not a bank/);
     await refused(h, 'platform', 'Organisation:setActive', ['LS-UNIT', 'maybe'], /^VALIDATION: active: active must be "true" or "false"/);
+    await refused(h, 'platform', 'Organisation:setActive', ['PLATFORM', 'false'], /^STATE: organisation PLATFORM operates the platform and cannot leave it/);
     const admin = await actor(h, 'platform');
     await h.ok(admin, 'Organisation:register', JSON.stringify({ id: 'LEAVING-UNIT', name: '退出合作社', type: 'implementingUnit', mspId: 'CountyMSP', county: '雷山县' }));
     const leaving = await h.user('implementingUnit', 'LEAVING-UNIT');

@@ -14,7 +14,9 @@ export async function act<T>(req: Request, action: string, target: string, work:
   try {
     const done = await work();
     await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
-    await platformOf(req).projector.settled(done.txId, done.blockNumber);
+    // Only the business channel has projections to wait for.
+    const { chain, projector } = platformOf(req);
+    if (done.channel === chain.channel) await projector.settled(done.txId, done.blockNumber);
     return done;
   } catch (err) {
     const chainError = ChainError.from(err);

@@ -19,7 +19,8 @@ import { User, type UserDoc } from '../models/user';
 import { ApiClient, AuditEntry } from '../models/activity';
 import { OrganisationView } from '../models/projections';
 import { createUser } from '../services/accounts';
-import { MSP_OF_ROLE, type Submitted } from '../services/chain';
+import { MSP_OF_ROLE } from '../blockchain/msp';
+import type { Submitted } from '../services/chain';
 import { hashPassword, tokenHash } from '../services/secrets';
 import { platformOf } from '../platform';
 import { act, audit, flash, FormError, refusal } from './act';
@@ -82,29 +83,12 @@ interface OrgRow {
 
 type ViewDoc = Omit<OrgRow, '_id' | 'accounts'> & { _id: string | null; accounts: OrgRow['accounts'] };
 const viewRow = (v: ViewDoc): OrgRow => ({ ...v, _id: String(v._id) });
-const rowOf = (o: Organisation): OrgRow => ({ _id: o.id, name: o.name, type: o.type, mspId: o.mspId, county: o.county, accounts: o.accounts, active: o.active, registeredAt: new Date(o.registeredAt) });
 
-/**
- * The operator organisation is written by Config:initialise, whose event names no orgId, so the
- * projection may lack it: admin-type organisations are few and are read from the chain itself.
- */
-async function withOperators(req: Request, orgs: OrgRow[], keep: (o: OrgRow) => boolean = () => true): Promise<OrgRow[]> {
-  const { chain } = platformOf(req);
-  const operators = await chain.evaluate<Organisation[]>(req.user!, 'Organisation:list', 'admin').catch(() => [] as Organisation[]);
-  const known = new Set(orgs.map((o) => o._id));
-  return [...orgs, ...operators.filter((o) => !known.has(o.id)).map(rowOf).filter(keep)];
-}
-
-/** An organisation from the projection, or from the chain when the projection lacks it. */
-async function findOrganisation(req: Request, orgId: string): Promise<OrgRow | null> {
+/** An organisation as the projection holds it (the projector records every registered one, the operator included). */
+async function findOrganisation(orgId: string): Promise<OrgRow | null> {
   if (!ID_PATTERN.test(orgId)) return null;
   const view = await OrganisationView.findById(orgId).lean();
-  if (view) return viewRow(view);
-  try {
-    return rowOf(await platformOf(req).chain.evaluate<Organisation>(req.user!, 'Organisation:get', orgId));
-  } catch {
-    return null;
-  }
+  return view ? viewRow(view) : null;
 }
 
 /** What an administrator wants to see of a user's enrolment certificate. */
@@ -132,14 +116,7 @@ function certificateFacts(pem: string | null | undefined) {
 /** A transaction on the routing channel, recorded like any other chain action. */
 async function onRouting<T>(req: Request, action: string, target: string, fcn: string, args: string[]): Promise<Submitted<T>> {
   const { chain, config } = platformOf(req);
-  let blockNumber = 0;
-  const done = await act<T>(req, action, target, async () => {
-    const submitted = await chain.submitAs<T>(await chain.identityOf(req.user!), fcn, args, config.routingChannel);
-    blockNumber = submitted.blockNumber;
-    // The projector follows the business channel only: -1 tells act() there is nothing to wait for.
-    return { ...submitted, blockNumber: -1 };
-  });
-  return { ...done, blockNumber };
+  return act<T>(req, action, target, async () => chain.submitAs<T>(await chain.identityOf(req.user!), fcn, args, config.routingChannel));
 }
 
 async function routingQuery<T>(req: Request, fcn: string, args: string[] = []): Promise<T> {
@@ -172,7 +149,7 @@ async function renderUsers(req: Request, res: Response, status = 200, values: Bo
     User.countDocuments(filter),
     OrganisationView.find().sort({ type: 1, _id: 1 }).lean(),
   ]);
-  const all = await withOperators(req, orgs.map(viewRow));
+  const all = orgs.map(viewRow);
   const orgNames = Object.fromEntries(all.map((o) => [o._id, o.name]));
   const rows = users.map((u) => ({ ...u, cert: certificateFacts(u.wallet?.certificate) }));
   res.status(status).render('admin-users', { title: 'admin.users', users: rows, total, orgs: all.filter((o) => o.active), orgNames, roles: ROLES, role, q, values, error, service: SERVICE_USERNAME });
@@ -180,7 +157,7 @@ async function renderUsers(req: Request, res: Response, status = 200, values: Bo
 
 async function renderUser(req: Request, res: Response, user: UserDoc | null, status = 200, error?: string) {
   if (!user) return notFound(res);
-  const [org, activity] = await Promise.all([findOrganisation(req, user.orgId), AuditEntry.find({ username: user.username }).sort({ at: -1 }).limit(20).lean()]);
+  const [org, activity] = await Promise.all([findOrganisation(user.orgId), AuditEntry.find({ username: user.username }).sort({ at: -1 }).limit(20).lean()]);
   res.status(status).render('admin-user', { title: 'admin.user', target: user, org, cert: certificateFacts(user.wallet?.certificate), activity, error, service: SERVICE_USERNAME });
 }
 
@@ -206,8 +183,7 @@ async function renderOrganisations(req: Request, res: Response, status = 200, va
     User.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$orgId', n: { $sum: 1 } } }]),
   ]);
   const users = Object.fromEntries(userCounts.map((c) => [c._id, c.n]));
-  const needle = q.toLowerCase();
-  const orgs = await withOperators(req, projected.map(viewRow), (o) => (!type || o.type === type) && (!q || [o._id, o.name ?? ''].some((f) => f.toLowerCase().includes(needle))));
+  const orgs = projected.map(viewRow);
   res.status(status).render('admin-organisations', {
     title: 'admin.organisations',
     orgs,
@@ -224,7 +200,7 @@ async function renderOrganisations(req: Request, res: Response, status = 200, va
 }
 
 async function renderOrganisation(req: Request, res: Response, orgId: string, status = 200, values: Body = {}, error?: string) {
-  const org = await findOrganisation(req, orgId);
+  const org = await findOrganisation(orgId);
   if (!org) return notFound(res);
   const [banks, users] = await Promise.all([OrganisationView.find({ type: 'bank', active: true }).sort({ _id: 1 }).lean(), User.find({ orgId }).sort({ username: 1 }).lean()]);
   res.status(status).render('admin-organisation', { title: 'admin.organisation', org, banks, users, values, error });
@@ -345,7 +321,7 @@ export function register(router: Router): void {
       const password = typeof body.password === 'string' ? body.password : '';
       if (password.length < 8 || password.length > 128) throw new FormError('password: 8–128 characters');
       // The certificate's role and org must agree with the registry, or the chain refuses every call.
-      const org = await findOrganisation(req, orgId);
+      const org = await findOrganisation(orgId);
       if (!org) throw new FormError(`orgId: organisation ${orgId} is not registered`);
       if (org.type !== role) throw new FormError(`orgId: ${org.name} (${org._id}) is a ${org.type} organisation; a ${role} user needs a ${role} organisation`);
       if (!org.active) throw new FormError(`orgId: ${org.name} (${org._id}) has left the platform`);
@@ -421,7 +397,7 @@ export function register(router: Router): void {
       if (!isRole(type)) throw new FormError(`type: must be one of ${ROLES.join(', ')}`);
       const county = text(body, 'county', 40);
       if (COUNTY_ROLES.includes(type) && !county) throw new FormError(`county: a ${type} organisation belongs to a county; name it`);
-      if (await findOrganisation(req, id)) throw new FormError(`id: organisation ${id} is already registered`);
+      if (await findOrganisation(id)) throw new FormError(`id: organisation ${id} is already registered`);
       const organisation = { id, name, type, mspId: MSP_OF_ROLE[type], ...(county ? { county } : {}), accounts: [] };
       const { chain } = platformOf(req);
       const submitted = await act<Organisation>(req, 'Organisation:register', id, () => chain.submit<Organisation>(req.user!, 'Organisation:register', JSON.stringify(organisation)));
@@ -438,14 +414,14 @@ export function register(router: Router): void {
 
   route(router, 'POST', '/admin/organisations/:id/accounts', ADMIN, async (req, res) => {
     const orgId = String(req.params.id);
-    const org = await findOrganisation(req, orgId);
+    const org = await findOrganisation(orgId);
     if (!org) return notFound(res);
     const body = req.body as Body;
     try {
       const accountNo = required(body, 'accountNo', 32);
       if (!/^[0-9]{6,32}$/.test(accountNo)) throw new FormError('accountNo: a bank account number of 6–32 digits');
       const bankId = required(body, 'bankId', 64);
-      const bank = await findOrganisation(req, bankId);
+      const bank = await findOrganisation(bankId);
       // A bank's own accounts may name the bank itself; everyone else's must be at a registered, active bank.
       if (!(org.type === 'bank' && bankId === org._id) && (!bank || bank.type !== 'bank' || !bank.active)) throw new FormError(`bankId: ${bankId} is not an active bank on the platform`);
       const name = required(body, 'name', 100);
@@ -462,7 +438,7 @@ export function register(router: Router): void {
 
   route(router, 'POST', '/admin/organisations/:id/active', ADMIN, async (req, res) => {
     const orgId = String(req.params.id);
-    if (!(await findOrganisation(req, orgId))) return notFound(res);
+    if (!(await findOrganisation(orgId))) return notFound(res);
     const body = req.body as Body;
     try {
       const active = flag(body, 'active');

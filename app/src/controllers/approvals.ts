@@ -127,7 +127,8 @@ export function register(router: Router): void {
     await renderReview(req, res, 200, String(req.params.id), Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaults[l]])));
   });
 
-  route(router, 'POST', '/approvals/:id/approve', ['leadingGroup'], async (req, res) => {
+  /** Approve and reject share their checks: a visible project, a valid opinion, still awaiting review. */
+  const decide = (work: (req: Request, res: Response, projectId: string, opinion: string) => Promise<void>) => async (req: Request, res: Response) => {
     const projectId = String(req.params.id);
     const body = req.body as Record<string, unknown>;
     const t = res.locals.t;
@@ -135,34 +136,25 @@ export function register(router: Router): void {
     if (!view) return res.status(404).render('error', { status: 404, message: t('error.notFound') });
     try {
       const opinion = opinionOf(body, t);
-      const deadlines = deadlinesOf(body, t);
       if (view.status !== 'SUBMITTED') throw new FormError(t('approval.err.notSubmitted', { status: t(`status.${view.status}`) }));
-      const { chain } = platformOf(req);
-      const done = await act(req, 'Project:approve', projectId, () => chain.approve(req.user!, projectId, opinion, { deadlines }));
-      const drafts = await DraftView.find({ projectId }).sort({ _id: 1 }).lean();
-      const list = drafts.map((d) => `${d._id} (${t(`source.${d.source}`)} ${formatYuan(d.amount)} ${t('common.yuan')})`).join('; ');
-      flash(req, 'success', t('approval.approved', { project: projectId, n: drafts.length, drafts: list, block: done.blockNumber }));
+      await work(req, res, projectId, opinion);
       res.redirect(`/projects/${projectId}`);
     } catch (err) {
       await renderReview(req, res, 400, projectId, body, refusal(res, err));
     }
-  });
+  };
 
-  route(router, 'POST', '/approvals/:id/reject', ['leadingGroup'], async (req, res) => {
-    const projectId = String(req.params.id);
-    const body = req.body as Record<string, unknown>;
+  route(router, 'POST', '/approvals/:id/approve', ['leadingGroup'], decide(async (req, res, projectId, opinion) => {
     const t = res.locals.t;
-    const view = await visibleProject(req, projectId);
-    if (!view) return res.status(404).render('error', { status: 404, message: t('error.notFound') });
-    try {
-      const opinion = opinionOf(body, t);
-      if (view.status !== 'SUBMITTED') throw new FormError(t('approval.err.notSubmitted', { status: t(`status.${view.status}`) }));
-      const { chain } = platformOf(req);
-      const done = await act(req, 'Project:reject', projectId, () => chain.submit<Project>(req.user!, 'Project:reject', projectId, opinion));
-      flash(req, 'warning', t('approval.rejected', { project: projectId, block: done.blockNumber }));
-      res.redirect(`/projects/${projectId}`);
-    } catch (err) {
-      await renderReview(req, res, 400, projectId, body, refusal(res, err));
-    }
-  });
+    const deadlines = deadlinesOf(req.body as Record<string, unknown>, t);
+    const done = await act(req, 'Project:approve', projectId, () => platformOf(req).chain.approve(req.user!, projectId, opinion, { deadlines }));
+    const drafts = await DraftView.find({ projectId }).sort({ _id: 1 }).lean();
+    const list = drafts.map((d) => `${d._id} (${t(`source.${d.source}`)} ${formatYuan(d.amount)} ${t('common.yuan')})`).join('; ');
+    flash(req, 'success', t('approval.approved', { project: projectId, n: drafts.length, drafts: list, block: done.blockNumber }));
+  }));
+
+  route(router, 'POST', '/approvals/:id/reject', ['leadingGroup'], decide(async (req, res, projectId, opinion) => {
+    const done = await act(req, 'Project:reject', projectId, () => platformOf(req).chain.submit<Project>(req.user!, 'Project:reject', projectId, opinion));
+    flash(req, 'warning', res.locals.t('approval.rejected', { project: projectId, block: done.blockNumber }));
+  }));
 }

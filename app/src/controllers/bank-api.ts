@@ -6,13 +6,14 @@
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { CheckResult, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
-import { ApiClient, AuditEntry } from '../models/activity';
+import type { CheckResult } from '@fund/chaincode/dist/reconciliation/reconciliation';
+import { ApiClient } from '../models/activity';
 import { User } from '../models/user';
 import { tokenHash } from '../services/secrets';
 import { ChainError } from '../services/chain';
 import { platformOf } from '../platform';
 import type { RouteSpec } from './route';
+import { act, audit } from './act';
 
 /** Documented for the route × role test: token-authenticated, not a session route. */
 export const API_ROUTES: RouteSpec[] = [
@@ -28,6 +29,7 @@ const recordSchema = z.strictObject({
   paidAt: z.iso.datetime({ offset: true, message: 'paidAt must be an ISO-8601 time, e.g. 2026-11-20T10:15:00+08:00' }),
 });
 
+const ACTION = 'api:recordBankTransfer';
 const STATUS_OF: Record<string, number> = { VALIDATION: 400, AUTHORISATION: 403, NOT_FOUND: 404, CONFLICT: 409, STATE: 409, MVCC: 409 };
 
 function fail(res: Response, status: number, code: string, message: string) {
@@ -54,26 +56,20 @@ export function register(router: Router): void {
   router.post('/bank/transfers', async (req, res) => {
     const parsed = recordSchema.safeParse(req.body);
     if (!parsed.success) return fail(res, 400, 'VALIDATION', parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + i.message).join('; '));
-    const record = parsed.data;
+    const record = { ...parsed.data, paidAt: new Date(parsed.data.paidAt).toISOString() };
     const { chain } = platformOf(req);
-    const user = req.user!;
     try {
-      const existing = await chain.evaluate<{ record?: TransferRecord }>(user, 'Reconciliation:getSerial', record.serial).catch((err: unknown) => {
-        if (err instanceof ChainError && (err.code === 'NOT_FOUND' || err.code === 'AUTHORISATION')) return {} as { record?: TransferRecord };
+      // The chain decides whether this is a repeat (ALREADY_RECORDED) or a conflicting record (CONFLICT);
+      // a dry run first means a repeat is answered without ordering a transaction.
+      const verdict = await chain.evaluate<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(record)).catch(async (err: unknown) => {
+        await audit(req, ACTION, record.serial, false, ChainError.from(err).message);
         throw err;
       });
-      if (existing.record) {
-        const same = existing.record.bankId === user.orgId && existing.record.payerAccount === record.payerAccount && existing.record.payeeAccount === record.payeeAccount && existing.record.amount === record.amount && Date.parse(existing.record.paidAt) === Date.parse(record.paidAt);
-        if (same) return res.status(200).json({ serial: record.serial, idempotent: true, txId: existing.record.recordedTxId, status: existing.record.status });
-        return fail(res, 409, 'CONFLICT', `serial ${record.serial} is already recorded with different details; a correction needs a new serial`);
-      }
-      const done = await chain.submit<CheckResult>(user, 'Reconciliation:recordBankTransfer', JSON.stringify({ ...record, paidAt: new Date(record.paidAt).toISOString() }));
-      await AuditEntry.create({ userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action: 'api:recordBankTransfer', target: record.serial, ok: true, txId: done.txId, ip: req.ip });
-      await platformOf(req).projector.settled(done.txId, done.blockNumber);
+      if (verdict.outcome === 'ALREADY_RECORDED') return res.status(200).json({ serial: record.serial, idempotent: true, outcome: verdict.outcome });
+      const done = await act(req, ACTION, record.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(record)));
       res.status(201).json({ serial: record.serial, outcome: done.result.outcome, draftIds: done.result.draftIds, problems: done.result.problems ?? [], txId: done.txId, blockNumber: done.blockNumber });
     } catch (err) {
       const e = ChainError.from(err);
-      await AuditEntry.create({ userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action: 'api:recordBankTransfer', target: record.serial, ok: false, message: e.message, ip: req.ip });
       fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
     }
   });

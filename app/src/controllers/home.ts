@@ -35,16 +35,17 @@ export function register(router: Router): void {
   route(router, 'GET', '/', ANY_USER, async (req, res) => {
     const { chain, projector } = platformOf(req);
     const filter = await projectScope(req.user!);
+    const idFilter = await projectIdScope(req.user!, filter);
     const key = JSON.stringify(filter);
     let cached = cache.get(key);
     if (!cached || cached.block !== projector.lastBlock || Date.now() - cached.at > 60_000) {
-      cached = { block: projector.lastBlock, at: Date.now(), figures: await figures(filter, await projectIdScope(req.user!)) };
+      cached = { block: projector.lastBlock, at: Date.now(), figures: await figures(filter, idFilter) };
       cache.set(key, cached);
     }
     const info = await chain.gateway.chainInfo(chain.channel);
     const genesis = info.height > 0 ? await chain.gateway.getBlock(chain.channel, 0) : undefined;
     const safeDays = genesis ? Math.max(1, Math.ceil((Date.now() - Date.parse(genesis.cutAt)) / 86400_000)) : 0;
-    const recent = await LedgerEvent.find(await projectIdScope(req.user!)).sort({ blockNumber: -1, _id: -1 }).limit(10).lean();
+    const recent = await LedgerEvent.find(idFilter).sort({ blockNumber: -1, _id: -1 }).limit(10).lean();
     res.render('home', { title: 'nav.home', height: info.height, contracts: contracts.length, safeDays, figures: cached.figures, recent });
   });
 }

@@ -2,9 +2,9 @@
  * First start of a platform: the operator's service identity, and both channels initialised with
  * which MSP carries which role. Idempotent: later starts find everything in place.
  */
-import { ROLES } from '@fund/chaincode/dist/access/roles';
 import { User, type UserDoc } from '../models/user';
-import { ChainError, MSP_OF_ROLE, type Chain } from './chain';
+import { ROLE_MSPS } from '../blockchain/msp';
+import { ChainError, type Chain } from './chain';
 
 export const OPERATOR = { id: 'PLATFORM', name: '扶贫资金管理平台运营中心' };
 const SYSTEM_USERNAME = 'system';
@@ -17,14 +17,13 @@ export async function bootstrap(chain: Chain, channels: string[], options: { unm
     system = await User.create({ username: SYSTEM_USERNAME, displayName: '平台服务', passwordHash: '!', role: 'admin', orgId: OPERATOR.id, wallet });
     chain.remember(system.id, identity);
   }
-  const roleMsps = Object.fromEntries(ROLES.map((r) => [r, [MSP_OF_ROLE[r]]]));
   for (const channel of channels) {
     const identity = await chain.identityOf(system);
     try {
       await chain.evaluateAs(identity, 'Config:get', [], channel);
     } catch (err) {
       if (!(err instanceof ChainError) || err.code !== 'NOT_INITIALISED') throw err;
-      const config = { roleMsps, unmatchedThresholdHours: options.unmatchedThresholdHours ?? 48, ...(options.limitedPartnershipId ? { limitedPartnershipId: options.limitedPartnershipId } : {}) };
+      const config = { roleMsps: ROLE_MSPS, unmatchedThresholdHours: options.unmatchedThresholdHours ?? 48, ...(options.limitedPartnershipId ? { limitedPartnershipId: options.limitedPartnershipId } : {}) };
       await chain.submitAs(identity, 'Config:initialise', [JSON.stringify(config), JSON.stringify(OPERATOR)], channel);
     }
   }

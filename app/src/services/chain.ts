@@ -4,23 +4,10 @@
  * server. Errors come back as ChainError with the chaincode's class (VALIDATION, AUTHORISATION, …).
  */
 import { CommitError, EndorsementError, type Identity, type LedgerGateway } from '../blockchain';
+import { MSP_OF_ROLE } from '../blockchain/msp';
 import { exportIdentity, importIdentity, signBytes } from '../blockchain/embedded/identity';
 import { seal, unseal } from './secrets';
 import { User, type UserDoc } from '../models/user';
-
-/** Which MSP issues the certificates of each role: province, counties, banks (the three peers' orgs). */
-export const MSP_OF_ROLE: Record<string, string> = {
-  admin: 'ProvinceMSP',
-  leadingGroup: 'ProvinceMSP',
-  provincialFinance: 'ProvinceMSP',
-  limitedPartnership: 'ProvinceMSP',
-  auditor: 'ProvinceMSP',
-  countyOffice: 'CountyMSP',
-  countyFinance: 'CountyMSP',
-  countyFundCompany: 'CountyMSP',
-  implementingUnit: 'CountyMSP',
-  bank: 'BankMSP',
-};
 
 export type ChainErrorCode = 'VALIDATION' | 'AUTHORISATION' | 'NOT_INITIALISED' | 'NOT_FOUND' | 'CONFLICT' | 'STATE' | 'MVCC' | 'CHAINCODE';
 
@@ -51,6 +38,7 @@ export interface Submitted<T> {
   result: T;
   txId: string;
   blockNumber: number;
+  channel: string;
 }
 
 /** Something that can act on the chain: a logged-in user, or the platform's own service identity. */
@@ -97,7 +85,7 @@ export class Chain {
   async submitAs<T>(identity: Identity, fcn: string, args: string[], channel = this.channel): Promise<Submitted<T>> {
     try {
       const r = await this.gateway.submit(identity, { channel, fcn, args });
-      return { result: parse<T>(r.payload), txId: r.txId, blockNumber: r.blockNumber };
+      return { result: parse<T>(r.payload), txId: r.txId, blockNumber: r.blockNumber, channel };
     } catch (err) {
       throw ChainError.from(err);
     }

@@ -7,7 +7,8 @@
 import * as crypto from 'node:crypto';
 import { signBytes, type Identity } from '../blockchain/embedded/identity';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
-import { ChainError, MSP_OF_ROLE, type Chain } from './chain';
+import { MSP_OF_ROLE } from '../blockchain/msp';
+import { ChainError, type Chain } from './chain';
 import { createUser } from './accounts';
 import { User } from '../models/user';
 

@@ -32,9 +32,9 @@ export async function projectScope(user: Pick<UserDoc, 'role' | 'orgId'>): Promi
   }
 }
 
-/** The same scope for collections keyed by projectId (drafts, transfers, discrepancies, events). */
-export async function projectIdScope(user: Pick<UserDoc, 'role' | 'orgId'>): Promise<ProjectFilter> {
-  const scope = await projectScope(user);
+/** The same scope for collections keyed by projectId (drafts, transfers, discrepancies, events); `projects`: projectScope's result when the caller has it. */
+export async function projectIdScope(user: Pick<UserDoc, 'role' | 'orgId'>, projects?: ProjectFilter): Promise<ProjectFilter> {
+  const scope = projects ?? (await projectScope(user));
   if (Object.keys(scope).length === 0) return {};
   const ids = (await ProjectView.find(scope).select('_id').lean()).map((p) => p._id);
   return { projectId: { $in: ids } };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FundContext } from '../ledger/context';
-import { conflict, invalid, notFound } from '../ledger/errors';
+import { badState, conflict, invalid, notFound } from '../ledger/errors';
 import { accountNo, id, text } from '../ledger/validation';
 import { ROLES, Role, COUNTY_ROLES } from '../access/roles';
 
@@ -108,6 +108,8 @@ export async function addAccount(ctx: FundContext, orgId: string, account: BankA
 export async function setActive(ctx: FundContext, orgId: string, active: boolean): Promise<Organisation> {
   const org = await getOrganisation(ctx, orgId);
   if (org.active === active) throw conflict(`organisation ${orgId} is already ${active ? 'active' : 'inactive'}`);
+  // Its administrators are the only ones who can bring organisations back: the platform would be locked.
+  if (!active && org.type === 'admin') throw badState(`organisation ${orgId} operates the platform and cannot leave it`);
   const updated: Organisation = { ...org, active, updatedAt: ctx.nowIso };
   await orgs(ctx).put(updated, orgId);
   ctx.emit('OrganisationUpdated', { orgId, change: active ? 'joined' : 'left' });

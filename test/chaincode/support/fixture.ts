@@ -1,4 +1,5 @@
-import { ChaincodeHarness, MSP_OF_ROLE } from './harness';
+import { MSP_OF_ROLE, ROLE_MSPS } from '@fund/app/dist/blockchain/msp';
+import { ChaincodeHarness } from './harness';
 
 /** The test province: operator, provincial bodies, two banks and two counties of the thesis's 20 towns. */
 export const ORGS = {
@@ -20,8 +21,6 @@ export const ORGS = {
 } as const;
 
 export type OrgKey = keyof typeof ORGS;
-
-export const ROLE_MSPS = Object.fromEntries(Object.entries(MSP_OF_ROLE).map(([role, msp]) => [role, [msp]]));
 
 export const CONFIG = { roleMsps: ROLE_MSPS, unmatchedThresholdHours: 48, limitedPartnershipId: 'LP-FUND' };
 

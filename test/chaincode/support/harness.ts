@@ -13,23 +13,10 @@ import {
 } from '@fund/app/dist/blockchain/embedded';
 import { CommitError, EndorsementError } from '@fund/app/dist/blockchain/gateway';
 import type { BatchSettings } from '@fund/app/dist/blockchain/embedded/ledger/block-cutter';
+import { MSP_OF_ROLE } from '@fund/app/dist/blockchain/msp';
 
 export const CHAINCODE = 'fund';
 export const CHANNEL = 'business';
-
-/** Which MSP issues the certificates of each role in the test network. */
-export const MSP_OF_ROLE: Record<string, string> = {
-  admin: 'ProvinceMSP',
-  leadingGroup: 'ProvinceMSP',
-  provincialFinance: 'ProvinceMSP',
-  limitedPartnership: 'ProvinceMSP',
-  auditor: 'ProvinceMSP',
-  countyOffice: 'CountyMSP',
-  countyFinance: 'CountyMSP',
-  countyFundCompany: 'CountyMSP',
-  implementingUnit: 'CountyMSP',
-  bank: 'BankMSP',
-};
 
 export interface CallResult<T = unknown> {
   ok: boolean;
