@@ -8,7 +8,6 @@ import mongoose from 'mongoose';
 import moment from 'moment';
 import { isLang, translator, type Lang } from './i18n';
 import { User } from './models/user';
-import { Notification } from './models/activity';
 import type { Platform } from './platform';
 import { formatYuan } from './services/money';
 import { controllers } from './controllers';
@@ -70,7 +69,7 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
       yuan: formatYuan,
       // JSON for inline scripts: '<' escaped so data can never close the script element.
       json: (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c'),
-      unread: req.user ? await Notification.countDocuments({ userId: req.user.id, read: false }) : 0,
+      unread: req.user?.unread ?? 0,
     });
     delete req.session.flash;
     next();

@@ -18,6 +18,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 export interface MongoServer {
   uri: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -25,11 +26,11 @@ export interface MongoServer {
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
 /** mongo-java-server with its store under `dataDir`; it exits with this process (it watches its stdin). */
-export async function startMongoServer(dataDir: string): Promise<MongoServer> {
+export async function startMongoServer(dataDir: string, heap = '512m'): Promise<MongoServer> {
   const { startMongo } = (await importModule(pathToFileURL(path.join(ROOT, 'scripts', 'mongo.mjs')).href)) as {
     startMongo(options: { port: number; dataDir: string; quiet: boolean; heap: string }): Promise<MongoServer>;
   };
-  return startMongo({ port: 0, dataDir, quiet: true, heap: '512m' });
+  return startMongo({ port: 0, dataDir, quiet: true, heap });
 }
 
 export interface TestPlatformOptions {
@@ -39,6 +40,8 @@ export interface TestPlatformOptions {
   env?: Record<string, string>;
   /** Database name inside the file's MongoDB server. */
   db?: string;
+  /** Java heap of the MongoDB server. */
+  mongoHeap?: string;
 }
 
 export interface TestPlatform {
@@ -58,9 +61,9 @@ export interface TestPlatform {
   settled(): Promise<void>;
 }
 
-export async function startTestPlatform({ demo = false, env = {}, db = 'fund' }: TestPlatformOptions = {}): Promise<TestPlatform> {
+export async function startTestPlatform({ demo = false, env = {}, db = 'fund', mongoHeap }: TestPlatformOptions = {}): Promise<TestPlatform> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'web-test-'));
-  const mongo = await startMongoServer(path.join(tmp, 'mongo'));
+  const mongo = await startMongoServer(path.join(tmp, 'mongo'), mongoHeap);
   const mongoUri = `${mongo.uri}/${db}`;
   // Folders and ports of a developer's own instance must not leak in from the environment.
   const inherited = { ...process.env };
@@ -199,10 +202,11 @@ export class WebClient {
     return this.request('GET', urlPath);
   }
 
-  /** An urlencoded form post carrying the session's CSRF token unless `csrf: false`. */
+  /** An urlencoded form post carrying the session's CSRF token unless `csrf: false` (or the fields have one). */
   post(urlPath: string, fields: FormFields = {}, { csrf = true }: { csrf?: boolean } = {}): Promise<Page> {
     const body = new URLSearchParams();
-    if (csrf) body.append('_csrf', this.csrf);
+    // A form read from a page (formValues) carries its own token.
+    if (csrf && !('_csrf' in fields)) body.append('_csrf', this.csrf);
     for (const [k, v] of Object.entries(fields)) for (const item of v === undefined ? [] : ([] as string[]).concat(v)) body.append(k, item);
     return this.request('POST', urlPath, { body: body.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   }
@@ -286,4 +290,28 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** The values a browser would submit from the form with this id: inputs (checked boxes only), selected options, text areas. */
+export function formValues(html: string, formId: string): Record<string, string[]> {
+  const form = byId(html, formId);
+  const values: Record<string, string[]> = {};
+  const add = (name: string, value: string) => (values[name] ??= []).push(decodeEntities(value));
+  const attr = (tag: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
+  for (const [tag] of form.matchAll(/<input\b[^>]*>/g)) {
+    const name = attr(tag, 'name');
+    const type = attr(tag, 'type') ?? 'text';
+    if (!name || / disabled/.test(tag) || type === 'file' || ((type === 'checkbox' || type === 'radio') && !/ checked/.test(tag))) continue;
+    add(name, attr(tag, 'value') ?? (type === 'checkbox' ? 'on' : ''));
+  }
+  for (const [, open, options] of form.matchAll(/<select\b([^>]*)>([\s\S]*?)<\/select>/g)) {
+    const name = attr(open, 'name');
+    const chosen = /<option\b[^>]*\bselected[^>]*>/.exec(options)?.[0] ?? /<option\b[^>]*>/.exec(options)?.[0];
+    if (name && chosen) add(name, attr(chosen, 'value') ?? '');
+  }
+  for (const [, open, text] of form.matchAll(/<textarea\b([^>]*)>([\s\S]*?)<\/textarea>/g)) {
+    const name = attr(open, 'name');
+    if (name) add(name, text);
+  }
+  return values;
 }

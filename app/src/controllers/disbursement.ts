@@ -21,6 +21,20 @@ const ACCOUNT = /^[0-9]{6,32}$/;
 /** The chain allows this much clock skew for paidAt; refusing later times here gives a clearer message. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const SHANGHAI_OFFSET_MS = 8 * 3600 * 1000;
+const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+/** `?project=` (or the posted `project`) narrows the page to one project's hops and transfers. */
+function projectFilter(req: Request): string | undefined {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const value = req.method === 'POST' ? body.project : req.query.project;
+  return typeof value === 'string' && PROJECT_ID.test(value) ? value : undefined;
+}
+
+/** Where to go after a form: back to the same, possibly narrowed, page. */
+function pageUrl(req: Request): string {
+  const project = projectFilter(req);
+  return project ? `/disbursement?project=${encodeURIComponent(project)}` : '/disbursement';
+}
 
 type DraftRow = { _id?: string | null; projectId?: string | null; source?: string | null; amount?: string | null; nextStage?: string | null; nextDeadline?: Date | null; doc?: unknown };
 type TransferRow = { _id?: string | null; status?: string | null; stage?: string | null; claim?: unknown; record?: unknown; updatedAt?: Date | null };
@@ -151,6 +165,17 @@ function flashOutcome(req: Request, res: Response, r: CheckResult): void {
   flash(req, kind, text);
 }
 
+/** Drafts listed at most per list, the most urgent first; the rest are reached by narrowing to a project. */
+const DRAFTS_SHOWN = 40;
+
+async function mostUrgent(filter: Record<string, unknown>): Promise<{ drafts: DraftRow[]; total: number }> {
+  const [found, total] = await Promise.all([DraftView.find(filter).sort({ nextDeadline: 1, projectId: 1, _id: 1 }).limit(DRAFTS_SHOWN + 1).lean(), DraftView.countDocuments(filter)]);
+  if (found.length <= DRAFTS_SHOWN) return { drafts: found, total };
+  // The project that runs past the limit is left out whole, so no hop is shown with only some of its drafts.
+  const cut = found[DRAFTS_SHOWN].projectId;
+  return { drafts: found.slice(0, DRAFTS_SHOWN).filter((d) => d.projectId !== cut), total };
+}
+
 interface Posted {
   form?: 'register' | 'record';
   key?: string;
@@ -162,16 +187,20 @@ interface Posted {
 async function renderPage(req: Request, res: Response, status: number, posted: Posted = {}, error?: string) {
   const user = req.user!;
   const org = user.orgId;
-  const payable = await DraftView.find({ nextPayerId: org, status: { $in: OPEN } }).sort({ nextDeadline: 1, _id: 1 }).lean();
+  const project = projectFilter(req);
+  const only = project ? { projectId: project } : {};
+  const toPay = await mostUrgent({ ...only, nextPayerId: org, status: { $in: OPEN } });
+  const payable = toPay.drafts;
   // Drafts the user's bank will execute: the paying account of their next hop is held here.
-  const held = user.role === 'bank' ? (await DraftView.find({ status: { $in: OPEN }, 'doc.plannedPath.from.bankId': org }).lean()).filter((d) => hopOf(d)?.from.bankId === org) : [];
-  const draftIds = [...new Set([...payable, ...held].map((d) => d._id))];
+  const toExecute = user.role === 'bank' ? await mostUrgent({ ...only, status: { $in: OPEN }, nextBankId: org }) : { drafts: [], total: 0 };
+  const held = toExecute.drafts;
+  const draftIds = [...new Set([...payable, ...held].map((d) => String(d._id)))];
   const hopTransfers = draftIds.length ? await TransferView.find({ draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
   const t = res.locals.t as Translate;
   const groups = groupHops(t, payable, hopTransfers);
   const bankHops = groupHops(t, held, hopTransfers);
-  const awaiting = user.role === 'bank' ? await TransferView.find({ status: 'REGISTERED', bankId: org }).sort({ updatedAt: -1 }).limit(50).lean() : [];
-  const recent = await TransferView.find({ $or: [{ payerId: org }, { bankId: org }] })
+  const awaiting = user.role === 'bank' ? await TransferView.find({ ...only, status: 'REGISTERED', bankId: org }).sort({ updatedAt: -1 }).limit(50).lean() : [];
+  const recent = await TransferView.find({ ...only, $or: [{ payerId: org }, { bankId: org }] })
     .sort({ updatedAt: -1 })
     .limit(30)
     .lean();
@@ -192,6 +221,8 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
   };
   res.status(status).render('disbursement', {
     title: 'nav.disbursement',
+    project,
+    shown: { toPay: payable.length, toPayTotal: toPay.total, toExecute: held.length, toExecuteTotal: toExecute.total },
     groups,
     bankHops,
     awaiting,
@@ -268,7 +299,7 @@ export function register(router: Router): void {
       const { chain } = platformOf(req);
       const done = await act(req, 'Reconciliation:registerSerial', input.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:registerSerial', JSON.stringify(input)));
       flashOutcome(req, res, done.result);
-      res.redirect('/disbursement');
+      res.redirect(pageUrl(req));
     } catch (err) {
       await renderPage(req, res, 400, { form: 'register', key: str(body, 'key'), serial: str(body, 'serial').slice(0, 60), draftIds: list(body, 'draftIds') }, refusal(res, err));
     }
@@ -282,7 +313,7 @@ export function register(router: Router): void {
       const { chain } = platformOf(req);
       const done = await act(req, 'Reconciliation:recordBankTransfer', input.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(input)));
       flashOutcome(req, res, done.result);
-      res.redirect('/disbursement');
+      res.redirect(pageUrl(req));
     } catch (err) {
       const record = Object.fromEntries(['serial', 'payerAccount', 'payeeAccount', 'amount', 'paidAt'].map((k) => [k, str(body, k).slice(0, 60)]));
       await renderPage(req, res, 400, { form: 'record', record }, refusal(res, err));

@@ -10,7 +10,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import type { Project } from '@fund/chaincode/dist/project/project';
 import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
-import { projectIdScope, projectScope } from '../services/scope';
+import { projectScope } from '../services/scope';
 import type { Translate } from '../i18n';
 import { audit } from './act';
 import { OVERSIGHT, route } from './route';
@@ -68,7 +68,7 @@ async function projectsSheet(req: Request, t: Translate): Promise<Sheet> {
 
 async function draftsSheet(req: Request, t: Translate): Promise<Sheet> {
   const org = await orgNames();
-  const drafts = await DraftView.find(await projectIdScope(req.user!)).sort({ _id: 1 }).lean();
+  const drafts = await DraftView.find(await projectScope(req.user!)).sort({ _id: 1 }).lean();
   const now = Date.now();
   return {
     header: [
@@ -90,7 +90,7 @@ async function draftsSheet(req: Request, t: Translate): Promise<Sheet> {
 
 async function transfersSheet(req: Request, t: Translate): Promise<Sheet> {
   const org = await orgNames();
-  const transfers = await TransferView.find(await projectIdScope(req.user!)).sort({ updatedAt: 1, _id: 1 }).lean();
+  const transfers = await TransferView.find(await projectScope(req.user!)).sort({ updatedAt: 1, _id: 1 }).lean();
   return {
     header: [
       t('transfer.serial'), t('project.id'), t('transfer.stage'), t('export.col.payerId'), t('transfer.payer'), t('export.col.payeeId'), t('transfer.payee'), t('export.col.bank'),
@@ -125,11 +125,11 @@ async function send(req: Request, res: Response, name: SheetName): Promise<void>
 
 export function register(router: Router): void {
   route(router, 'GET', '/export', OVERSIGHT, async (req, res) => {
-    const [scope, idScope] = await Promise.all([projectScope(req.user!), projectIdScope(req.user!)]);
-    const [projects, drafts, transfers] = await Promise.all([
+    const scope = await projectScope(req.user!);
+      const [projects, drafts, transfers] = await Promise.all([
       ProjectView.find(scope).select('budgetFen releasedFen').lean(),
-      DraftView.find(idScope).select('amountFen').lean(),
-      TransferView.find(idScope).select('expectedAmount recordedAmount').lean(),
+      DraftView.find(scope).select('amountFen').lean(),
+      TransferView.find(scope).select('expectedAmount recordedAmount').lean(),
     ]);
     // The totals let whoever opens a file check its sums against these.
     const sum = (values: Array<string | number | null | undefined>) => values.reduce<bigint>((s, v) => s + (v === null || v === undefined || v === '' ? 0n : BigInt(v)), 0n);

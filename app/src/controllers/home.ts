@@ -6,19 +6,20 @@
 import type { Router } from 'express';
 import { contracts } from '@fund/chaincode';
 import { DiscrepancyView, DraftView, LedgerEvent, ProjectView } from '../models/projections';
-import { projectIdScope, projectScope } from '../services/scope';
+import { projectScope } from '../services/scope';
 import { platformOf } from '../platform';
 import { ANY_USER, route } from './route';
 
-const cache = new Map<string, { block: number; at: number; figures: unknown }>();
+const cache = new Map<string, { block: number; at: number; figures: Awaited<ReturnType<typeof figures>> }>();
 
-async function figures(filter: Record<string, unknown>, idFilter: Record<string, unknown>) {
-  const [byStatus, byCounty, towns, openDiscrepancies, overdueDrafts] = await Promise.all([
+async function figures(filter: Record<string, unknown>) {
+  const [byStatus, byCounty, towns, openDiscrepancies, overdueDrafts, recent] = await Promise.all([
     ProjectView.aggregate([{ $match: filter }, { $group: { _id: '$status', n: { $sum: 1 }, budget: { $sum: '$budgetFen' } } }]),
     ProjectView.aggregate([{ $match: filter }, { $group: { _id: '$county', released: { $sum: '$releasedFen' }, budget: { $sum: '$budgetFen' } } }]),
     ProjectView.distinct('town', { ...filter, status: { $in: ['FUNDED', 'COMPLETED'] } }),
-    DiscrepancyView.countDocuments({ ...idFilter, status: 'OPEN' }),
-    DraftView.countDocuments({ ...idFilter, status: { $in: ['ISSUED', 'IN_TRANSIT'] }, nextDeadline: { $lt: new Date() } }),
+    DiscrepancyView.countDocuments({ ...filter, status: 'OPEN' }),
+    DraftView.countDocuments({ ...filter, status: { $in: ['ISSUED', 'IN_TRANSIT'] }, nextDeadline: { $lt: new Date() } }),
+    LedgerEvent.find(filter).select('-data').sort({ blockNumber: -1, _id: -1 }).limit(10).lean(),
   ]);
   const released = byCounty.reduce((sum: number, c: { released: number }) => sum + c.released, 0);
   return {
@@ -28,6 +29,7 @@ async function figures(filter: Record<string, unknown>, idFilter: Record<string,
     released,
     towns: towns.length,
     openAlerts: openDiscrepancies + overdueDrafts,
+    recent,
   };
 }
 
@@ -35,17 +37,15 @@ export function register(router: Router): void {
   route(router, 'GET', '/', ANY_USER, async (req, res) => {
     const { chain, projector } = platformOf(req);
     const filter = await projectScope(req.user!);
-    const idFilter = await projectIdScope(req.user!, filter);
     const key = JSON.stringify(filter);
     let cached = cache.get(key);
     if (!cached || cached.block !== projector.lastBlock || Date.now() - cached.at > 60_000) {
-      cached = { block: projector.lastBlock, at: Date.now(), figures: await figures(filter, idFilter) };
+      cached = { block: projector.lastBlock, at: Date.now(), figures: await figures(filter) };
       cache.set(key, cached);
     }
     const info = await chain.gateway.chainInfo(chain.channel);
     const genesis = info.height > 0 ? await chain.gateway.getBlock(chain.channel, 0) : undefined;
     const safeDays = genesis ? Math.max(1, Math.ceil((Date.now() - Date.parse(genesis.cutAt)) / 86400_000)) : 0;
-    const recent = await LedgerEvent.find(idFilter).sort({ blockNumber: -1, _id: -1 }).limit(10).lean();
-    res.render('home', { title: 'nav.home', height: info.height, contracts: contracts.length, safeDays, figures: cached.figures, recent });
+    res.render('home', { title: 'nav.home', height: info.height, contracts: contracts.length, safeDays, figures: cached.figures, recent: cached.figures.recent });
   });
 }

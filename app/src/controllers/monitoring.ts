@@ -9,7 +9,7 @@ import moment from 'moment';
 import type { ChannelConfig } from '@fund/chaincode/dist/config/config';
 import { AuditEntry } from '../models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
-import { projectIdScope, projectScope } from '../services/scope';
+import { projectScope } from '../services/scope';
 import { formatYuan } from '../services/money';
 import { platformOf } from '../platform';
 import type { Translate } from '../i18n';
@@ -74,17 +74,17 @@ async function unmatchedThresholdHours(req: Request): Promise<number> {
 export async function collectAlerts(req: Request, t: Translate, now = new Date()): Promise<{ alerts: Alert[]; thresholdHours: number; stalledDays: number }> {
   const { config } = platformOf(req);
   const user = req.user!;
-  const [scope, idScope, thresholdHours, orgs] = await Promise.all([projectScope(user), projectIdScope(user), unmatchedThresholdHours(req), OrganisationView.find().select('name').lean()]);
+  const [scope, thresholdHours, orgs] = await Promise.all([projectScope(user), unmatchedThresholdHours(req), OrganisationView.find().select('name').lean()]);
   const org = (id?: string | null) => (id ? (orgs.find((o) => o._id === id)?.name ?? id) : '—');
   const unmatchedCutoff = new Date(now.getTime() - thresholdHours * 3600_000);
   const stalledCutoff = new Date(now.getTime() - config.stalledAfterDays * DAY);
   const idleCutoff = new Date(now.getTime() - APPROVED_IDLE_DAYS * DAY);
 
   const [overdueDrafts, lateTransfers, openDiscrepancies, waitingTransfers, funded, approved] = await Promise.all([
-    DraftView.find({ ...idScope, status: { $in: ['ISSUED', 'IN_TRANSIT'] }, nextDeadline: { $lt: now } }).select('-doc').lean(),
-    TransferView.find({ ...idScope, status: 'MATCHED_LATE' }).lean(),
-    DiscrepancyView.find({ ...idScope, status: 'OPEN' }).lean(),
-    TransferView.find({ ...idScope, status: { $in: ['REGISTERED', 'RECORDED'] }, updatedAt: { $lt: unmatchedCutoff } }).lean(),
+    DraftView.find({ ...scope, status: { $in: ['ISSUED', 'IN_TRANSIT'] }, nextDeadline: { $lt: now } }).select('-doc').lean(),
+    TransferView.find({ ...scope, status: 'MATCHED_LATE' }).lean(),
+    DiscrepancyView.find({ ...scope, status: 'OPEN' }).lean(),
+    TransferView.find({ ...scope, status: { $in: ['REGISTERED', 'RECORDED'] }, updatedAt: { $lt: unmatchedCutoff } }).lean(),
     ProjectView.find({ ...scope, status: 'FUNDED', $or: [{ lastProgressAt: { $lt: stalledCutoff } }, { lastProgressAt: null, fundedAt: { $lt: stalledCutoff } }] })
       .select('name lastProgressAt fundedAt')
       .lean(),
@@ -204,12 +204,12 @@ async function renderMonitoring(req: Request, res: Response, status = 200, extra
   const { alerts, thresholdHours, stalledDays } = await collectAlerts(req, t);
   const counts = Object.fromEntries(ALERT_KINDS.map((k) => [k, alerts.filter((a) => a.kind === k).length]));
   // A bank record nobody registered has no project: only those whose scope is everything ({}) see it.
-  const idScope = await projectIdScope(req.user!);
+  const scope = await projectScope(req.user!);
 
   let resolved: unknown[] = [];
-  const resolvedTotal = await DiscrepancyView.countDocuments({ ...idScope, status: 'RESOLVED' });
+  const resolvedTotal = await DiscrepancyView.countDocuments({ ...scope, status: 'RESOLVED' });
   if (tab === 'resolved') {
-    resolved = await DiscrepancyView.find({ ...idScope, status: 'RESOLVED' }).sort({ 'resolution.at': -1, raisedAt: -1 }).limit(RESOLVED_LIMIT).lean();
+    resolved = await DiscrepancyView.find({ ...scope, status: 'RESOLVED' }).sort({ 'resolution.at': -1, raisedAt: -1 }).limit(RESOLVED_LIMIT).lean();
   }
 
   const auditFilter: Record<string, unknown> = {};

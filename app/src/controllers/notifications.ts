@@ -9,6 +9,7 @@ import mongoose from 'mongoose';
 import { Notification, Subscription } from '../models/activity';
 import { OrganisationView } from '../models/projections';
 import { projectScope } from '../services/scope';
+import { recountUnread } from '../services/notifier';
 import { CATALOGUES, type Translate } from '../i18n';
 import { audit, flash, FormError, refusal } from './act';
 import { visibleProject } from './projects';
@@ -75,6 +76,7 @@ export function register(router: Router): void {
 
   route(router, 'POST', '/notifications/read', ANY_USER, async (req, res) => {
     const r = await Notification.updateMany({ userId: req.user!.id, read: false }, { $set: { read: true } });
+    await recountUnread(req.user!.id);
     flash(req, 'success', res.locals.t('notify.allRead', { n: r.modifiedCount }));
     res.redirect('/notifications');
   });
@@ -83,6 +85,7 @@ export function register(router: Router): void {
     const id = String(req.params.id);
     const found = mongoose.isValidObjectId(id) ? await Notification.findOneAndUpdate({ _id: id, userId: req.user!.id }, { $set: { read: true } }).lean() : null;
     if (!found) return res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
+    if (!found.read) await recountUnread(req.user!.id);
     // "open" marks read and goes on to what the message is about; a plain "mark read" stays here.
     const next = req.body.open === '1' && typeof found.link === 'string' && /^\/(?!\/)/.test(found.link) ? found.link : '/notifications';
     res.redirect(next);

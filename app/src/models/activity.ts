@@ -26,7 +26,8 @@ const notificationSchema = new Schema({
   /** The ledger event that caused it: written by upsert, so a rebuild replaying events does not notify twice. */
   eventId: String,
 });
-notificationSchema.index({ userId: 1, eventId: 1 });
+// Unique: the notifier upserts on it, and a unique index is what the bundled server can look up by.
+notificationSchema.index({ userId: 1, eventId: 1 }, { unique: true });
 
 /** A user's subscription (订阅): every event of a project, every event of a county, or every alert. */
 const subscriptionSchema = new Schema({

@@ -9,6 +9,17 @@ import { Schema, model, type InferSchemaType } from 'mongoose';
 
 const mixed = Schema.Types.Mixed;
 
+/**
+ * The project's visibility fields (services/scope.ts), copied onto every projection keyed by a project,
+ * so one scope filter serves every collection: the bundled MongoDB server uses no secondary index, and a
+ * `projectId $in [thousands]` filter would be matched document by document.
+ */
+const projectScopeFields = {
+  county: String,
+  implementingUnitId: String,
+  payerIds: [String],
+};
+
 const projectViewSchema = new Schema({
   _id: String,
   name: { type: String, required: true },
@@ -37,7 +48,7 @@ projectViewSchema.index({ county: 1, updatedAt: -1 });
 const draftViewSchema = new Schema({
   _id: String,
   projectId: { type: String, index: true },
-  county: String,
+  ...projectScopeFields,
   source: String,
   amount: String,
   amountFen: Number,
@@ -48,6 +59,8 @@ const draftViewSchema = new Schema({
   nextReceiverId: String,
   nextStage: String,
   nextDeadline: Date,
+  /** The bank that executes the next hop (holds the paying account). */
+  nextBankId: String,
   doc: mixed,
   updatedAt: Date,
 });
@@ -55,6 +68,7 @@ const draftViewSchema = new Schema({
 const transferViewSchema = new Schema({
   _id: String, // the bank serial
   projectId: { type: String, index: true },
+  ...projectScopeFields,
   draftIds: [String],
   stage: String,
   payerId: { type: String, index: true },
@@ -74,6 +88,7 @@ const discrepancyViewSchema = new Schema({
   kind: { type: String, index: true },
   serial: String,
   projectId: { type: String, index: true },
+  ...projectScopeFields,
   status: { type: String, index: true },
   problems: mixed,
   resolution: mixed,
@@ -89,6 +104,7 @@ const ledgerEventSchema = new Schema({
   txId: { type: String, index: true },
   type: { type: String, index: true },
   projectId: { type: String, index: true },
+  ...projectScopeFields,
   at: Date,
   data: mixed,
 });

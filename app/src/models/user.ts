@@ -19,6 +19,8 @@ const userSchema = new Schema(
       encryptedKey: { type: String, select: false },
     },
     lastLoginAt: Date,
+    /** Unread notifications, kept by the notifier and the notification centre so no page has to count them. */
+    unread: { type: Number, default: 0 },
   },
   { timestamps: true },
 );

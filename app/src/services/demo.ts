@@ -84,7 +84,7 @@ export const DEMO_USERS = [
 ] as const;
 
 /** Stages a demo project is left at, by town index. */
-const STAGE_OF_TOWN = ['SUBMITTED', 'REJECTED', 'APPROVED', 'IN_TRANSIT', 'FUNDED', 'COMPLETED'] as const;
+export const STAGE_OF_TOWN = ['SUBMITTED', 'REJECTED', 'APPROVED', 'IN_TRANSIT', 'FUNDED', 'COMPLETED'] as const;
 
 export async function seedDemo(chain: Chain, system: { id: string }, log: (line: string) => void = console.log): Promise<void> {
   // Seeded once: the last login created marks a finished seed.
@@ -105,74 +105,95 @@ export async function seedDemo(chain: Chain, system: { id: string }, log: (line:
   for (const u of DEMO_USERS) if (!(await User.exists({ username: u.username }))) await createUser(chain, { ...u, password: DEMO_PASSWORD });
 
   log('› demo: filing a project in each of the 20 towns and moving them along the workflow (about a minute)…');
-  const identities = new Map<string, Identity>();
-  const as = async (orgId: string, role: string) => {
-    if (!identities.has(orgId)) identities.set(orgId, (await chain.enrol(`demo-${orgId.toLowerCase()}`, role, orgId)).identity);
-    return identities.get(orgId)!;
-  };
+  const as = demoActors(chain);
   const lgo = await as('LGO', 'leadingGroup');
   let done = 0;
   await Promise.all(
     DEMO_TOWNS.map(async (t, i) => {
       const stage = STAGE_OF_TOWN[i % STAGE_OF_TOWN.length];
-      const budgetYuan = 200_000 + i * 37_500;
-      const fen = (yuan: number) => (BigInt(yuan) * 100n).toString();
-      const bank = Math.round(budgetYuan * 0.9);
-      const prov = Math.round(budgetYuan * 0.04);
-      const project = {
-        name: `${t.town}${['产业路硬化', '茶叶种植基地', '安全饮水工程', '易地搬迁配套', '肉牛养殖合作社'][i % 5]}项目`,
-        county: t.county,
-        town: t.town,
-        department: `${t.county}农业农村局`,
-        description: `${t.county}${t.town}极贫乡（镇）脱贫攻坚项目。`,
-        budget: fen(budgetYuan),
-        implementingUnitId: `${t.code}-UNIT`,
-        startDate: '2026-12-01',
-        endDate: '2027-11-30',
-        milestones: [
-          { name: '开工', dueDate: '2027-01-15' },
-          { name: '主体完工', dueDate: '2027-08-31' },
-          { name: '竣工验收', dueDate: '2027-11-30' },
-        ],
-        fundingPlan: [
-          { source: 'bank', payerId: 'BANK-GZ', amount: fen(bank) },
-          { source: 'provincialFinance', payerId: 'PROV-FIN', amount: fen(prov) },
-          { source: 'countyFinance', payerId: `${t.code}-FIN`, amount: fen(budgetYuan - bank - prov) },
-        ],
-        documents: [],
-      };
+      const project = demoProject(i);
       const office = await as(`${t.code}-OFFICE`, 'countyOffice');
       const filed = await chain.submitAs<{ id: string }>(office, 'Project:file', [JSON.stringify(project)]);
-      const id = filed.result.id;
-      if (stage === 'REJECTED') await chain.submitAs(lgo, 'Project:reject', [id, '资金计划需补充县级配套说明，请修改后重新申报。']);
-      if (stage !== 'SUBMITTED' && stage !== 'REJECTED') {
-        const day = 86400_000;
-        const terms = { deadlines: { toPartnership: iso(10 * day), toCountyFund: iso(20 * day), toUnit: iso(30 * day) } };
-        const preview = await chain.evaluateAs<Array<{ draftId: string; content: string }>>(lgo, 'Draft:previewIssue', [id, JSON.stringify(terms)]);
-        const signatures = Object.fromEntries(preview.map((p) => [p.draftId, signBytes(lgo, Buffer.from(p.content, 'utf8')).toString('base64')]));
-        await chain.submitAs(lgo, 'Project:approve', [id, '同意立项，按计划拨付。', JSON.stringify(terms), JSON.stringify(signatures)]);
-      }
-      if (stage === 'IN_TRANSIT' || stage === 'FUNDED' || stage === 'COMPLETED') {
-        await payHops(chain, lgo, id, as, stage === 'IN_TRANSIT' ? 1 : Infinity);
-      }
-      if (stage === 'FUNDED' || stage === 'COMPLETED') {
-        const unit = await as(`${t.code}-UNIT`, 'implementingUnit');
-        const drafts = await chain.evaluateAs<Draft[]>(lgo, 'Draft:listByProject', [id]);
-        for (const d of drafts) await chain.submitAs(unit, 'Draft:accept', [d.draftId]);
-        const evidence = [{ name: '现场照片.jpg', sha256: sha256Hex(`${id}-photo`), size: 204800 }];
-        await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '开工', percent: 30, note: '已开工，人员设备到位。', evidence })]);
-        if (stage === 'COMPLETED') {
-          await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '竣工验收', percent: 100, note: '工程已竣工并通过县级验收。', evidence })]);
-        }
-      }
+      await advanceProject(chain, as, lgo, filed.result.id, `${t.code}-UNIT`, stage);
       done += 1;
       if (done % 5 === 0) log(`  ${done}/20 towns`);
     }),
   );
 }
 
+/**
+ * The demo's `n`-th project: in town n mod 20, one of five kinds of work, a budget that grows with n,
+ * 90 % bank-financed with provincial and county shares (the thesis's funding structure).
+ */
+export function demoProject(n: number) {
+  const i = n % DEMO_TOWNS.length;
+  const t = DEMO_TOWNS[i];
+  const round = Math.floor(n / DEMO_TOWNS.length);
+  const budgetYuan = 200_000 + i * 37_500 + round * 1_000;
+  const fen = (yuan: number) => (BigInt(yuan) * 100n).toString();
+  const bank = Math.round(budgetYuan * 0.9);
+  const prov = Math.round(budgetYuan * 0.04);
+  return {
+    name: `${t.town}${['产业路硬化', '茶叶种植基地', '安全饮水工程', '易地搬迁配套', '肉牛养殖合作社'][n % 5]}项目${round ? `（${round + 1}期）` : ''}`,
+    county: t.county,
+    town: t.town,
+    department: `${t.county}农业农村局`,
+    description: `${t.county}${t.town}极贫乡（镇）脱贫攻坚项目。`,
+    budget: fen(budgetYuan),
+    implementingUnitId: `${t.code}-UNIT`,
+    startDate: '2026-12-01',
+    endDate: '2027-11-30',
+    milestones: [
+      { name: '开工', dueDate: '2027-01-15' },
+      { name: '主体完工', dueDate: '2027-08-31' },
+      { name: '竣工验收', dueDate: '2027-11-30' },
+    ],
+    fundingPlan: [
+      { source: 'bank', payerId: 'BANK-GZ', amount: fen(bank) },
+      { source: 'provincialFinance', payerId: 'PROV-FIN', amount: fen(prov) },
+      { source: 'countyFinance', payerId: `${t.code}-FIN`, amount: fen(budgetYuan - bank - prov) },
+    ],
+    documents: [],
+  };
+}
+
+/** Acting as an organisation's clerk: one certificate per organisation, enrolled on first use. */
+export function demoActors(chain: Chain): ActAs {
+  const identities = new Map<string, Promise<Identity>>();
+  return (orgId, role) => {
+    if (!identities.has(orgId)) identities.set(orgId, chain.enrol(`demo-${orgId.toLowerCase()}`, role, orgId).then((e) => e.identity));
+    return identities.get(orgId)!;
+  };
+}
+
+export type DemoStage = (typeof STAGE_OF_TOWN)[number];
+/** An identity acting for an organisation in a given role (enrolled once, then reused). */
+export type ActAs = (orgId: string, role: string) => Promise<Identity>;
+
+/** Moves a filed project on to `stage` as the people of each step would: reject, or approve, pay, accept and report. */
+export async function advanceProject(chain: Chain, as: ActAs, lgo: Identity, id: string, unitOrgId: string, stage: DemoStage): Promise<void> {
+  if (stage === 'REJECTED') await chain.submitAs(lgo, 'Project:reject', [id, '资金计划需补充县级配套说明，请修改后重新申报。']);
+  if (stage === 'SUBMITTED' || stage === 'REJECTED') return;
+  const day = 86400_000;
+  const terms = { deadlines: { toPartnership: iso(10 * day), toCountyFund: iso(20 * day), toUnit: iso(30 * day) } };
+  const preview = await chain.evaluateAs<Array<{ draftId: string; content: string }>>(lgo, 'Draft:previewIssue', [id, JSON.stringify(terms)]);
+  const signatures = Object.fromEntries(preview.map((p) => [p.draftId, signBytes(lgo, Buffer.from(p.content, 'utf8')).toString('base64')]));
+  await chain.submitAs(lgo, 'Project:approve', [id, '同意立项，按计划拨付。', JSON.stringify(terms), JSON.stringify(signatures)]);
+  if (stage === 'APPROVED') return;
+  await payHops(chain, lgo, id, as, stage === 'IN_TRANSIT' ? 1 : Infinity);
+  if (stage === 'IN_TRANSIT') return;
+  const unit = await as(unitOrgId, 'implementingUnit');
+  const drafts = await chain.evaluateAs<Draft[]>(lgo, 'Draft:listByProject', [id]);
+  for (const d of drafts) await chain.submitAs(unit, 'Draft:accept', [d.draftId]);
+  const evidence = [{ name: '现场照片.jpg', sha256: sha256Hex(`${id}-photo`), size: 204800 }];
+  await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '开工', percent: 30, note: '已开工，人员设备到位。', evidence })]);
+  if (stage === 'COMPLETED') {
+    await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '竣工验收', percent: 100, note: '工程已竣工并通过县级验收。', evidence })]);
+  }
+}
+
 /** Pay the drafts' hops the way paying units and banks would: one transfer per payer and leg. */
-async function payHops(chain: Chain, reader: Identity, projectId: string, as: (orgId: string, role: string) => Promise<Identity>, rounds: number): Promise<void> {
+async function payHops(chain: Chain, reader: Identity, projectId: string, as: ActAs, rounds: number): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const drafts = await chain.evaluateAs<Draft[]>(reader, 'Draft:listByProject', [projectId]);
     const due = drafts.filter((d) => d.nextHop < d.plannedPath.length);

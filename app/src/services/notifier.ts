@@ -5,49 +5,89 @@
  * Written by upsert on (user, event), so replaying events never notifies twice.
  */
 import { Notification, Subscription } from '../models/activity';
-import { DraftView, ProjectView } from '../models/projections';
 import { User } from '../models/user';
-import type { ProjectedEvent } from './projector';
+import type { Draft } from '@fund/chaincode/dist/draft/draft';
+import type { Fresh, ProjectedEvent } from './projector';
 
 const ALERT_EVENTS = new Set(['DiscrepancyRaised', 'TransferMatchedLate', 'UnmatchedSwept', 'DraftAcceptedAfterExpiry']);
 
-export async function notifyFor(event: ProjectedEvent): Promise<void> {
+/**
+ * Notifies for a batch of projected events. `fresh` holds the projects and drafts the projector has
+ * just read from the chain for these events, so nothing needs to be queried again.
+ */
+export async function notifyFor(events: ProjectedEvent[], fresh: Fresh): Promise<void> {
   // A sweep that found nothing is routine, not news.
-  if (event.type === 'UnmatchedSwept' && event.data.flagged === 0) return;
-  const project = event.projectId ? await ProjectView.findById(event.projectId).select('name county countyOfficeId implementingUnitId').lean() : null;
-  const userIds = new Set<string>();
-  const usersOf = async (filter: Record<string, unknown>) => {
-    for (const u of await User.find({ ...filter, active: true }).select('_id').lean()) userIds.add(String(u._id));
+  const news = events.filter((e) => !(e.type === 'UnmatchedSwept' && e.data.flagged === 0));
+  if (news.length === 0) return;
+  const users = new Map<string, Promise<string[]>>();
+  const usersOf = (filter: Record<string, unknown>) => {
+    const key = JSON.stringify(filter);
+    if (!users.has(key)) users.set(key, User.find({ ...filter, active: true }).select('_id').lean().then((found) => found.map((u) => String(u._id))));
+    return users.get(key)!;
   };
-
-  if (event.type === 'ProjectFiled' || event.type === 'ProjectRevised') await usersOf({ role: 'leadingGroup' });
-  if ((event.type === 'ProjectApproved' || event.type === 'ProjectRejected') && project) await usersOf({ orgId: project.countyOfficeId });
-  if (ALERT_EVENTS.has(event.type)) await usersOf({ role: { $in: ['leadingGroup', 'auditor'] } });
-  if (['DraftIssued', 'TransferMatched', 'TransferMatchedLate'].includes(event.type) && event.projectId) {
-    // Whoever must pay next, and the unit once a draft has arrived.
-    const waiting = await DraftView.find({ projectId: event.projectId, status: { $ne: 'ACCEPTED' } }).select('nextPayerId holderId status').lean();
-    const orgs = new Set(waiting.map((d) => (d.status === 'AWAITING_ACCEPTANCE' ? d.holderId : d.nextPayerId)).filter((o): o is string => !!o));
-    if (orgs.size > 0) await usersOf({ orgId: { $in: [...orgs] } });
+  const subscriptions = await Subscription.find().select('kind target userId').lean<Array<{ kind: string; target: string; userId: string }>>();
+  const writes: Array<{ updateOne: { filter: object; update: object; upsert: true } }> = [];
+  for (const event of news) {
+    const project = event.projectId ? fresh.projects.get(event.projectId) : undefined;
+    const userIds = new Set<string>();
+    const add = async (filter: Record<string, unknown>) => (await usersOf(filter)).forEach((id) => userIds.add(id));
+    if (event.type === 'ProjectFiled' || event.type === 'ProjectRevised') await add({ role: 'leadingGroup' });
+    if ((event.type === 'ProjectApproved' || event.type === 'ProjectRejected') && project) await add({ orgId: project.countyOfficeId });
+    if (ALERT_EVENTS.has(event.type)) await add({ role: { $in: ['leadingGroup', 'auditor'] } });
+    if (['DraftIssued', 'TransferMatched', 'TransferMatchedLate'].includes(event.type) && event.projectId) {
+      for (const orgId of nextToAct(event, fresh.drafts.get(event.projectId) ?? [])) await add({ orgId });
+    }
+    for (const s of subscriptions) {
+      const wanted = (s.kind === 'alerts' && ALERT_EVENTS.has(event.type)) || (s.kind === 'project' && s.target === event.projectId) || (s.kind === 'county' && !!project && s.target === project.county);
+      if (wanted) userIds.add(s.userId);
+    }
+    const title = describe(event, project?.name);
+    const link = event.projectId ? `/projects/${event.projectId}` : '/monitoring';
+    for (const userId of userIds) {
+      writes.push({
+        updateOne: {
+          filter: { userId, eventId: event.id },
+          update: { $setOnInsert: { userId, eventId: event.id, kind: event.type, title, link, at: event.at, read: false } },
+          upsert: true,
+        },
+      });
+    }
   }
-
-  const wanted: Array<Record<string, string>> = [{ kind: 'alerts', target: '' }];
-  if (event.projectId) wanted.push({ kind: 'project', target: event.projectId });
-  if (project) wanted.push({ kind: 'county', target: project.county });
-  const subscriptions = await Subscription.find({ $or: wanted } as Record<string, unknown>)
-    .select('kind userId')
-    .lean<Array<{ kind: string; userId: string }>>();
-  for (const s of subscriptions) if (s.kind !== 'alerts' || ALERT_EVENTS.has(event.type)) userIds.add(s.userId);
-  if (userIds.size === 0) return;
-
-  const title = describe(event, project?.name ?? undefined);
-  const link = event.projectId ? `/projects/${event.projectId}` : '/monitoring';
-  for (const userId of userIds) {
-    await Notification.updateOne(
-      { userId, eventId: event.id },
-      { $setOnInsert: { userId, eventId: event.id, kind: event.type, title, link, at: event.at, read: false } },
-      { upsert: true },
-    );
+  if (writes.length === 0) return;
+  const result = await Notification.bulkWrite(writes, { ordered: false });
+  // Only notifications new to the collection count as unread: a replay inserts none.
+  const added = new Map<string, number>();
+  for (const index of Object.keys(result.upsertedIds)) {
+    const userId = (writes[Number(index)].updateOne.filter as { userId: string }).userId;
+    added.set(userId, (added.get(userId) ?? 0) + 1);
   }
+  if (added.size > 0) await User.bulkWrite([...added].map(([userId, n]) => ({ updateOne: { filter: { _id: userId }, update: { $inc: { unread: n } } } })));
+}
+
+/** Recounts a user's unread notifications after they read some. */
+export async function recountUnread(userId: string): Promise<void> {
+  await User.updateOne({ _id: userId }, { $set: { unread: await Notification.countDocuments({ userId, read: false }) } });
+}
+
+/**
+ * Who acts next on the drafts an issue or a matched transfer moved: the payer of each draft's next hop,
+ * or the receiver once a draft has arrived. Read from the event and the drafts' fixed planned paths,
+ * never from their current state, so replaying old events notifies exactly whom the live run did.
+ */
+function nextToAct(event: ProjectedEvent, drafts: Draft[]): Set<string> {
+  const byId = new Map(drafts.map((d) => [d.draftId, d]));
+  const orgs = new Set<string>();
+  if (event.type === 'DraftIssued') {
+    const first = byId.get(event.data.draftId as string)?.plannedPath[0];
+    if (first) orgs.add(first.from.orgId);
+    return orgs;
+  }
+  for (const draftId of (event.data.draftIds as string[] | undefined) ?? []) {
+    const path = byId.get(draftId)?.plannedPath ?? [];
+    const hop = path.findIndex((h) => h.stage === event.data.stage);
+    if (hop >= 0) orgs.add(path[hop + 1]?.from.orgId ?? (event.data.to as string));
+  }
+  return orgs;
 }
 
 /** A one-line, bilingual-neutral summary: the event type is translated on the page, this names the object. */

@@ -13,6 +13,7 @@ import type { TransferClaim, TransferRecord } from '@fund/chaincode/dist/reconci
 import { Checkpoint, DiscrepancyView, DraftView, LedgerEvent, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import type { Actor, Chain } from './chain';
 import { notifyFor } from './notifier';
+import { scopeFieldsOf } from './scope';
 
 export interface ChainEvent {
   type: string;
@@ -21,10 +22,21 @@ export interface ChainEvent {
 
 export interface ProjectedEvent extends ChainEvent {
   id: string;
+  channel: string;
   txId: string;
   blockNumber: number;
   at: Date;
   projectId?: string;
+}
+
+/** Records projected together at most, and read ahead at most. */
+const BATCH_RECORDS = 500;
+const MAX_QUEUED = 2000;
+
+/** Chain state read while projecting a batch, handed to the notifier so it need not query again. */
+export interface Fresh {
+  projects: Map<string, Project>;
+  drafts: Map<string, Draft[]>;
 }
 
 export class Projector extends EventEmitter {
@@ -35,6 +47,7 @@ export class Projector extends EventEmitter {
   /** Transactions projected lately, for settled(). */
   private readonly recentTxIds = new Set<string>();
   private failure?: Error;
+  private stopping = false;
 
   constructor(
     private readonly chain: Chain,
@@ -64,6 +77,7 @@ export class Projector extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.stream?.close();
     await this.running;
   }
@@ -91,58 +105,108 @@ export class Projector extends EventEmitter {
   }
 
   private async consume(stream: EventStream<ChaincodeEventRecord>): Promise<void> {
-    for await (const record of stream) {
-      await this.project(record);
-      await Checkpoint.updateOne({ _id: this.chain.channel }, { $set: { blockNumber: record.blockNumber, txId: record.txId, updatedAt: new Date() } }, { upsert: true });
-      // Events arrive in ledger order: every earlier block is now fully projected.
-      this.projectedBlock = Math.max(this.projectedBlock, record.blockNumber - 1);
-      this.recentTxIds.add(record.txId);
-      if (this.recentTxIds.size > 10_000) this.recentTxIds.delete(this.recentTxIds.values().next().value!);
-      this.emit('projected', record.blockNumber);
+    // Records are read ahead into a queue and projected in batches: under load one batch covers many
+    // transactions, so a project touched by several of them is read and written once, and every
+    // collection gets one bulk write per batch instead of one round trip per event.
+    const queue: ChaincodeEventRecord[] = [];
+    let signal: (() => void) | undefined;
+    const poke = () => {
+      signal?.();
+      signal = undefined;
+    };
+    const wait = () => new Promise<void>((resolve) => (signal = resolve));
+    let ended = false;
+    const reading = (async () => {
+      try {
+        for await (const record of stream) {
+          queue.push(record);
+          poke();
+          while (queue.length >= MAX_QUEUED) await wait();
+        }
+      } finally {
+        ended = true;
+        poke();
+      }
+    })();
+    try {
+      for (;;) {
+        if (this.stopping) break;
+        if (queue.length === 0) {
+          if (ended) break;
+          await wait();
+          continue;
+        }
+        const batch = queue.splice(0, BATCH_RECORDS);
+        poke(); // room in the queue again
+        await this.projectBatch(batch);
+      }
+    } finally {
+      stream.close();
+      await reading;
     }
   }
 
-  /** One transaction's events: record them, refresh what they touched, notify who should know. */
-  async project(record: ChaincodeEventRecord): Promise<void> {
-    const payload = JSON.parse(record.payload.toString('utf8')) as { at: string; events: ChainEvent[] };
-    const at = new Date(payload.at);
-    const projects = new Set<string>();
+  /** Projects consecutive records together; every write is idempotent, so a batch interrupted half-way is simply redone. */
+  async projectBatch(records: ChaincodeEventRecord[]): Promise<void> {
+    const projects = new Map<string, number>();
     const serials = new Set<string>();
     const orgs = new Set<string>();
     const projected: ProjectedEvent[] = [];
-    for (const [i, event] of payload.events.entries()) {
-      const d = event.data;
-      const projectId = typeof d.projectId === 'string' ? d.projectId : undefined;
-      if (projectId) projects.add(projectId);
-      if (typeof d.serial === 'string') serials.add(d.serial);
-      if (typeof d.orgId === 'string') orgs.add(d.orgId);
-      if (typeof d.operatorId === 'string') orgs.add(d.operatorId); // ChannelInitialised registers the operator
-      const id = `${record.blockNumber}:${record.txId}:${i}`;
-      projected.push({ ...event, id, txId: record.txId, blockNumber: record.blockNumber, at, projectId });
-      await LedgerEvent.updateOne(
-        { _id: id },
-        { $set: { channel: record.channel, blockNumber: record.blockNumber, txId: record.txId, type: event.type, projectId, at, data: d } },
-        { upsert: true },
-      );
-      await this.applyDiscrepancyEvent(event, at);
+    for (const record of records) {
+      const payload = JSON.parse(record.payload.toString('utf8')) as { at: string; events: ChainEvent[] };
+      const at = new Date(payload.at);
+      for (const [i, event] of payload.events.entries()) {
+        const d = event.data;
+        const projectId = typeof d.projectId === 'string' ? d.projectId : undefined;
+        if (projectId) projects.set(projectId, record.blockNumber);
+        if (typeof d.serial === 'string') serials.add(d.serial);
+        if (typeof d.orgId === 'string') orgs.add(d.orgId);
+        if (typeof d.operatorId === 'string') orgs.add(d.operatorId); // ChannelInitialised registers the operator
+        projected.push({ ...event, id: `${record.blockNumber}:${record.txId}:${i}`, txId: record.txId, blockNumber: record.blockNumber, at, projectId, channel: record.channel });
+      }
     }
     for (const orgId of orgs) await this.refreshOrganisation(orgId);
-    for (const serial of serials) await this.refreshTransfer(serial);
-    for (const projectId of projects) await this.refreshProject(projectId, record.blockNumber);
-    for (const event of projected) await notifyFor(event);
-  }
+    // Reads of the chain run side by side; each collection then gets one bulk write.
+    const fresh: Fresh = { projects: new Map(), drafts: new Map() };
+    const [projectWrites, transfers] = await Promise.all([
+      Promise.all([...projects].map(([projectId, blockNumber]) => this.projectWrites(projectId, blockNumber, fresh))),
+      Promise.all([...serials].map((serial) => this.readTransfer(serial))),
+    ]);
+    // Every write keyed by a project carries its scope fields (models/projections.ts).
+    const scopeOf = async (projectId: unknown) => {
+      if (typeof projectId !== 'string') return scopeFieldsOf(undefined);
+      const project = fresh.projects.get(projectId) ?? (await ProjectView.findById(projectId).select('doc').lean())?.doc as Project | undefined;
+      return scopeFieldsOf(project);
+    };
+    const eventWrites = await Promise.all(
+      projected.map(async (e) => ({
+        updateOne: {
+          filter: { _id: e.id },
+          update: { $set: { channel: e.channel, blockNumber: e.blockNumber, txId: e.txId, type: e.type, projectId: e.projectId, ...(await scopeOf(e.projectId)), at: e.at, data: e.data } },
+          upsert: true,
+        },
+      })),
+    );
+    const discrepancyWrites = (await Promise.all(projected.map(async (e) => discrepancyOp(e, await scopeOf(e.data.projectId))))).filter((op) => op !== undefined);
+    const transferWrites = await Promise.all(transfers.map(async (t) => transferWrite(t, await scopeOf(t.claim?.projectId))));
+    const draftWrites = projectWrites.flatMap((w) => w.draftWrites);
+    if (eventWrites.length > 0) await LedgerEvent.bulkWrite(eventWrites);
+    // In ledger order: a discrepancy raised and resolved in one batch ends resolved.
+    if (discrepancyWrites.length > 0) await DiscrepancyView.bulkWrite(discrepancyWrites, { ordered: true });
+    if (transferWrites.length > 0) await TransferView.bulkWrite(transferWrites);
+    if (draftWrites.length > 0) await DraftView.bulkWrite(draftWrites);
+    if (projectWrites.length > 0) await ProjectView.bulkWrite(projectWrites.map((w) => w.projectWrite));
+    await notifyFor(projected, fresh);
 
-  private async applyDiscrepancyEvent(event: ChainEvent, at: Date): Promise<void> {
-    const d = event.data;
-    if (event.type === 'DiscrepancyRaised') {
-      await DiscrepancyView.updateOne(
-        { _id: d.id as string },
-        { $setOnInsert: { kind: d.kind, serial: d.serial, projectId: d.projectId, problems: d.problems, raisedAt: at, status: 'OPEN' } },
-        { upsert: true },
-      );
-    } else if (event.type === 'DiscrepancyResolved') {
-      await DiscrepancyView.updateOne({ _id: d.id as string }, { $set: { status: 'RESOLVED', resolution: { kind: d.kind, reason: d.reason, by: d.by, at } } });
+    const last = records[records.length - 1];
+    await Checkpoint.updateOne({ _id: this.chain.channel }, { $set: { blockNumber: last.blockNumber, txId: last.txId, updatedAt: new Date() } }, { upsert: true });
+    // Events arrive in ledger order: every earlier block is now fully projected.
+    this.projectedBlock = Math.max(this.projectedBlock, last.blockNumber - 1);
+    for (const record of records) {
+      this.recentTxIds.add(record.txId);
+      if (this.recentTxIds.size > 10_000) this.recentTxIds.delete(this.recentTxIds.values().next().value!);
     }
+    this.emit('projected', last.blockNumber);
   }
 
   private async refreshOrganisation(orgId: string): Promise<void> {
@@ -154,14 +218,73 @@ export class Projector extends EventEmitter {
     );
   }
 
-  private async refreshTransfer(serial: string): Promise<void> {
-    const s = await this.chain.evaluate<{ serial: string; claim?: TransferClaim; record?: TransferRecord }>(this.reader, 'Reconciliation:getSerial', serial);
-    const { claim, record } = s;
-    await TransferView.updateOne(
-      { _id: serial },
-      {
+  private readTransfer(serial: string): Promise<SerialState> {
+    return this.chain.evaluate<SerialState>(this.reader, 'Reconciliation:getSerial', serial);
+  }
+
+  /** The project's and its drafts' projections as the chain holds them now; what was read is kept in `fresh`. */
+  private async projectWrites(projectId: string, blockNumber: number, fresh: Fresh) {
+    const project = await this.chain.evaluate<Project>(this.reader, 'Project:get', projectId);
+    const drafts = project.draftIds.length > 0 ? await this.chain.evaluate<Draft[]>(this.reader, 'Draft:listByProject', projectId) : [];
+    fresh.projects.set(projectId, project);
+    fresh.drafts.set(projectId, drafts);
+    const draftWrites = drafts.map((d) => {
+      const hop = d.plannedPath[d.nextHop];
+      const view = {
+        projectId,
+        ...scopeFieldsOf(project),
+        source: d.source,
+        amount: d.amount,
+        amountFen: Number(d.amount),
+        status: d.status,
+        holderId: d.holderId,
+        nextPayerId: hop?.from.orgId ?? null,
+        nextReceiverId: hop?.to.orgId ?? null,
+        nextStage: hop?.stage ?? null,
+        nextDeadline: hop ? new Date(hop.deadline) : null,
+        nextBankId: hop?.from.bankId ?? null,
+        doc: d,
+        updatedAt: new Date(d.acceptedAt ?? d.actualPath.at(-1)?.settledAt ?? d.createdAt),
+      };
+      return { updateOne: { filter: { _id: d.draftId }, update: { $set: view }, upsert: true } };
+    });
+    const lastProgress = project.progress.at(-1);
+    const view = {
+      name: project.name,
+      county: project.county,
+      town: project.town,
+      status: project.status,
+      budget: project.budget,
+      budgetFen: Number(project.budget),
+      countyOfficeId: project.countyOfficeId,
+      implementingUnitId: project.implementingUnitId,
+      payerIds: project.fundingPlan.map((f) => f.payerId),
+      percentComplete: project.percentComplete,
+      filedAt: new Date(project.filedAt),
+      updatedAt: new Date(project.updatedAt),
+      approvedAt: project.approvedAt ? new Date(project.approvedAt) : null,
+      fundedAt: project.fundedAt ? new Date(project.fundedAt) : null,
+      lastProgressAt: lastProgress ? new Date(lastProgress.at) : null,
+      releasedFen: drafts.filter((d) => d.status === 'ACCEPTED').reduce((sum, d) => sum + Number(d.amount), 0),
+      doc: project,
+      blockNumber,
+    };
+    return { draftWrites, projectWrite: { updateOne: { filter: { _id: projectId }, update: { $set: view }, upsert: true } } };
+  }
+}
+
+type SerialState = { serial: string; claim?: TransferClaim; record?: TransferRecord };
+type ScopeFields = ReturnType<typeof scopeFieldsOf>;
+
+/** The transfer's projection from the chain's serial record. */
+function transferWrite({ serial, claim, record }: SerialState, scope: ScopeFields) {
+  return {
+    updateOne: {
+      filter: { _id: serial },
+      update: {
         $set: {
           projectId: claim?.projectId,
+          ...scope,
           draftIds: claim?.hops.map((h) => h.draftId) ?? [],
           stage: claim?.stage,
           payerId: claim?.from.orgId,
@@ -175,65 +298,28 @@ export class Projector extends EventEmitter {
           updatedAt: new Date(record?.recordedAt ?? claim?.registeredAt ?? Date.now()),
         },
       },
-      { upsert: true },
-    );
-  }
+      upsert: true,
+    },
+  };
+}
 
-  private async refreshProject(projectId: string, blockNumber: number): Promise<void> {
-    const project = await this.chain.evaluate<Project>(this.reader, 'Project:get', projectId);
-    const drafts = project.draftIds.length > 0 ? await this.chain.evaluate<Draft[]>(this.reader, 'Draft:listByProject', projectId) : [];
-    for (const d of drafts) {
-      const hop = d.plannedPath[d.nextHop];
-      await DraftView.updateOne(
-        { _id: d.draftId },
-        {
-          $set: {
-            projectId,
-            county: project.county,
-            source: d.source,
-            amount: d.amount,
-            amountFen: Number(d.amount),
-            status: d.status,
-            holderId: d.holderId,
-            nextPayerId: hop?.from.orgId ?? null,
-            nextReceiverId: hop?.to.orgId ?? null,
-            nextStage: hop?.stage ?? null,
-            nextDeadline: hop ? new Date(hop.deadline) : null,
-            doc: d,
-            updatedAt: new Date(d.acceptedAt ?? d.actualPath.at(-1)?.settledAt ?? d.createdAt),
-          },
-        },
-        { upsert: true },
-      );
-    }
-    const lastProgress = project.progress.at(-1);
-    await ProjectView.updateOne(
-      { _id: projectId },
-      {
-        $set: {
-          name: project.name,
-          county: project.county,
-          town: project.town,
-          status: project.status,
-          budget: project.budget,
-          budgetFen: Number(project.budget),
-          countyOfficeId: project.countyOfficeId,
-          implementingUnitId: project.implementingUnitId,
-          payerIds: project.fundingPlan.map((f) => f.payerId),
-          percentComplete: project.percentComplete,
-          filedAt: new Date(project.filedAt),
-          updatedAt: new Date(project.updatedAt),
-          approvedAt: project.approvedAt ? new Date(project.approvedAt) : null,
-          fundedAt: project.fundedAt ? new Date(project.fundedAt) : null,
-          lastProgressAt: lastProgress ? new Date(lastProgress.at) : null,
-          releasedFen: drafts.filter((d) => d.status === 'ACCEPTED').reduce((sum, d) => sum + Number(d.amount), 0),
-          doc: project,
-          blockNumber,
-        },
+/** The projection write of a discrepancy event, if it is one. */
+function discrepancyOp(event: ProjectedEvent, scope: ScopeFields) {
+  const d = event.data;
+  const at = event.at;
+  if (event.type === 'DiscrepancyRaised') {
+    return {
+      updateOne: {
+        filter: { _id: d.id as string },
+        update: { $setOnInsert: { kind: d.kind, serial: d.serial, projectId: d.projectId, ...scope, problems: d.problems, raisedAt: at, status: 'OPEN' } },
+        upsert: true,
       },
-      { upsert: true },
-    );
+    };
   }
+  if (event.type === 'DiscrepancyResolved') {
+    return { updateOne: { filter: { _id: d.id as string }, update: { $set: { status: 'RESOLVED', resolution: { kind: d.kind, reason: d.reason, by: d.by, at } } } } };
+  }
+  return undefined;
 }
 
 function transferStatus(claim?: TransferClaim, record?: TransferRecord): string {

@@ -4,11 +4,11 @@
  * could read from the chain.
  */
 import type { UserDoc } from '../models/user';
-import { OrganisationView, ProjectView } from '../models/projections';
+import { OrganisationView } from '../models/projections';
 
 export type ProjectFilter = Record<string, unknown>;
 
-/** A filter over projectViews; `{ _id: null }` matches nothing. */
+/** A filter over projectViews and every projection keyed by a project (they carry the same scope fields); `{ _id: null }` matches nothing. */
 export async function projectScope(user: Pick<UserDoc, 'role' | 'orgId'>): Promise<ProjectFilter> {
   switch (user.role) {
     case 'admin':
@@ -32,10 +32,7 @@ export async function projectScope(user: Pick<UserDoc, 'role' | 'orgId'>): Promi
   }
 }
 
-/** The same scope for collections keyed by projectId (drafts, transfers, discrepancies, events); `projects`: projectScope's result when the caller has it. */
-export async function projectIdScope(user: Pick<UserDoc, 'role' | 'orgId'>, projects?: ProjectFilter): Promise<ProjectFilter> {
-  const scope = projects ?? (await projectScope(user));
-  if (Object.keys(scope).length === 0) return {};
-  const ids = (await ProjectView.find(scope).select('_id').lean()).map((p) => p._id);
-  return { projectId: { $in: ids } };
+/** The scope fields of a project, copied onto every projection keyed by it (models/projections.ts). */
+export function scopeFieldsOf(project: { county: string; implementingUnitId: string; fundingPlan: Array<{ payerId: string }> } | undefined) {
+  return project ? { county: project.county, implementingUnitId: project.implementingUnitId, payerIds: project.fundingPlan.map((f) => f.payerId) } : { county: null, implementingUnitId: null, payerIds: [] };
 }

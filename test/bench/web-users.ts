@@ -1,0 +1,170 @@
+/**
+ * Simulated users of the web platform for `npm run bench`: each walks its own projects through the
+ * whole workflow over HTTP the way the pages lead a person — file with a document, review and
+ * approve, every paying unit registers its serials from its disbursement page, the banks record
+ * the transfers (贵州银行 with the record form, the rural credit union through the bank API), the
+ * unit accepts the drafts and reports progress with evidence, an auditor reads the result. Every
+ * request is timed; any answer other than the one a person would get is an error.
+ */
+import { performance } from 'node:perf_hooks';
+import { parseYuan } from '@fund/app/dist/services/money';
+import { WebClient, decodeEntities, errorText, formError, formValues, type Page } from '../support/platform';
+
+/** Latencies per request kind, and every error seen. */
+export class Stats {
+  readonly latencies = new Map<string, number[]>();
+  readonly errors: string[] = [];
+  workflows = 0;
+
+  record(label: string, ms: number): void {
+    const list = this.latencies.get(label) ?? [];
+    list.push(ms);
+    this.latencies.set(label, list);
+  }
+
+  all(): number[] {
+    return [...this.latencies.values()].flat();
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
+}
+
+/** The demo logins a workflow passes through (one browser session each). */
+const LOGINS = ['county', 'lgo', 'bank', 'bank2', 'provfin', 'lp', 'countyfin', 'countyfund', 'unit', 'auditor'] as const;
+type Login = (typeof LOGINS)[number];
+/** Paying units of a 雷山县 project's hops, in the order of the path. */
+const PAYERS: Login[] = ['bank', 'provfin', 'lp', 'countyfin', 'countyfund'];
+
+const PDF = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(20_000, 0x20), Buffer.from('\n%%EOF\n')]);
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+
+class StepError extends Error {}
+
+export class SimulatedUser {
+  private readonly clients = new Map<Login, WebClient>();
+
+  constructor(
+    readonly n: number,
+    private readonly base: string,
+    private readonly stats: Stats,
+    /** Bank API token of the rural credit union's clerk. */
+    private readonly bank2Token: string,
+  ) {}
+
+  async logIn(): Promise<void> {
+    for (const login of LOGINS) this.clients.set(login, await WebClient.loggedIn(this.base, login));
+  }
+
+  /** Walks projects through the workflow until `until` (ms since the epoch); errors are counted, not thrown. */
+  async run(until: number): Promise<void> {
+    for (let seq = 1; Date.now() < until; seq++) {
+      try {
+        await this.workflow(`${this.n}-${seq}`);
+        this.stats.workflows += 1;
+      } catch (err) {
+        this.stats.errors.push(`user ${this.n}: ${(err as Error).message}`);
+        // After an error the next walk starts afresh, so one fault is counted once.
+      }
+    }
+  }
+
+  private async step(label: string, login: Login, request: (c: WebClient) => Promise<Page>, expected: number): Promise<Page> {
+    const t0 = performance.now();
+    const page = await request(this.clients.get(login)!);
+    this.stats.record(label, performance.now() - t0);
+    if (page.status !== expected) {
+      const why = formError(page.text) || errorText(page.text) || page.text.slice(0, 200);
+      throw new StepError(`${label} as ${login}: ${page.status} (expected ${expected}) ${why}`);
+    }
+    return page;
+  }
+
+  private async workflow(tag: string): Promise<void> {
+    // The county office files a project with its feasibility study.
+    await this.step('GET /projects/new', 'county', (c) => c.get('/projects/new'), 200);
+    const filed = await this.step('POST /projects', 'county', (c) => c.postMultipart('/projects', projectFields(tag), [{ field: 'documents', name: '可行性研究报告.pdf', type: 'application/pdf', content: PDF }]), 302);
+    const id = /\/projects\/([^/?#]+)$/.exec(filed.location)?.[1];
+    if (!id) throw new StepError(`filing redirected to ${filed.location}, not to a project`);
+    await this.step('GET /projects/:id', 'county', (c) => c.get(`/projects/${id}`), 200);
+
+    // The provincial command reviews it and approves with the default deadlines.
+    await this.step('GET /approvals', 'lgo', (c) => c.get('/approvals'), 200);
+    const review = await this.step('GET /approvals/:id', 'lgo', (c) => c.get(`/approvals/${id}`), 200);
+    const approval = { ...formValues(review.text, 'approval-form'), opinion: ['同意立项，按资金计划拨付。'] };
+    await this.step('POST /approvals/:id/approve', 'lgo', (c) => c.post(`/approvals/${id}/approve`, approval), 302);
+
+    // Hop by hop: each payer registers what it owes, then the banks record what they executed.
+    let serials = 0;
+    for (let round = 1; ; round++) {
+      if (round > 4) throw new StepError(`project ${id} still has hops to pay after 3 legs`);
+      let registered = 0;
+      for (const payer of PAYERS) {
+        const page = await this.step('GET /disbursement?project', payer, (c) => c.get(`/disbursement?project=${id}`), 200);
+        for (const [, formId] of page.text.matchAll(/<form class="register-form"[^>]*id="(register-form-\d+)"/g)) {
+          const form = formValues(page.text, formId);
+          if (!form.serial || !form.draftIds) continue; // every draft of this hop already has a serial
+          form.serial = [`SIM${tag}-${++serials}`];
+          await this.step('POST /disbursement/register', payer, (c) => c.post('/disbursement/register', form), 302);
+          registered += 1;
+        }
+      }
+      if (registered === 0) break;
+      for (const bank of ['bank', 'bank2'] as const) {
+        const page = await this.step('GET /disbursement?project', bank, (c) => c.get(`/disbursement?project=${id}`), 200);
+        const awaiting = /<div class="card mb-3" id="awaiting-record">([\s\S]*?)<\/table>/.exec(page.text)?.[1] ?? '';
+        for (const [, href] of awaiting.matchAll(/<a class="[^"]*fill-in" href="([^"]+)"/g)) {
+          const link = decodeEntities(href);
+          if (bank === 'bank') {
+            const filled = await this.step('GET /disbursement?serial (fill in)', bank, (c) => c.get(link), 200);
+            await this.step('POST /disbursement/record', bank, (c) => c.post('/disbursement/record', formValues(filled.text, 'record-form')), 302);
+          } else {
+            const q = new URL(link, this.base).searchParams;
+            const record = { serial: q.get('serial'), payerAccount: q.get('payerAccount'), payeeAccount: q.get('payeeAccount'), amount: parseYuan('amount', q.get('amount')), paidAt: new Date(Date.now() - 60_000).toISOString() };
+            await this.step('POST /api/bank/transfers', bank, (c) => c.api('POST', '/api/bank/transfers', record, this.bank2Token), 201);
+          }
+        }
+      }
+    }
+
+    // The implementing unit accepts the three drafts and reports progress with a photo.
+    const acceptance = await this.step('GET /acceptance', 'unit', (c) => c.get('/acceptance'), 200);
+    const drafts = [...acceptance.text.matchAll(/<tr data-draft="([^"]+)">([\s\S]*?)<\/tr>/g)].filter(([, , row]) => row.includes(`href="/projects/${id}"`) && row.includes('accept-button')).map(([, draft]) => draft);
+    if (drafts.length !== 3) throw new StepError(`project ${id}: ${drafts.length} drafts await acceptance, expected 3`);
+    for (const draft of drafts) await this.step('POST /acceptance/:draft', 'unit', (c) => c.post(`/acceptance/${encodeURIComponent(draft)}`), 302);
+    const progressPage = await this.step('GET /progress/:id', 'unit', (c) => c.get(`/progress/${id}`), 200);
+    const progress = { ...formValues(progressPage.text, 'progress-form'), percent: '40', note: '路基完成，附现场照片。' };
+    await this.step('POST /progress/:id', 'unit', (c) => c.postMultipart(`/progress/${id}`, progress, [{ field: 'evidence', name: '现场.png', type: 'image/png', content: PNG }]), 302);
+
+    // An auditor reads the outcome.
+    const detail = await this.step('GET /projects/:id', 'auditor', (c) => c.get(`/projects/${id}`), 200);
+    const status = /id="project-status"[^>]*>([^<]*)</.exec(detail.text)?.[1];
+    if (status !== '已到位') throw new StepError(`project ${id} ends as "${status}", not 已到位 (funded)`);
+    await this.step('GET /', 'auditor', (c) => c.get('/'), 200);
+    await this.step('GET /projects', 'auditor', (c) => c.get('/projects'), 200);
+  }
+}
+
+function projectFields(tag: string): Record<string, string | string[]> {
+  return {
+    name: `大塘镇产业路硬化项目（压测 ${tag}）`,
+    town: '大塘镇',
+    department: '雷山县农业农村局',
+    description: '修建通往茶园的产业路，附可行性研究报告。',
+    budget: '300000',
+    implementingUnitId: 'LS-UNIT',
+    startDate: '2027-01-01',
+    endDate: '2027-12-31',
+    milestoneName: ['开工', '完工'],
+    milestoneDate: ['2027-02-01', '2027-12-01'],
+    payer_bank: 'BANK-GZ',
+    amount_bank: '270000',
+    payer_provincialFinance: 'PROV-FIN',
+    amount_provincialFinance: '12000',
+    payer_countyFinance: 'LS-FIN',
+    amount_countyFinance: '18000',
+  };
+}
