@@ -1,0 +1,625 @@
+#!/usr/bin/env node
+// A real Hyperledger Fabric network as plain processes on 127.0.0.1, in the shape of Fabric's test network:
+//   npm run network -- up             crypto material, then the orderer and one peer per organisation, until each answers
+//   npm run network -- createChannel  the channels of LEDGER_CHANNELS (default business,routing): genesis block,
+//                                     osnadmin channel join on the orderer, peer channel join on every peer
+//   npm run network -- deployCC       the chaincode as a service: package, install, approve, commit, start its server
+//   npm run network -- status         which processes run, and each peer's height on each channel
+//   npm run network -- down           stop what `up` and `deployCC` started (by the pids they recorded), remove data/fabric
+//
+// Everything lives under data/fabric: crypto/ (cryptogen), configtx.yaml, channels/*.block, orderer/ and peers/<org>/
+// (config, ledgers), chaincode/ (package), logs/*.log, and pids.json (what was started, so `down` stops only that).
+// The commands come from scripts/fabric-tools.mjs (.tools/fabric), built on first use.
+//
+// Environment: LEDGER_CHANNELS; BATCH_TIMEOUT_MS / BATCH_MAX_MESSAGE_COUNT / BATCH_PREFERRED_MAX_BYTES (the orderer's
+// batch settings, read when the channels are created; default the thesis's 2000 ms / 10 / 2 MiB, as the embedded
+// ledger); CC_POLICY_<CHANNEL> (a channel's chaincode endorsement policy), CHAINCODE_NAME (fund), CHAINCODE_PORT
+// (7100); FABRIC_LOGGING_SPEC (default INFO).
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT, build } from './lib.mjs';
+import { ensureFabricTools, FABRIC_BIN, FABRIC_CONFIG, CCAAS_BUILDER } from './fabric-tools.mjs';
+
+export const DATA = path.join(ROOT, 'data', 'fabric');
+const NETWORK = path.join(ROOT, 'network');
+const CRYPTO = path.join(DATA, 'crypto');
+const LOGS = path.join(DATA, 'logs');
+const PIDS = path.join(DATA, 'pids.json');
+const CHANNEL_BLOCKS = path.join(DATA, 'channels');
+
+export const CHANNELS = (process.env.LEDGER_CHANNELS ?? 'business,routing').split(',').map((c) => c.trim()).filter(Boolean);
+const PROFILE = 'FundChannel'; // network/configtx.yaml
+
+/** Ports on 127.0.0.1. The orderer's and the peers' listen ports are also in network/configtx.yaml (endpoints, anchor peers). */
+export const ORDERER = {
+  name: 'orderer',
+  mspId: 'OrdererMSP',
+  domain: 'orderer.fund.local',
+  port: 7050, // clients (broadcast/deliver) and Raft cluster traffic
+  adminPort: 7053, // channel participation API (osnadmin)
+  opsPort: 9443, // operations: /healthz, /metrics
+};
+export const PEERS = [
+  { name: 'province', mspId: 'ProvinceMSP', domain: 'province.fund.local', port: 7051, ccPort: 7052, opsPort: 9444 },
+  { name: 'county', mspId: 'CountyMSP', domain: 'county.fund.local', port: 8051, ccPort: 8052, opsPort: 9445 },
+  { name: 'bank', mspId: 'BankMSP', domain: 'bank.fund.local', port: 9051, ccPort: 9052, opsPort: 9446 },
+];
+
+/** The chaincode, run as a service (fabric-chaincode-node server) that every peer dials. */
+export const CHAINCODE = {
+  name: process.env.CHAINCODE_NAME ?? 'fund',
+  version: '1.0',
+  address: `127.0.0.1:${process.env.CHAINCODE_PORT ?? 7100}`,
+  dir: path.join(ROOT, 'chaincode'),
+};
+/**
+ * Chaincode endorsement policy per channel. On the business channel a transaction (a draft's transfer among them)
+ * is valid only when the province's peer and the bank's peer both endorsed it; the routing channel (relay
+ * configuration) needs the province's. CC_POLICY_<CHANNEL> (upper case) overrides.
+ */
+const DEFAULT_POLICIES = { business: "AND('ProvinceMSP.peer','BankMSP.peer')", routing: "OR('ProvinceMSP.peer')" };
+const policyOf = (channel) =>
+  process.env[`CC_POLICY_${channel.toUpperCase()}`] ?? DEFAULT_POLICIES[channel] ?? "AND('ProvinceMSP.peer','BankMSP.peer')";
+
+// ── crypto material paths (cryptogen's layout) ─────────────────────────────────────────────────────────────────
+const ordererOrgDir = path.join(CRYPTO, 'ordererOrganizations', ORDERER.domain);
+const ordererNode = path.join(ordererOrgDir, 'orderers', `orderer.${ORDERER.domain}`);
+const ordererTlsCa = path.join(ordererOrgDir, 'tlsca', `tlsca.${ORDERER.domain}-cert.pem`);
+const ordererAdminTls = path.join(ordererOrgDir, 'users', `Admin@${ORDERER.domain}`, 'tls');
+const peerOrgDir = (p) => path.join(CRYPTO, 'peerOrganizations', p.domain);
+const peerNode = (p) => path.join(peerOrgDir(p), 'peers', `peer0.${p.domain}`);
+const peerTlsCa = (p) => path.join(peerOrgDir(p), 'tlsca', `tlsca.${p.domain}-cert.pem`);
+const peerAdminMsp = (p) => path.join(peerOrgDir(p), 'users', `Admin@${p.domain}`, 'msp');
+const peerHome = (p) => path.join(DATA, 'peers', p.name);
+const ordererHome = path.join(DATA, 'orderer');
+
+// ── small helpers ──────────────────────────────────────────────────────────────────────────────────────────────
+const bin = (cmd) => path.join(FABRIC_BIN, cmd);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rel = (p) => path.relative(ROOT, p);
+/** Fabric's default log line without the colour codes (the logs go to files). */
+const LOG_FORMAT = '%{time:2006-01-02 15:04:05.000 MST} %{id:04x} %{level:.4s} [%{module}] %{shortfunc} -> %{message}';
+
+/** Runs a Fabric command to completion; returns its combined output, or throws with it. */
+function fabric(cmd, args, { env = {}, allow } = {}) {
+  const r = spawnSync(bin(cmd), args, { cwd: ROOT, env: { ...process.env, FABRIC_LOGGING_FORMAT: LOG_FORMAT, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.status === 0 || (allow && allow.test(output))) return output;
+  throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ''}:\n${output.trim()}`);
+}
+
+/** fabric(), without blocking: for steps that may run side by side (each organisation's approval). */
+function fabricAsync(cmd, args, { env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin(cmd), args, { cwd: ROOT, env: { ...process.env, FABRIC_LOGGING_FORMAT: LOG_FORMAT, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve(output) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}:\n${output.trim()}`))));
+  });
+}
+
+function readPids() {
+  try {
+    return JSON.parse(readFileSync(PIDS, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+function recordPid(name, entry) {
+  const pids = readPids();
+  pids[name] = entry;
+  writeFileSync(PIDS, JSON.stringify(pids, null, 2) + '\n');
+}
+
+/** Alive, and still the program we started (a recycled pid is not ours to signal). */
+function running(entry) {
+  if (!entry?.pid) return false;
+  try {
+    process.kill(entry.pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8');
+    const stat = readFileSync(`/proc/${entry.pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false; // exited, not yet reaped
+    return cmdline.split('\0')[0] === entry.command;
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** Starts a long-running process detached (its own process group), output appended to data/fabric/logs/<name>.log. */
+function startProcess(name, command, args, { env, cwd = ROOT, ...info }) {
+  mkdirSync(LOGS, { recursive: true });
+  const log = path.join(LOGS, `${name}.log`);
+  const fd = openSync(log, 'a');
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const entry = { pid: child.pid, command, args, log: rel(log), started: new Date().toISOString(), ...info };
+  recordPid(name, entry);
+  return entry;
+}
+
+function tail(file, lines = 15) {
+  try {
+    return readFileSync(path.join(ROOT, file), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function httpStatus(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** Waits until the node's operations endpoint reports healthy; fails early if the process dies. */
+async function waitHealthy(name, entry, opsPort, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!running(entry)) throw new Error(`${name} exited; the end of ${entry.log}:\n${tail(entry.log)}`);
+    if ((await httpStatus(`http://127.0.0.1:${opsPort}/healthz`)) === 200) return;
+    await sleep(300);
+  }
+  throw new Error(`${name} did not answer on 127.0.0.1:${opsPort}/healthz within ${timeoutMs / 1000} s; see ${entry.log}`);
+}
+
+/** A copy of a sampleconfig file with exact substitutions; fails loudly if the pinned file no longer has the text. */
+function configFrom(sample, target, replacements = []) {
+  let text = readFileSync(path.join(FABRIC_CONFIG, sample), 'utf8');
+  for (const [from, to] of replacements) {
+    if (!from.test(text)) throw new Error(`${sample}: expected ${from} in Fabric's sampleconfig`);
+    text = text.replace(from, to);
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, text);
+}
+
+function positiveInt(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+// ── the nodes ──────────────────────────────────────────────────────────────────────────────────────────────────
+function ordererEnv() {
+  const tls = path.join(ordererNode, 'tls');
+  const list = (...files) => `[${files.join(',')}]`;
+  return {
+    FABRIC_CFG_PATH: ordererHome,
+    FABRIC_LOGGING_SPEC: process.env.FABRIC_LOGGING_SPEC ?? 'INFO',
+    FABRIC_LOGGING_FORMAT: LOG_FORMAT,
+    ORDERER_GENERAL_LISTENADDRESS: '127.0.0.1',
+    ORDERER_GENERAL_LISTENPORT: String(ORDERER.port),
+    ORDERER_GENERAL_LOCALMSPID: ORDERER.mspId,
+    ORDERER_GENERAL_LOCALMSPDIR: path.join(ordererNode, 'msp'),
+    ORDERER_GENERAL_TLS_ENABLED: 'true',
+    ORDERER_GENERAL_TLS_PRIVATEKEY: path.join(tls, 'server.key'),
+    ORDERER_GENERAL_TLS_CERTIFICATE: path.join(tls, 'server.crt'),
+    ORDERER_GENERAL_TLS_ROOTCAS: list(path.join(tls, 'ca.crt')),
+    // Raft traffic on the same listener; the node's TLS pair is also its cluster client identity.
+    ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE: path.join(tls, 'server.crt'),
+    ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY: path.join(tls, 'server.key'),
+    ORDERER_GENERAL_CLUSTER_ROOTCAS: list(path.join(tls, 'ca.crt')),
+    // No system channel: channels are joined through the channel participation API.
+    ORDERER_GENERAL_BOOTSTRAPMETHOD: 'none',
+    ORDERER_CHANNELPARTICIPATION_ENABLED: 'true',
+    ORDERER_ADMIN_LISTENADDRESS: `127.0.0.1:${ORDERER.adminPort}`,
+    ORDERER_ADMIN_TLS_ENABLED: 'true',
+    ORDERER_ADMIN_TLS_CERTIFICATE: path.join(tls, 'server.crt'),
+    ORDERER_ADMIN_TLS_PRIVATEKEY: path.join(tls, 'server.key'),
+    ORDERER_ADMIN_TLS_ROOTCAS: list(path.join(tls, 'ca.crt')),
+    ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED: 'true',
+    ORDERER_ADMIN_TLS_CLIENTROOTCAS: list(path.join(tls, 'ca.crt')),
+    ORDERER_FILELEDGER_LOCATION: path.join(ordererHome, 'ledger'),
+    ORDERER_CONSENSUS_WALDIR: path.join(ordererHome, 'etcdraft', 'wal'),
+    ORDERER_CONSENSUS_SNAPDIR: path.join(ordererHome, 'etcdraft', 'snapshot'),
+    ORDERER_OPERATIONS_LISTENADDRESS: `127.0.0.1:${ORDERER.opsPort}`,
+    ORDERER_METRICS_PROVIDER: 'prometheus',
+  };
+}
+
+function peerNodeEnv(p) {
+  const tls = path.join(peerNode(p), 'tls');
+  const address = `127.0.0.1:${p.port}`;
+  return {
+    FABRIC_CFG_PATH: peerHome(p),
+    FABRIC_LOGGING_SPEC: process.env.FABRIC_LOGGING_SPEC ?? 'INFO',
+    FABRIC_LOGGING_FORMAT: LOG_FORMAT,
+    CORE_PEER_ID: `peer0.${p.domain}`,
+    CORE_PEER_ADDRESS: address,
+    CORE_PEER_LISTENADDRESS: address,
+    CORE_PEER_CHAINCODEADDRESS: `127.0.0.1:${p.ccPort}`,
+    CORE_PEER_CHAINCODELISTENADDRESS: `127.0.0.1:${p.ccPort}`,
+    // One peer per organisation: it bootstraps gossip from itself, and publishes its address to the other
+    // organisations (service discovery needs that), and it is its organisation's leader, pulling blocks from the orderer.
+    CORE_PEER_GOSSIP_BOOTSTRAP: address,
+    CORE_PEER_GOSSIP_EXTERNALENDPOINT: address,
+    CORE_PEER_GOSSIP_USELEADERELECTION: 'false',
+    CORE_PEER_GOSSIP_ORGLEADER: 'true',
+    CORE_PEER_LOCALMSPID: p.mspId,
+    CORE_PEER_MSPCONFIGPATH: path.join(peerNode(p), 'msp'),
+    CORE_PEER_TLS_ENABLED: 'true',
+    CORE_PEER_TLS_CERT_FILE: path.join(tls, 'server.crt'),
+    CORE_PEER_TLS_KEY_FILE: path.join(tls, 'server.key'),
+    CORE_PEER_TLS_ROOTCERT_FILE: path.join(tls, 'ca.crt'),
+    CORE_PEER_FILESYSTEMPATH: path.join(peerHome(p), 'production'),
+    CORE_LEDGER_SNAPSHOTS_ROOTDIR: path.join(peerHome(p), 'snapshots'),
+    CORE_OPERATIONS_LISTENADDRESS: `127.0.0.1:${p.opsPort}`,
+    CORE_METRICS_PROVIDER: 'prometheus',
+    // Passed to the ccaas builder (propagateEnvironment in core.yaml): connection.json may use {{.peername}}.
+    CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG: JSON.stringify({ peername: p.name }),
+  };
+}
+
+/** The peer CLI acting as the organisation's admin against its own peer. */
+function peerAdminEnv(p) {
+  return {
+    FABRIC_CFG_PATH: peerHome(p),
+    FABRIC_LOGGING_SPEC: 'WARNING',
+    CORE_PEER_LOCALMSPID: p.mspId,
+    CORE_PEER_MSPCONFIGPATH: peerAdminMsp(p),
+    CORE_PEER_ADDRESS: `127.0.0.1:${p.port}`,
+    CORE_PEER_TLS_ENABLED: 'true',
+    CORE_PEER_TLS_ROOTCERT_FILE: peerTlsCa(p),
+  };
+}
+
+const ordererClientArgs = () => ['-o', `127.0.0.1:${ORDERER.port}`, '--tls', '--cafile', ordererTlsCa];
+const osnadminArgs = () => [
+  '-o', `127.0.0.1:${ORDERER.adminPort}`,
+  '--ca-file', ordererTlsCa,
+  '--client-cert', path.join(ordererAdminTls, 'client.crt'),
+  '--client-key', path.join(ordererAdminTls, 'client.key'),
+];
+
+// ── commands ───────────────────────────────────────────────────────────────────────────────────────────────────
+function generateCrypto() {
+  if (existsSync(path.join(CRYPTO, 'ordererOrganizations'))) return;
+  console.log('› crypto material (cryptogen, network/crypto-config.yaml) → data/fabric/crypto');
+  fabric('cryptogen', ['generate', `--config=${path.join(NETWORK, 'crypto-config.yaml')}`, `--output=${CRYPTO}`]);
+}
+
+/** data/fabric/configtx.yaml: network/configtx.yaml with the batch settings from the environment. */
+function writeConfigtx() {
+  const timeoutMs = positiveInt('BATCH_TIMEOUT_MS', 2000);
+  const count = positiveInt('BATCH_MAX_MESSAGE_COUNT', 10);
+  const preferred = positiveInt('BATCH_PREFERRED_MAX_BYTES', 2 * 1024 * 1024);
+  let text = readFileSync(path.join(NETWORK, 'configtx.yaml'), 'utf8');
+  const set = (re, value) => {
+    if (!re.test(text)) throw new Error(`network/configtx.yaml: expected ${re}`);
+    text = text.replace(re, `$1${value}`);
+  };
+  set(/^(\s*BatchTimeout: ).*$/m, `${timeoutMs}ms`);
+  set(/^(\s*MaxMessageCount: ).*$/m, count);
+  set(/^(\s*PreferredMaxBytes: ).*$/m, preferred);
+  writeFileSync(path.join(DATA, 'configtx.yaml'), text);
+  return { timeoutMs, count, preferred };
+}
+
+async function up() {
+  const pids = readPids();
+  const live = Object.entries(pids).filter(([, e]) => running(e));
+  if (live.length > 0) {
+    console.log(`The network is already up (${live.map(([n]) => n).join(', ')}); \`npm run network -- down\` first to start afresh.`);
+    return;
+  }
+  await ensureFabricTools();
+  mkdirSync(DATA, { recursive: true });
+  generateCrypto();
+
+  // The orderer: Fabric's orderer.yaml as is, everything specific to this node through ORDERER_* variables.
+  configFrom('orderer.yaml', path.join(ordererHome, 'orderer.yaml'));
+  const orderer = startProcess('orderer', bin('orderer'), [], { env: ordererEnv(), ports: { listen: ORDERER.port, admin: ORDERER.adminPort, operations: ORDERER.opsPort } });
+  console.log(`› orderer (pid ${orderer.pid}) on 127.0.0.1:${ORDERER.port}, admin :${ORDERER.adminPort}, operations :${ORDERER.opsPort}`);
+
+  // The peers: Fabric's core.yaml with no Docker (vm.endpoint empty) and the ccaas builder at our path;
+  // per-peer identity, ports and folders through CORE_PEER_* variables.
+  const peers = PEERS.map((p) => {
+    configFrom('core.yaml', path.join(peerHome(p), 'core.yaml'), [
+      [/^(\s*endpoint:) unix:\/\/\/var\/run\/docker\.sock$/m, '$1'],
+      [/^(\s*path:) \/opt\/hyperledger\/ccaas_builder$/m, `$1 ${CCAAS_BUILDER}`],
+    ]);
+    const entry = startProcess(`peer-${p.name}`, bin('peer'), ['node', 'start'], {
+      env: peerNodeEnv(p),
+      ports: { listen: p.port, chaincode: p.ccPort, operations: p.opsPort },
+    });
+    console.log(`› peer0.${p.domain} (${p.mspId}, pid ${entry.pid}) on 127.0.0.1:${p.port}, operations :${p.opsPort}`);
+    return [p, entry];
+  });
+
+  const started = Date.now();
+  await waitHealthy('orderer', orderer, ORDERER.opsPort);
+  for (const [p, entry] of peers) await waitHealthy(`peer0.${p.domain}`, entry, p.opsPort);
+  console.log(`✓ orderer and ${peers.length} peers answer (${((Date.now() - started) / 1000).toFixed(1)} s); logs in data/fabric/logs. Next: npm run network -- createChannel`);
+}
+
+function ordererChannels() {
+  const out = fabric('osnadmin', ['channel', 'list', ...osnadminArgs()]);
+  const json = JSON.parse(out.slice(out.indexOf('{')));
+  return (json.channels ?? []).map((c) => c.name);
+}
+
+async function createChannel() {
+  await ensureFabricTools();
+  requireUp();
+  mkdirSync(CHANNEL_BLOCKS, { recursive: true });
+  const onOrderer = new Set(ordererChannels());
+  const missing = CHANNELS.filter((c) => !onOrderer.has(c));
+  if (missing.length) {
+    // The batch settings go into each channel's genesis block: they apply to the channels created now.
+    const batch = writeConfigtx();
+    console.log(`› batch settings for ${missing.join(', ')}: BatchTimeout ${batch.timeoutMs} ms, MaxMessageCount ${batch.count}, PreferredMaxBytes ${batch.preferred}`);
+  }
+  for (const channel of CHANNELS) {
+    const block = path.join(CHANNEL_BLOCKS, `${channel}.block`);
+    if (!onOrderer.has(channel)) {
+      fabric('configtxgen', ['-profile', PROFILE, '-outputBlock', block, '-channelID', channel], { env: { FABRIC_CFG_PATH: DATA } });
+      const out = fabric('osnadmin', ['channel', 'join', '--channelID', channel, '--config-block', block, ...osnadminArgs()]);
+      const status = JSON.parse(out.slice(out.indexOf('{')));
+      console.log(`› ${channel}: genesis block made, orderer joined (${status.status}, ${status.consensusRelation})`);
+    } else if (!existsSync(block)) {
+      // Created earlier but the block file is gone: the peers can join from the orderer's copy of block 0.
+      fabric('peer', ['channel', 'fetch', '0', block, '-c', channel, ...ordererClientArgs()], { env: peerAdminEnv(PEERS[0]) });
+    }
+    for (const p of PEERS) {
+      const joined = fabric('peer', ['channel', 'list'], { env: peerAdminEnv(p) });
+      if (joined.split('\n').some((l) => l.trim() === channel)) continue;
+      fabric('peer', ['channel', 'join', '-b', block], { env: peerAdminEnv(p) });
+      console.log(`  peer0.${p.domain} joined ${channel}`);
+    }
+  }
+  // The peers pull block 0 from the orderer once its Raft node has a leader: wait until every peer has it.
+  const deadline = Date.now() + 60_000;
+  for (const channel of CHANNELS) {
+    for (const p of PEERS) {
+      while (channelHeight(p, channel) < 1) {
+        if (Date.now() > deadline) throw new Error(`peer0.${p.domain} has no block of ${channel} after 60 s; see data/fabric/logs`);
+        await sleep(500);
+      }
+    }
+  }
+  console.log(`✓ channels ${CHANNELS.join(', ')}: orderer and ${PEERS.length} peers joined`);
+}
+
+/** The peer's block height on a channel (0 when it has not joined). */
+function channelHeight(p, channel) {
+  try {
+    const out = fabric('peer', ['channel', 'getinfo', '-c', channel], { env: peerAdminEnv(p) });
+    return JSON.parse(out.slice(out.indexOf('{'))).height ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+function requireUp() {
+  const pids = readPids();
+  const down = ['orderer', ...PEERS.map((p) => `peer-${p.name}`)].filter((n) => !running(pids[n]));
+  if (down.length) throw new Error(`not running: ${down.join(', ')}; start the network with npm run network -- up`);
+}
+
+function status() {
+  const pids = readPids();
+  if (Object.keys(pids).length === 0) {
+    console.log('The network is down (no data/fabric/pids.json).');
+    return;
+  }
+  console.log('Processes:');
+  for (const [name, e] of Object.entries(pids)) {
+    const ports = Object.entries(e.ports ?? {}).map(([k, v]) => `${k} :${v}`).join(', ');
+    console.log(`  ${running(e) ? '●' : '○'} ${name.padEnd(16)} pid ${String(e.pid).padEnd(7)} ${running(e) ? 'running' : 'stopped'}  ${ports}  ${e.log}`);
+  }
+  if (running(pids.orderer)) {
+    try {
+      const out = fabric('osnadmin', ['channel', 'list', ...osnadminArgs()]);
+      const channels = JSON.parse(out.slice(out.indexOf('{'))).channels ?? [];
+      console.log(`Orderer channels: ${channels.length ? channels.map((c) => c.name).join(', ') : '(none)'}`);
+      for (const c of channels) {
+        const info = JSON.parse(((o) => o.slice(o.indexOf('{')))(fabric('osnadmin', ['channel', 'list', '--channelID', c.name, ...osnadminArgs()])));
+        console.log(`  ${c.name}: ${info.status}, ${info.consensusRelation}, height ${info.height}`);
+      }
+    } catch (err) {
+      console.log(`Orderer channels: ${err.message.split('\n')[0]}`);
+    }
+  }
+  console.log('Peer heights:');
+  for (const p of PEERS) {
+    if (!running(pids[`peer-${p.name}`])) {
+      console.log(`  peer0.${p.domain}: not running`);
+      continue;
+    }
+    const list = fabric('peer', ['channel', 'list'], { env: peerAdminEnv(p) });
+    const joined = list.split('\n').map((l) => l.trim()).filter((l) => l && !/:/.test(l));
+    joined.sort((a, b) => (CHANNELS.indexOf(a) + 1 || 99) - (CHANNELS.indexOf(b) + 1 || 99));
+    const heights = joined.map((c) => `${c} ${channelHeight(p, c)}`);
+    console.log(`  peer0.${p.domain} (${p.mspId}): ${heights.length ? heights.join(', ') : 'no channels'}`);
+  }
+  const cc = pids[`chaincode-${CHAINCODE.name}`];
+  if (cc) {
+    for (const channel of CHANNELS) {
+      try {
+        const out = fabric('peer', ['lifecycle', 'chaincode', 'querycommitted', '-C', channel, '-n', CHAINCODE.name], { env: peerAdminEnv(PEERS[0]) });
+        console.log(`Chaincode on ${channel}: ${out.trim().split('\n').pop()}`);
+      } catch {
+        console.log(`Chaincode on ${channel}: not committed`);
+      }
+    }
+  }
+}
+
+async function down() {
+  const pids = readPids();
+  const live = Object.entries(pids).filter(([, e]) => running(e));
+  for (const [name, e] of live) {
+    try {
+      process.kill(-e.pid, 'SIGTERM'); // its process group: detached, so the group is the process and its children
+    } catch {
+      process.kill(e.pid, 'SIGTERM');
+    }
+    console.log(`› stopping ${name} (pid ${e.pid})`);
+  }
+  const deadline = Date.now() + 15_000;
+  while (live.some(([, e]) => running(e)) && Date.now() < deadline) await sleep(200);
+  for (const [name, e] of live.filter(([, e]) => running(e))) {
+    console.log(`  ${name} (pid ${e.pid}) still running after 15 s: SIGKILL`);
+    try {
+      process.kill(-e.pid, 'SIGKILL');
+    } catch {
+      process.kill(e.pid, 'SIGKILL');
+    }
+  }
+  rmSync(DATA, { recursive: true, force: true });
+  console.log(`✓ network down${live.length ? ` (${live.length} processes stopped)` : ''}; data/fabric removed`);
+}
+
+// ── chaincode as a service ─────────────────────────────────────────────────────────────────────────────────────
+const CC_DIR = path.join(DATA, 'chaincode');
+
+/**
+ * The ccaas package: metadata.json (type ccaas) and code.tar.gz holding connection.json, the address every peer
+ * dials. The chaincode's code is not in it: it is whatever the server at that address runs.
+ */
+function packageChaincode() {
+  const label = `${CHAINCODE.name}_${CHAINCODE.version}`;
+  const work = path.join(CC_DIR, 'package');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  writeFileSync(path.join(work, 'connection.json'), JSON.stringify({ address: CHAINCODE.address, dial_timeout: '10s', tls_required: false }, null, 2) + '\n');
+  writeFileSync(path.join(work, 'metadata.json'), JSON.stringify({ type: 'ccaas', label }, null, 2) + '\n');
+  // Fixed owner and time, so the same inputs give the same package id.
+  const tarArgs = ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', work];
+  const gz = { ...process.env, GZIP: '-n' };
+  const run = (args) => {
+    const r = spawnSync('tar', args, { env: gz, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`tar ${args.join(' ')}: ${r.stderr}`);
+  };
+  run([...tarArgs, '-czf', path.join(work, 'code.tar.gz'), 'connection.json']);
+  const pkg = path.join(CC_DIR, `${label}.tar.gz`);
+  run([...tarArgs, '-czf', pkg, 'metadata.json', 'code.tar.gz']);
+  return { label, pkg };
+}
+
+function chaincodeServerCli() {
+  // fabric-chaincode-node is hoisted to the root node_modules by the workspaces; the chaincode's own folder otherwise.
+  for (const base of [path.join(CHAINCODE.dir, 'node_modules'), path.join(ROOT, 'node_modules')]) {
+    const cli = path.join(base, 'fabric-shim', 'cli.js');
+    if (existsSync(cli)) return cli;
+  }
+  throw new Error('fabric-shim is not installed (npm ci)');
+}
+
+async function startChaincodeServer(packageId) {
+  const name = `chaincode-${CHAINCODE.name}`;
+  const pids = readPids();
+  if (running(pids[name]) && pids[name].packageId === packageId) return pids[name];
+  if (running(pids[name])) process.kill(-pids[name].pid, 'SIGTERM');
+  if (!existsSync(path.join(CHAINCODE.dir, 'dist', 'index.js'))) build();
+  // What `npm run server -w chaincode` runs (fabric-chaincode-node server), without npm in between,
+  // so the recorded pid is the server itself.
+  const entry = startProcess(name, process.execPath, [chaincodeServerCli(), 'server', '--chaincode-address', CHAINCODE.address, '--chaincode-id', packageId], {
+    cwd: CHAINCODE.dir,
+    env: { CORE_CHAINCODE_LOGGING_LEVEL: process.env.CORE_CHAINCODE_LOGGING_LEVEL ?? 'info' },
+    packageId,
+    ports: { listen: Number(CHAINCODE.address.split(':')[1]) },
+  });
+  // The server is up when its port accepts connections.
+  const deadline = Date.now() + 30_000;
+  const [host, port] = CHAINCODE.address.split(':');
+  for (;;) {
+    if (!running(entry)) throw new Error(`the chaincode server exited; the end of ${entry.log}:\n${tail(entry.log)}`);
+    const ok = await new Promise((resolve) => {
+      const s = new net.Socket();
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+      s.connect(Number(port), host);
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`the chaincode server did not listen on ${CHAINCODE.address} within 30 s; see ${entry.log}`);
+    await sleep(300);
+  }
+  console.log(`› chaincode server (pid ${entry.pid}) on ${CHAINCODE.address} as ${packageId}`);
+  return entry;
+}
+
+function committed(channel) {
+  try {
+    const out = fabric('peer', ['lifecycle', 'chaincode', 'querycommitted', '-C', channel, '-n', CHAINCODE.name, '-O', 'json'], { env: peerAdminEnv(PEERS[0]) });
+    return JSON.parse(out.slice(out.indexOf('{')));
+  } catch {
+    return undefined;
+  }
+}
+
+async function deployCC() {
+  await ensureFabricTools();
+  requireUp();
+  mkdirSync(CC_DIR, { recursive: true });
+  const { label, pkg } = packageChaincode();
+  const packageId = `${label}:${createHash('sha256').update(readFileSync(pkg)).digest('hex')}`;
+  for (const p of PEERS) {
+    fabric('peer', ['lifecycle', 'chaincode', 'install', pkg], { env: peerAdminEnv(p), allow: /chaincode already successfully installed/ });
+  }
+  console.log(`› installed ${label} on ${PEERS.length} peers: ${packageId}`);
+  await startChaincodeServer(packageId);
+
+  for (const channel of CHANNELS) {
+    const policy = policyOf(channel);
+    const current = committed(channel);
+    // What this script committed last (the committed definition carries the policy only as protobuf bytes).
+    const recordFile = path.join(CC_DIR, `definition-${channel}.json`);
+    const record = existsSync(recordFile) ? JSON.parse(readFileSync(recordFile, 'utf8')) : undefined;
+    // A ccaas package id changes only with the address, not with the code (the code is whatever the server runs):
+    // a committed definition with the same version, package and policy is kept.
+    if (current && record?.sequence === current.sequence && record.version === CHAINCODE.version && record.packageId === packageId && record.policy === policy) {
+      console.log(`› ${channel}: ${CHAINCODE.name} ${current.version} already committed (sequence ${current.sequence}, endorsement ${policy})`);
+      continue;
+    }
+    const sequence = String((current?.sequence ?? 0) + 1);
+    const definition = ['--channelID', channel, '--name', CHAINCODE.name, '--version', CHAINCODE.version, '--sequence', sequence, '--signature-policy', policy];
+    // Each organisation approves on its own (one transaction each, ordered into the same blocks when they meet).
+    await Promise.all(PEERS.map((p) => fabricAsync('peer', ['lifecycle', 'chaincode', 'approveformyorg', ...ordererClientArgs(), ...definition, '--package-id', packageId], { env: peerAdminEnv(p) })));
+    const endorsers = PEERS.flatMap((p) => ['--peerAddresses', `127.0.0.1:${p.port}`, '--tlsRootCertFiles', peerTlsCa(p)]);
+    fabric('peer', ['lifecycle', 'chaincode', 'commit', ...ordererClientArgs(), ...definition, ...endorsers], { env: peerAdminEnv(PEERS[0]) });
+    writeFileSync(recordFile, JSON.stringify({ version: CHAINCODE.version, sequence: Number(sequence), packageId, policy }, null, 2) + '\n');
+    console.log(`› ${channel}: ${CHAINCODE.name} ${CHAINCODE.version} approved by ${PEERS.map((p) => p.mspId).join(', ')} and committed (sequence ${sequence}, endorsement ${policy})`);
+  }
+
+  // End to end: a query the contract answers without any identity attribute (contract metadata).
+  for (const channel of CHANNELS) {
+    const out = fabric('peer', ['chaincode', 'query', '-C', channel, '-n', CHAINCODE.name, '-c', JSON.stringify({ function: 'org.hyperledger.fabric:GetMetadata', Args: [] })], { env: peerAdminEnv(PEERS[0]) });
+    const metadata = JSON.parse(out.slice(out.indexOf('{')));
+    console.log(`✓ ${channel}: peer chaincode query answered; contracts ${Object.keys(metadata.contracts ?? {}).join(', ')}`);
+  }
+}
+
+// ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
+const COMMANDS = { up, down, createChannel, deployCC, status };
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [command] = process.argv.slice(2);
+  const fn = COMMANDS[command];
+  if (!fn) {
+    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}`);
+    process.exit(2);
+  }
+  Promise.resolve(fn()).catch((err) => {
+    console.error(`✗ network ${command}: ${err.message}`);
+    process.exit(1);
+  });
+}

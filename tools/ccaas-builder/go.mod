@@ -1,0 +1,3 @@
+module fund.local/ccaas-builder
+
+go 1.21
