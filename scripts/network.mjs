@@ -3,6 +3,7 @@
 //   npm run network -- up             crypto material, then the orderer and one peer per organisation, until each answers
 //   npm run network -- createChannel  the channels of LEDGER_CHANNELS (default business,routing): genesis block,
 //                                     osnadmin channel join on the orderer, peer channel join on every peer
+//                                     and the applications' connection profiles data/fabric/connection-<org>.json
 //   npm run network -- deployCC       the chaincode as a service: package, install, approve, commit, start its server
 //   npm run network -- status         which processes run, and each peer's height on each channel
 //   npm run network -- down           stop what `up` and `deployCC` started (by the pids they recorded), remove data/fabric
@@ -395,8 +396,69 @@ async function createChannel() {
       }
     }
   }
+  writeConnectionProfiles();
   console.log(`✓ channels ${CHANNELS.join(', ')}: orderer and ${PEERS.length} peers joined`);
 }
+
+/**
+ * data/fabric/connection-<org>.json: a common connection profile for applications acting for one organisation (what
+ * fabric-network's Gateway reads): the organisation, every peer and the orderer with their TLS CA certificates inline,
+ * and the channels. Peers are addressed as localhost, the name discovery reports them under with asLocalhost (their
+ * TLS certificates carry localhost). Two project-specific entries under the organisation, `x-fund`, point (relative
+ * to data/fabric) at what the app's Fabric adapter needs besides: the organisation's CA certificate and key, which
+ * issue the users' attribute certificates (cryptogen wrote them), and cryptogen's User1 (OU client, no role
+ * attribute), the adapter's own identity for reading blocks and events.
+ */
+function writeConnectionProfiles() {
+  const pem = (file) => readFileSync(file, 'utf8');
+  const peerName = (p) => `peer0.${p.domain}`;
+  const ordererName = `orderer.${ORDERER.domain}`;
+  const peers = Object.fromEntries(
+    PEERS.map((p) => [
+      peerName(p),
+      { url: `grpcs://localhost:${p.port}`, tlsCACerts: { pem: pem(peerTlsCa(p)) }, grpcOptions: { 'ssl-target-name-override': peerName(p), hostnameOverride: peerName(p) } },
+    ]),
+  );
+  const orderers = {
+    [ordererName]: { url: `grpcs://localhost:${ORDERER.port}`, tlsCACerts: { pem: pem(ordererTlsCa) }, grpcOptions: { 'ssl-target-name-override': ordererName, hostnameOverride: ordererName } },
+  };
+  const organizations = Object.fromEntries(
+    PEERS.map((p) => {
+      const org = underData(peerOrgDir(p));
+      const user = `${org}/users/User1@${p.domain}/msp`;
+      return [
+        p.mspId,
+        {
+          mspid: p.mspId,
+          peers: [peerName(p)],
+          'x-fund': {
+            name: p.name,
+            ca: { certificate: `${org}/ca/ca.${p.domain}-cert.pem`, privateKey: `${org}/ca/priv_sk` },
+            user: { certificate: `${user}/signcerts/User1@${p.domain}-cert.pem`, privateKey: `${user}/keystore/priv_sk` },
+          },
+        },
+      ];
+    }),
+  );
+  const channels = Object.fromEntries(
+    CHANNELS.map((c) => [c, { orderers: [ordererName], peers: Object.fromEntries(PEERS.map((p) => [peerName(p), { endorsingPeer: true, chaincodeQuery: true, ledgerQuery: true, eventSource: true }])) }]),
+  );
+  for (const p of PEERS) {
+    const profile = {
+      name: `fund-${p.name}`,
+      version: '1.0.0',
+      client: { organization: p.mspId, connection: { timeout: { peer: { endorser: '300' }, orderer: '300' } } },
+      organizations,
+      peers,
+      orderers,
+      channels,
+    };
+    writeFileSync(path.join(DATA, `connection-${p.name}.json`), JSON.stringify(profile, null, 2) + '\n');
+  }
+  console.log(`› connection profiles: ${PEERS.map((p) => `data/fabric/connection-${p.name}.json`).join(', ')}`);
+}
+/** A path under data/fabric, as written into the connection profiles. */
+const underData = (p) => path.relative(DATA, p).split(path.sep).join('/');
 
 /** The peer's block height on a channel (0 when it has not joined). */
 function channelHeight(p, channel) {

@@ -44,6 +44,23 @@ describe('ledgerConfig', () => {
       await ledger.close();
       removeDir(dir);
     }
-    await assert.rejects(openLedger(ledgerConfig({ LEDGER: 'fabric' })), /the Fabric adapter is not built yet/);
+  });
+
+  test('LEDGER=fabric: network folder, organisation, chaincode and timeout; a missing network is named', async () => {
+    assert.deepEqual(ledgerConfig({ LEDGER: 'fabric' }).fabric, { dir: path.resolve('data', 'fabric'), org: 'province', chaincode: 'fund', timeoutSeconds: 60 });
+    assert.deepEqual(ledgerConfig({ LEDGER: 'fabric', FABRIC_DIR: '/tmp/net', FABRIC_ORG: 'BankMSP', CHAINCODE_NAME: 'fund2', FABRIC_TIMEOUT_S: '5' }).fabric, {
+      dir: '/tmp/net',
+      org: 'BankMSP',
+      chaincode: 'fund2',
+      timeoutSeconds: 5,
+    });
+    assert.equal(ledgerConfig({ FABRIC_DIR: '/tmp/net' }).fabric, undefined, 'the embedded ledger carries no Fabric settings');
+    assert.throws(() => ledgerConfig({ LEDGER: 'fabric', FABRIC_TIMEOUT_S: '0' }), /FABRIC_TIMEOUT_S must be a positive whole number/);
+    const empty = tempDir();
+    try {
+      await assert.rejects(openLedger(ledgerConfig({ LEDGER: 'fabric', FABRIC_DIR: empty })), /no connection profile in .*connection-<org>\.json.*npm run network -- up/);
+    } finally {
+      removeDir(empty);
+    }
   });
 });

@@ -5,10 +5,19 @@
  * submit resolves when the transaction is committed, evaluate runs a query on one peer, and
  * events are read from a block number so a listener can resume from its checkpoint.
  */
+import type { peer } from '@hyperledger/fabric-protos';
 import type { Identity } from './embedded/identity';
-import type { ValidationCode } from './embedded/ledger/validator';
+import type { ValidationCode as EmbeddedValidationCode } from './embedded/ledger/validator';
 
-export type { Identity, ValidationCode };
+export type { Identity };
+
+/** Fabric's transaction validation codes (peer.TxValidationCode), as a real peer records them. */
+export type FabricValidationCode = keyof peer.TxValidationCodeMap;
+/**
+ * A transaction's validation code: the embedded ledger's (a subset of Fabric's, plus BAD_PROPOSAL_SIGNATURE) or,
+ * on a Fabric network, any of Fabric's.
+ */
+export type ValidationCode = EmbeddedValidationCode | FabricValidationCode;
 
 export type Backend = 'embedded' | 'fabric';
 

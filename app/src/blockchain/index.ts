@@ -1,6 +1,7 @@
 /** The blockchain layer: the LedgerGateway interface and the adapter chosen by configuration. */
 import * as path from 'node:path';
 import { EmbeddedLedger } from './embedded/embedded-ledger';
+import type { FabricConfig } from './fabric/profile';
 import { THESIS_BATCH, type BatchSettings } from './embedded/ledger/block-cutter';
 import type { LedgerGateway } from './gateway';
 import { envInteger } from '../env';
@@ -14,6 +15,8 @@ export interface LedgerConfig {
   batch: BatchSettings;
   /** Endorsement worker threads; undefined = one per core but one. */
   endorsers?: number;
+  /** LEDGER=fabric only: where the network is and which organisation's peer the app uses. */
+  fabric?: FabricConfig;
 }
 
 /**
@@ -22,6 +25,13 @@ export interface LedgerConfig {
  * settings BATCH_MAX_MESSAGE_COUNT / BATCH_TIMEOUT_MS / BATCH_PREFERRED_MAX_BYTES
  * (default the thesis's 10 / 2000 / 2 MiB), LEDGER_ENDORSERS (endorsement worker threads,
  * default one per core but one; 0 runs the chaincode on the main thread).
+ *
+ * LEDGER=fabric (the network of `npm run network`): FABRIC_DIR (default data/fabric: its connection-<org>.json
+ * profiles and crypto material), FABRIC_ORG (province | county | bank or an MSP id, default province: the
+ * organisation whose peer answers queries and events and whose commit a submit waits for; endorsement goes to the
+ * peers discovery picks for the chaincode's policy), CHAINCODE_NAME (default fund), FABRIC_TIMEOUT_S (endorsement
+ * and commit wait, default 60). LEDGER_CHANNELS names the channels as for the embedded ledger; the batch settings are
+ * the network's (BATCH_* when `npm run network -- createChannel` ran), not the app's.
  */
 export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const backend = env.LEDGER ?? 'embedded';
@@ -38,10 +48,24 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
       preferredMaxBytes: envInteger(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
     },
     endorsers: envInteger(env, 'LEDGER_ENDORSERS', 0),
+    ...(backend === 'fabric'
+      ? {
+          fabric: {
+            dir: path.resolve(env.FABRIC_DIR ?? path.join('data', 'fabric')),
+            org: env.FABRIC_ORG?.trim() || 'province',
+            chaincode: env.CHAINCODE_NAME?.trim() || 'fund',
+            timeoutSeconds: envInteger(env, 'FABRIC_TIMEOUT_S', 1) ?? 60,
+          },
+        }
+      : {}),
   };
 }
 
 export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise<LedgerGateway> {
-  if (config.backend === 'fabric') throw new Error('LEDGER=fabric: the Fabric adapter is not built yet; use LEDGER=embedded');
+  if (config.backend === 'fabric') {
+    // Loaded only when asked for: the embedded platform never loads fabric-network.
+    const { FabricLedger } = await import('./fabric/fabric-ledger');
+    return FabricLedger.open({ fabric: config.fabric ?? ledgerConfig({ ...process.env, LEDGER: 'fabric' }).fabric!, channels: config.channels });
+  }
   return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers });
 }

@@ -39,6 +39,12 @@ export interface EnrolmentRequest {
   affiliation?: string;
   /** Certificate lifetime in days (fabric-ca's default is one year). */
   validityDays?: number;
+  /**
+   * The MSP node OU (e.g. "client") to put in the subject instead of the role, as fabric-ca does: an MSP with
+   * NodeOUs enabled (a real Fabric network) accepts only identities with exactly one of client/peer/admin/orderer
+   * as OU, and the role "admin" must not read as the MSP's admin OU. The role stays in the attributes.
+   */
+  nodeOU?: string;
 }
 
 export interface Identity {
@@ -139,9 +145,11 @@ export class CertificateAuthority {
     const cert = await x.X509CertificateGenerator.create(
       {
         serialNumber: randomSerial(),
-        subject: [{ O: [req.org] }, { OU: [req.role] }, { CN: [req.enrollmentId] }],
+        subject: [{ O: [req.org] }, { OU: [req.nodeOU ?? req.role] }, { CN: [req.enrollmentId] }],
         issuer: this.caCert.subject,
-        notBefore: new Date(now - BACKDATE_MS),
+        // Back-dated, but never before the CA itself: a Fabric MSP checks the chain at the certificate's notBefore
+        // (+1 s), so a certificate older than a freshly made CA (cryptogen's is back-dated to a whole minute) is refused.
+        notBefore: new Date(Math.max(now - BACKDATE_MS, this.caCert.notBefore.getTime())),
         notAfter: new Date(now + (req.validityDays ?? 365) * DAY_MS),
         signingAlgorithm: SIGN_ALG,
         publicKey: keys.publicKey,

@@ -61,12 +61,17 @@ export class Membership {
   }
 
   async enrol(req: EnrolmentInput): Promise<Identity> {
-    for (const field of ['enrollmentId', 'role', 'org'] as const) {
-      if (typeof req[field] !== 'string' || req[field].trim() === '' || req[field].length > 128) {
-        throw new Error(`enrolment: ${field} must be a non-empty string of at most 128 characters`);
-      }
-    }
+    checkEnrolment(req);
     const ca = await this.authority(req.mspId);
     return ca.enrol({ enrollmentId: req.enrollmentId, role: req.role, org: req.org });
+  }
+}
+
+/** Enrolment's input checks, the same for every adapter: enrolment id, role and organisation present and short. */
+export function checkEnrolment(req: EnrolmentInput): void {
+  for (const field of ['enrollmentId', 'role', 'org'] as const) {
+    if (typeof req[field] !== 'string' || req[field].trim() === '' || req[field].length > 128) {
+      throw new Error(`enrolment: ${field} must be a non-empty string of at most 128 characters`);
+    }
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * Where the Fabric adapter finds the network: the connection profiles that `npm run network -- createChannel`
+ * writes (data/fabric/connection-<org>.json, one per organisation), and in them each organisation's certificate
+ * authority (cryptogen's ca/ certificate and priv_sk) and cryptogen's User1, the adapter's own reading identity.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+export interface FabricConfig {
+  /** The network's folder: connection profiles and crypto material (FABRIC_DIR, default data/fabric). */
+  dir: string;
+  /** The organisation whose peer the app reads from and waits on (FABRIC_ORG: province, county or bank, or its MSP id). */
+  org: string;
+  /** The chaincode's name on every channel (CHAINCODE_NAME, default fund, as scripts/network.mjs deploys it). */
+  chaincode: string;
+  /** Seconds to wait for endorsement and for the commit event (FABRIC_TIMEOUT_S, default 60). */
+  timeoutSeconds: number;
+}
+
+export interface OrganisationProfile {
+  mspId: string;
+  /** The organisation's short name (province, county, bank): the profile file is connection-<name>.json. */
+  name: string;
+  ca: { certificate: string; privateKey: string };
+  user: { certificate: string; privateKey: string };
+}
+
+export interface ConnectionProfile {
+  /** The profile as fabric-network reads it. */
+  json: Record<string, unknown>;
+  /** The organisation the profile is for (client.organization). */
+  mspId: string;
+  /** Every organisation of the network, by MSP id. */
+  organisations: Map<string, OrganisationProfile>;
+}
+
+interface ProfileFile {
+  client?: { organization?: string };
+  organizations?: Record<string, { mspid?: string; 'x-fund'?: { name?: string; ca?: { certificate?: string; privateKey?: string }; user?: { certificate?: string; privateKey?: string } } }>;
+}
+
+/** Reads data/fabric/connection-<org>.json for `config.org` (a short name or an MSP id). */
+export function loadConnectionProfile(config: FabricConfig): ConnectionProfile {
+  let names: string[];
+  try {
+    names = readdirSync(config.dir).filter((f) => /^connection-.+\.json$/.test(f)).sort();
+  } catch {
+    names = [];
+  }
+  if (names.length === 0) {
+    throw new Error(`no connection profile in ${config.dir} (connection-<org>.json): start the network with npm run network -- up, createChannel and deployCC, or set FABRIC_DIR`);
+  }
+  const profiles = names.map((file) => ({ file, json: JSON.parse(readFileSync(path.join(config.dir, file), 'utf8')) as ProfileFile & Record<string, unknown> }));
+  const chosen = profiles.find(({ file, json }) => file === `connection-${config.org}.json` || json.client?.organization === config.org);
+  if (!chosen) throw new Error(`FABRIC_ORG=${config.org}: no such organisation among ${names.join(', ')}`);
+  const organisations = new Map<string, OrganisationProfile>();
+  for (const [mspId, org] of Object.entries(chosen.json.organizations ?? {})) {
+    const x = org['x-fund'];
+    if (!x?.ca?.certificate || !x.ca.privateKey || !x.user?.certificate || !x.user.privateKey) continue;
+    const read = (p: string) => readFileSync(path.resolve(config.dir, p), 'utf8');
+    organisations.set(org.mspid ?? mspId, {
+      mspId: org.mspid ?? mspId,
+      name: x.name ?? mspId,
+      ca: { certificate: read(x.ca.certificate), privateKey: read(x.ca.privateKey) },
+      user: { certificate: read(x.user.certificate), privateKey: read(x.user.privateKey) },
+    });
+  }
+  const mspId = chosen.json.client?.organization ?? '';
+  if (!organisations.has(mspId)) throw new Error(`${chosen.file}: client.organization ${JSON.stringify(mspId)} is not among its organizations`);
+  return { json: chosen.json, mspId, organisations };
+}
