@@ -11,7 +11,7 @@ import {
   signBytes,
   type VersionedState,
 } from '@fund/app/dist/blockchain/embedded';
-import { CommitError, EndorsementError } from '@fund/app/dist/blockchain/gateway';
+import { CommitError, EndorsementError, type ChaincodeEventRecord, type LedgerGateway } from '@fund/app/dist/blockchain/gateway';
 import type { BatchSettings } from '@fund/app/dist/blockchain/embedded/ledger/block-cutter';
 import { MSP_OF_ROLE } from '@fund/app/dist/blockchain/msp';
 
@@ -118,6 +118,44 @@ class GatewayBackend implements Backend {
   }
 }
 
+/**
+ * Every call through any LedgerGateway (the Fabric adapter): `eventsOf` lists the chaincode events of a committed
+ * block. The world state is not reachable from here (no snapshot, no write count).
+ */
+class AnyGatewayBackend implements Backend {
+  constructor(
+    readonly ledger: LedgerGateway,
+    private readonly channel: string,
+    private readonly eventsOf: (blockNumber: number) => Promise<ChaincodeEventRecord[]>,
+  ) {}
+
+  enrol(mspId: string, role: string, org: string): Promise<Identity> {
+    return this.ledger.enrol({ enrollmentId: `${role}@${org}`, mspId, role, org });
+  }
+
+  async call(identity: Identity, fcn: string, args: string[], commit: boolean): Promise<RawCall> {
+    const req = { channel: this.channel, fcn, args };
+    try {
+      if (!commit) return { status: 200, message: '', payload: await this.ledger.evaluate(identity, req), txId: '', writes: NaN };
+      const r = await this.ledger.submit(identity, req);
+      const event = (await this.eventsOf(r.blockNumber)).find((e) => e.txId === r.txId);
+      return { status: 200, message: '', payload: r.payload, txId: r.txId, event: event && { name: event.name, payload: event.payload }, writes: NaN };
+    } catch (err) {
+      if (err instanceof EndorsementError) return { status: err.status, message: err.message, payload: Buffer.alloc(0), txId: err.txId, writes: 0 };
+      if (err instanceof CommitError) return { status: 409, message: err.message, payload: Buffer.alloc(0), txId: err.txId, writes: 0 };
+      throw err;
+    }
+  }
+
+  state(): VersionedState {
+    throw new Error('the world state of a LedgerGateway is not reachable from the harness');
+  }
+
+  close(): Promise<void> {
+    return this.ledger.close();
+  }
+}
+
 export interface LedgerHarnessOptions {
   dataDir: string;
   batch?: Partial<BatchSettings>;
@@ -147,6 +185,16 @@ export class ChaincodeHarness {
     const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => self.harness!.clock });
     self.harness = new ChaincodeHarness(new GatewayBackend(ledger));
     return self.harness;
+  }
+
+  /**
+   * The same calls through any LedgerGateway on `channel` (the Fabric adapter); proposals carry the gateway's own
+   * time, so tests that compute deadlines keep `clock` at the real time.
+   */
+  static onGateway(ledger: LedgerGateway, eventsOf: (blockNumber: number) => Promise<ChaincodeEventRecord[]>, channel = CHANNEL): ChaincodeHarness {
+    const harness = new ChaincodeHarness(new AnyGatewayBackend(ledger, channel, eventsOf));
+    harness.clock = new Date();
+    return harness;
   }
 
   /** The embedded ledger behind an onLedger harness. */
