@@ -6,7 +6,8 @@
  *     then projected;
  *  2. the dashboard and list pages timed, each requested `samples` times in a row per role; the
  *     dashboard also right after each of 20 new blocks (its figures recomputed, not cached);
- *  3. `users` simulated users walking the whole workflow through the pages for `seconds` (web-users.ts).
+ *  3. `users` simulated users walking the whole workflow through the pages for `seconds`, pausing
+ *     about `thinkMs` between clicks (web-users.ts); a walk under way when time is up is finished.
  *
  * Usage: node web-bench.js '{"projects":10000,"users":50,"seconds":180}'
  * Prints a JSON array of rows on its last line of output; progress goes to stderr.
@@ -26,6 +27,8 @@ interface Params {
   seconds: number;
   /** Requests per page and role. */
   samples: number;
+  /** Average pause of a simulated user between two clicks. */
+  thinkMs: number;
   batchTimeoutMs: number;
   maxMessageCount: number;
 }
@@ -37,7 +40,7 @@ const TARGET_P95_MS = 150;
 const log = (line: string) => process.stderr.write(`  [web-bench] ${line}\n`);
 
 async function main(): Promise<void> {
-  const params: Params = { projects: 10_000, users: 50, seconds: 180, samples: 100, batchTimeoutMs: 200, maxMessageCount: 500, ...(JSON.parse(process.argv[2] ?? '{}') as Partial<Params>) };
+  const params: Params = { projects: 10_000, users: 50, seconds: 180, samples: 100, thinkMs: 2000, batchTimeoutMs: 200, maxMessageCount: 500, ...(JSON.parse(process.argv[2] ?? '{}') as Partial<Params>) };
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   const platform = await startTestPlatform({
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
     const loaded = await load(platform, params.projects);
     const pages = await timePages(platform, params.samples);
     rows.push(...pages.map((p) => ({ scenario: 'web page', ...common, ...p, loadSeconds: loaded.seconds })));
-    const users = await simulateUsers(platform, params.users, params.seconds);
+    const users = await simulateUsers(platform, params.users, params.seconds, params.thinkMs);
     clearInterval(sampler);
     rows.push({ scenario: 'web users', ...common, ...users, peakRssMb: Math.round(peakRss / 1024 / 1024), mongoPeakRssMb: peakRssOf(platform.mongo.pid) });
     console.log(JSON.stringify(rows));
@@ -166,7 +169,7 @@ function pageFigures(page: string, path: string, role: string, times: number[]):
   return { page, path, role, samples: times.length, p50Ms: percentile(times, 0.5), p95Ms, p99Ms: percentile(times, 0.99), maxMs: percentile(times, 1), targetP95Ms: TARGET_P95_MS, met: p95Ms < TARGET_P95_MS };
 }
 
-async function simulateUsers(platform: TestPlatform, count: number, seconds: number) {
+async function simulateUsers(platform: TestPlatform, count: number, seconds: number, thinkMs: number) {
   // The rural credit union's core system gets its API token from the admin page, as a bank would.
   const admin = await WebClient.loggedIn(platform.url, 'admin');
   const bank2 = await User.findOne({ username: 'bank2' }).lean();
@@ -175,7 +178,7 @@ async function simulateUsers(platform: TestPlatform, count: number, seconds: num
   if (issued.status !== 201 || !token) throw new Error(`no API token: ${issued.status}`);
 
   const stats = new Stats();
-  const users = Array.from({ length: count }, (_, i) => new SimulatedUser(i + 1, platform.url, stats, token));
+  const users = Array.from({ length: count }, (_, i) => new SimulatedUser(i + 1, platform.url, stats, token, thinkMs));
   log(`${count} users logging in…`);
   // People arrive over a minute, not all in the same second: ten log in at a time.
   for (let i = 0; i < users.length; i += 10) await Promise.all(users.slice(i, i + 10).map((u) => u.logIn()));
@@ -201,6 +204,7 @@ async function simulateUsers(platform: TestPlatform, count: number, seconds: num
   for (const e of stats.errors.slice(0, 10)) log(`error: ${e}`);
   return {
     clients: count,
+    thinkMs,
     seconds: Math.round(elapsed),
     workflows: stats.workflows,
     fundedProjectsSeen: fundedWalks,

@@ -3,8 +3,9 @@
  * whole workflow over HTTP the way the pages lead a person — file with a document, review and
  * approve, every paying unit registers its serials from its disbursement page, the banks record
  * the transfers (贵州银行 with the record form, the rural credit union through the bank API), the
- * unit accepts the drafts and reports progress with evidence, an auditor reads the result. Every
- * request is timed; any answer other than the one a person would get is an error.
+ * unit accepts the drafts and reports progress with evidence, an auditor reads the result, pausing
+ * between clicks as a person does. Every request is timed; any answer other than the one a person
+ * would get is an error.
  */
 import { performance } from 'node:perf_hooks';
 import { parseYuan } from '@fund/app/dist/services/money';
@@ -53,6 +54,8 @@ export class SimulatedUser {
     private readonly stats: Stats,
     /** Bank API token of the rural credit union's clerk. */
     private readonly bank2Token: string,
+    /** A person's pause between two clicks, on average (0: none, machine speed). */
+    private readonly thinkMs: number,
   ) {}
 
   async logIn(): Promise<void> {
@@ -73,6 +76,7 @@ export class SimulatedUser {
   }
 
   private async step(label: string, login: Login, request: (c: WebClient) => Promise<Page>, expected: number): Promise<Page> {
+    if (this.thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, this.thinkMs * (0.5 + Math.random())));
     const t0 = performance.now();
     const page = await request(this.clients.get(login)!);
     this.stats.record(label, performance.now() - t0);

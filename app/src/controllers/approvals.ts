@@ -113,12 +113,12 @@ export function register(router: Router): void {
     const page = Math.max(1, Math.min(10_000, Number.parseInt(String(req.query.page ?? '1'), 10) || 1));
     const filter = { status: 'SUBMITTED' };
     // Oldest first: the project that has waited longest is reviewed first.
-    const [projects, total, waiting] = await Promise.all([
+    const [projects, [waiting]] = await Promise.all([
       ProjectView.find(filter).sort({ updatedAt: 1 }).skip((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).lean(),
-      ProjectView.countDocuments(filter),
-      ProjectView.find(filter).select('budgetFen').lean(),
+      ProjectView.aggregate<{ n: number; fen: number }>([{ $match: filter }, { $group: { _id: null, n: { $sum: 1 }, fen: { $sum: '$budgetFen' } } }]),
     ]);
-    const totalFen = waiting.reduce((sum, p) => sum + (p.budgetFen ?? 0), 0);
+    const total = waiting?.n ?? 0;
+    const totalFen = waiting?.fen ?? 0;
     res.render('approvals', { title: 'nav.approvals', projects, total, totalFen, page, pages: Math.max(1, Math.ceil(total / PAGE_SIZE)) });
   });
 

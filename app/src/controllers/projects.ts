@@ -108,7 +108,8 @@ export function register(router: Router): void {
     const [projects, total, counties] = await Promise.all([
       ProjectView.find(filter).select('-doc').sort({ updatedAt: -1 }).skip((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).lean(),
       ProjectView.countDocuments(filter),
-      scope.county ? Promise.resolve([scope.county as string]) : ProjectView.distinct('county', scope),
+      // The counties of the registry (a small collection), not of 10,000 projects.
+      scope.county ? Promise.resolve([scope.county as string]) : OrganisationView.distinct('county', { county: { $nin: [null, ''] } }),
     ]);
     res.render('projects', { title: 'nav.projects', projects, total, page, pages: Math.max(1, Math.ceil(total / PAGE_SIZE)), status, county, q, counties: counties.sort(), statuses: PROJECT_STATUSES });
   });
