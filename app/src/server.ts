@@ -31,7 +31,9 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   if (!config.mongodbUri) throw new Error('MONGODB_URI is not set (npm start runs the bundled MongoDB-protocol server and sets it)');
   const secrets = loadSecrets(config.dataDir);
   const gateway = await openLedger(config.ledger);
-  await mongoose.connect(config.mongodbUri, { serverSelectionTimeoutMS: 10_000 });
+  // The driver's monitor check shares the connect timeout; a busy server answering it late must not make the driver
+  // drop the pool and break the operations in flight (seen with the bundled server under 50 users).
+  await mongoose.connect(config.mongodbUri, { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 60_000, heartbeatFrequencyMS: 20_000 });
   await mongoose.connection.syncIndexes();
   const chain = new Chain(gateway, config.businessChannel, secrets.walletKey);
   const system = await bootstrap(chain, [...new Set([config.businessChannel, config.routingChannel])]);

@@ -3,6 +3,7 @@
  * action in the audit log (业务监控) whether or not it succeeded, wait until the projections show
  * it, and flash the outcome. A refusal comes back as a ChainError with a readable message.
  */
+import mongoose from 'mongoose';
 import type { Request, Response } from 'express';
 import { AuditEntry } from '../models/activity';
 import { ChainError, type Submitted } from '../services/chain';
@@ -11,18 +12,23 @@ import { platformOf } from '../platform';
 export async function act<T>(req: Request, action: string, target: string, work: () => Promise<Submitted<T>>): Promise<Submitted<T>> {
   const user = req.user!;
   const entry = { userId: user.id, username: user.username, role: user.role, orgId: user.orgId, action, target, ip: req.ip };
+  let done: Submitted<T>;
   try {
-    const done = await work();
-    await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
-    // Only the business channel has projections to wait for.
-    const { chain, projector } = platformOf(req);
-    if (done.channel === chain.channel) await projector.settled(done.txId, done.blockNumber);
-    return done;
+    done = await work();
   } catch (err) {
+    // The platform's own faults (its database unreachable, say) are not the chain's refusal: they reach the
+    // error handler as a server error instead of being shown as "the chaincode failed".
+    if (err instanceof mongoose.mongo.MongoError) throw err;
     const chainError = ChainError.from(err);
     await AuditEntry.create({ ...entry, ok: false, message: chainError.message, txId: chainError.txId });
     throw chainError;
   }
+  // Committed: whatever fails from here on, the transaction stands and is projected from the chain anyway.
+  await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
+  // Only the business channel has projections to wait for.
+  const { chain, projector } = platformOf(req);
+  if (done.channel === chain.channel) await projector.settled(done.txId, done.blockNumber);
+  return done;
 }
 
 /** Record an off-chain action (user management, uploads, reports) in the same audit log. */
@@ -35,9 +41,11 @@ export function flash(req: Request, kind: 'success' | 'danger' | 'warning' | 'in
   req.session.flash = [...(req.session.flash ?? []), { kind, text }];
 }
 
-/** The message a person sees for a failed action: what kind of refusal, then the chain's own words. */
+/** The message a person sees for a refused action: what kind of refusal, then the chain's own words. */
 export function refusal(res: Response, err: unknown): string {
   if (err instanceof FormError) return err.message;
+  // Not a refusal but the platform's own fault: the error page (500), not a form message.
+  if (err instanceof mongoose.mongo.MongoError) throw err;
   const e = ChainError.from(err);
   return `${res.locals.t(`error.chain.${e.code}`)}: ${e.message}`;
 }
