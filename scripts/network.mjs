@@ -6,6 +6,11 @@
 //                                     and the applications' connection profiles data/fabric/connection-<org>.json
 //   npm run network -- deployCC       the chaincode as a service: package, install, approve, commit, start its server
 //   npm run network -- status         which processes run, and each peer's height on each channel
+//   npm run network -- stopPeer <org> [--kill]   stop one organisation's peer (SIGTERM, or SIGKILL with --kill); its
+//                                     ledger stays, the rest of the network runs on
+//   npm run network -- startPeer <org>           start it again with the environment `up` gave it; it catches up
+//   npm run network -- crypto         only the crypto material, for nodes started elsewhere (network/compose, with
+//                                     FABRIC_NODES=external for createChannel and deployCC)
 //   npm run network -- down           stop what `up` and `deployCC` started (by the pids they recorded), remove data/fabric
 //
 // Everything lives under data/fabric: crypto/ (cryptogen), configtx.yaml, channels/*.block, orderer/ and peers/<org>/
@@ -359,7 +364,7 @@ function ordererChannels() {
 
 async function createChannel() {
   await ensureFabricTools();
-  requireUp();
+  await requireUp();
   mkdirSync(CHANNEL_BLOCKS, { recursive: true });
   const onOrderer = new Set(ordererChannels());
   const missing = CHANNELS.filter((c) => !onOrderer.has(c));
@@ -470,10 +475,32 @@ function channelHeight(p, channel) {
   }
 }
 
-function requireUp() {
+/**
+ * FABRIC_NODES=external: the orderer and peers were started by something else at the same addresses (the containers
+ * of network/compose), on crypto material from `npm run network -- crypto`; createChannel and deployCC then check
+ * the nodes' /healthz instead of pids.json, and deployCC leaves the chaincode server to that something else.
+ */
+const EXTERNAL = process.env.FABRIC_NODES === 'external';
+
+async function requireUp() {
+  if (EXTERNAL) {
+    const nodes = [['orderer', ORDERER.opsPort], ...PEERS.map((p) => [`peer0.${p.domain}`, p.opsPort])];
+    const down = [];
+    for (const [name, port] of nodes) if ((await httpStatus(`http://127.0.0.1:${port}/healthz`)) !== 200) down.push(`${name} (:${port}/healthz)`);
+    if (down.length) throw new Error(`FABRIC_NODES=external, and these do not answer: ${down.join(', ')}`);
+    return;
+  }
   const pids = readPids();
   const down = ['orderer', ...PEERS.map((p) => `peer-${p.name}`)].filter((n) => !running(pids[n]));
   if (down.length) throw new Error(`not running: ${down.join(', ')}; start the network with npm run network -- up`);
+}
+
+/** Only the crypto material (data/fabric/crypto), for nodes started elsewhere (network/compose). */
+async function crypto() {
+  await ensureFabricTools();
+  mkdirSync(DATA, { recursive: true });
+  generateCrypto();
+  console.log(`✓ crypto material in ${rel(CRYPTO)}`);
 }
 
 function status() {
@@ -525,29 +552,77 @@ function status() {
   }
 }
 
-async function down() {
-  const pids = readPids();
-  const live = Object.entries(pids).filter(([, e]) => running(e));
-  for (const [name, e] of live) {
-    try {
-      process.kill(-e.pid, 'SIGTERM'); // its process group: detached, so the group is the process and its children
-    } catch {
-      process.kill(e.pid, 'SIGTERM');
-    }
-    console.log(`› stopping ${name} (pid ${e.pid})`);
+/** Signals a process we started: its process group (detached, so the group is the process and its children). */
+function signal(entry, sig) {
+  try {
+    process.kill(-entry.pid, sig);
+  } catch {
+    process.kill(entry.pid, sig);
+  }
+}
+
+/** Signals the processes, waits up to 15 s for them to exit, then SIGKILLs what is left. */
+async function stopAll(entries, sig = 'SIGTERM') {
+  for (const [name, e] of entries) {
+    signal(e, sig);
+    console.log(`› stopping ${name} (pid ${e.pid}${sig === 'SIGTERM' ? '' : `, ${sig}`})`);
   }
   const deadline = Date.now() + 15_000;
-  while (live.some(([, e]) => running(e)) && Date.now() < deadline) await sleep(200);
-  for (const [name, e] of live.filter(([, e]) => running(e))) {
+  while (entries.some(([, e]) => running(e)) && Date.now() < deadline) await sleep(200);
+  for (const [name, e] of entries.filter(([, e]) => running(e))) {
     console.log(`  ${name} (pid ${e.pid}) still running after 15 s: SIGKILL`);
-    try {
-      process.kill(-e.pid, 'SIGKILL');
-    } catch {
-      process.kill(e.pid, 'SIGKILL');
-    }
+    signal(e, 'SIGKILL');
   }
+  const killed = Date.now() + 5_000;
+  while (entries.some(([, e]) => running(e)) && Date.now() < killed) await sleep(100);
+}
+
+async function down() {
+  const live = Object.entries(readPids()).filter(([, e]) => running(e));
+  await stopAll(live);
   rmSync(DATA, { recursive: true, force: true });
   console.log(`✓ network down${live.length ? ` (${live.length} processes stopped)` : ''}; data/fabric removed`);
+}
+
+/** One of PEERS by organisation name (province, county, bank) or MSP id. */
+function peerOf(org) {
+  const p = PEERS.find((x) => x.name === org || x.mspId === org);
+  if (!p) throw new Error(`which peer? name one of ${PEERS.map((x) => x.name).join(', ')} (or its MSP id), not ${JSON.stringify(org ?? '')}`);
+  return p;
+}
+
+/**
+ * Stops one organisation's peer, by the pid `up` recorded; its ledger, configuration and pids.json entry stay, so
+ * startPeer runs it again on the same data. --kill sends SIGKILL (a crash) instead of SIGTERM (an orderly stop).
+ */
+async function stopPeer(org, ...flags) {
+  const p = peerOf(org);
+  const name = `peer-${p.name}`;
+  const entry = readPids()[name];
+  if (!running(entry)) {
+    console.log(`peer0.${p.domain} is not running.`);
+    return;
+  }
+  await stopAll([[name, entry]], flags.includes('--kill') ? 'SIGKILL' : 'SIGTERM');
+  recordPid(name, { ...entry, stopped: new Date().toISOString() });
+  console.log(`✓ peer0.${p.domain} stopped; its ledger stays in ${rel(peerHome(p))}. npm run network -- startPeer ${p.name} starts it again`);
+}
+
+/** Starts a stopped peer again with the environment and configuration `up` gave it, and waits until it answers. */
+async function startPeer(org) {
+  const p = peerOf(org);
+  const name = `peer-${p.name}`;
+  const pids = readPids();
+  if (running(pids[name])) {
+    console.log(`peer0.${p.domain} is already running (pid ${pids[name].pid}).`);
+    return;
+  }
+  if (!pids[name] || !existsSync(path.join(peerHome(p), 'core.yaml'))) throw new Error(`peer0.${p.domain} was never started here; npm run network -- up first`);
+  await ensureFabricTools();
+  const entry = startProcess(name, bin('peer'), ['node', 'start'], { env: peerNodeEnv(p), ports: { listen: p.port, chaincode: p.ccPort, operations: p.opsPort } });
+  const started = Date.now();
+  await waitHealthy(`peer0.${p.domain}`, entry, p.opsPort);
+  console.log(`✓ peer0.${p.domain} (pid ${entry.pid}) answers again (${((Date.now() - started) / 1000).toFixed(1)} s); it pulls the blocks it missed from the orderer`);
 }
 
 // ── chaincode as a service ─────────────────────────────────────────────────────────────────────────────────────
@@ -630,7 +705,7 @@ function committed(channel) {
 
 async function deployCC() {
   await ensureFabricTools();
-  requireUp();
+  await requireUp();
   mkdirSync(CC_DIR, { recursive: true });
   const { label, pkg } = packageChaincode();
   const packageId = `${label}:${createHash('sha256').update(readFileSync(pkg)).digest('hex')}`;
@@ -638,7 +713,7 @@ async function deployCC() {
     fabric('peer', ['lifecycle', 'chaincode', 'install', pkg], { env: peerAdminEnv(p), allow: /chaincode already successfully installed/ });
   }
   console.log(`› installed ${label} on ${PEERS.length} peers: ${packageId}`);
-  await startChaincodeServer(packageId);
+  if (!EXTERNAL) await startChaincodeServer(packageId);
 
   for (const channel of CHANNELS) {
     const policy = policyOf(channel);
@@ -662,6 +737,10 @@ async function deployCC() {
     console.log(`› ${channel}: ${CHAINCODE.name} ${CHAINCODE.version} approved by ${PEERS.map((p) => p.mspId).join(', ')} and committed (sequence ${sequence}, endorsement ${policy})`);
   }
 
+  if (EXTERNAL) {
+    console.log(`✓ committed; start the chaincode server as ${packageId} at ${CHAINCODE.address} (network/compose: CHAINCODE_ID=${packageId} docker compose --profile chaincode up -d)`);
+    return;
+  }
   // End to end: a query the contract answers without any identity attribute (contract metadata).
   for (const channel of CHANNELS) {
     const out = fabric('peer', ['chaincode', 'query', '-C', channel, '-n', CHAINCODE.name, '-c', JSON.stringify({ function: 'org.hyperledger.fabric:GetMetadata', Args: [] })], { env: peerAdminEnv(PEERS[0]) });
@@ -671,16 +750,16 @@ async function deployCC() {
 }
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
-const COMMANDS = { up, down, createChannel, deployCC, status };
+const COMMANDS = { up, down, createChannel, deployCC, status, stopPeer, startPeer, crypto };
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [command] = process.argv.slice(2);
+  const [command, ...args] = process.argv.slice(2);
   const fn = COMMANDS[command];
   if (!fn) {
-    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}`);
+    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}  (stopPeer <org> [--kill], startPeer <org>)`);
     process.exit(2);
   }
-  Promise.resolve(fn()).catch((err) => {
+  Promise.resolve(fn(...args)).catch((err) => {
     console.error(`✗ network ${command}: ${err.message}`);
     process.exit(1);
   });
