@@ -8,39 +8,13 @@
 import '../embedded/support/quiet';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { ledgerConfig, openLedger, CommitError, EndorsementError, type ChaincodeEventRecord, type LedgerGateway } from '@fund/app/dist/blockchain';
+import { existsSync } from 'node:fs';
+import { CommitError, EndorsementError, type ChaincodeEventRecord, type LedgerGateway } from '@fund/app/dist/blockchain';
 import type { FabricLedger } from '@fund/app/dist/blockchain/fabric';
 import { blockHeaderHash } from '@fund/app/dist/blockchain/embedded/ledger/block';
 import { ChaincodeHarness } from '../chaincode/support/harness';
 import { CONFIG, DraftView, actor, leishanProject, nextSerial, pay, setUpProvince, terms, transferPlan } from '../chaincode/support/fixture';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-const FABRIC_DIR = path.join(ROOT, 'data', 'fabric');
-const CHANNELS = ['business', 'routing'];
-const ORGS = ['province', 'county', 'bank'];
-
-/** Why this suite cannot run here, if it cannot. */
-function skipReason(): string | undefined {
-  if (/^(skip|0|false|no)$/i.test(process.env.FABRIC_TEST ?? '')) return 'FABRIC_TEST=skip';
-  try {
-    const pids = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'pids.json'), 'utf8')) as Record<string, { pid: number }>;
-    const alive = Object.entries(pids).filter(([, e]) => {
-      try {
-        process.kill(e.pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (alive.length > 0) return `a Fabric network is already running (${alive.map(([n]) => n).join(', ')}); npm run network -- down first`;
-  } catch {
-    /* no network */
-  }
-  return undefined;
-}
+import { CHANNELS, FABRIC_DIR, ORGS, openFabric as openOrg, script, skipReason } from './support';
 
 const timings: Array<[string, number]> = [];
 async function timed<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
@@ -52,16 +26,7 @@ async function timed<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
   }
 }
 
-function script(file: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', file), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const out = `${r.stdout}${r.stderr}`;
-  if (r.status !== 0) throw new Error(`node scripts/${file} ${args.join(' ')} exited with ${r.status ?? r.signal}:\n${out}`);
-  return out;
-}
-
-function openFabric(org: string): Promise<LedgerGateway> {
-  return openLedger(ledgerConfig({ LEDGER: 'fabric', FABRIC_DIR, FABRIC_ORG: org, LEDGER_CHANNELS: CHANNELS.join(',') }));
-}
+const openFabric = (org: string): Promise<LedgerGateway> => openOrg(org);
 
 const reason = skipReason();
 

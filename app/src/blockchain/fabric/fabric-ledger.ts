@@ -12,7 +12,11 @@
  * - chainInfo, getBlock, getTransaction: qscc on that peer, blocks decoded with @hyperledger/fabric-protos;
  * - blockEvents, chaincodeEvents: that peer's block events from a block number, then live, each block read through
  *   qscc and decoded the same way; a checkpoint {blockNumber, txId} resumes after that transaction;
- * - history: the chaincode's own Project:history / Draft:history.
+ * - history: the chaincode's own Project:history / Draft:history;
+ * - a peer that stops and starts again (test/fabric/peer-restart.fabric.test.ts): block and event streams on it
+ *   resume by themselves from the next block (fabric-network's event source reconnects), reads of a block for a
+ *   stream and queries wait for its connection to come back; submits whose endorsement needs a stopped peer fail
+ *   (fabric-network: "No valid responses from any peers … Endorsement has failed") and nothing is ordered.
  *
  * One fabric-common Client (one set of connections) serves every user: a fabric-network Gateway per identity shares it.
  */
@@ -265,17 +269,23 @@ export class FabricLedger implements LedgerGateway {
     return peers;
   }
 
-  /** Evaluates on the first of FABRIC_ORG's peers that answers; a refusal (status ≥ 400) is final. */
+  /**
+   * Evaluates on the first of FABRIC_ORG's peers that answers; a refusal (status ≥ 400) is final. A peer that has
+   * just restarted finds its gRPC connection in reconnect back-off ("14 UNAVAILABLE: No connection established"):
+   * the connection is checked once (fabric-common waits for it, reconnecting if need be) and the query asked again.
+   */
   private async query(network: Network, query: Query): Promise<Buffer> {
     let last: Error | undefined;
     for (const peer of this.ownPeers(network)) {
-      const result = (await query.evaluate([peer]))[peer.name];
-      if (result instanceof Error) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const result = (await query.evaluate([peer]))[peer.name];
+        if (!(result instanceof Error)) {
+          if (result.status >= 400) throw new PeerRefusal(result.status, result.message);
+          return result.payload;
+        }
         last = result;
-        continue;
+        if (attempt > 0 || !(await peer.checkConnection().catch(() => false))) break;
       }
-      if (result.status >= 400) throw new PeerRefusal(result.status, result.message);
-      return result.payload;
     }
     throw last ?? new Error('no peer answered the query');
   }
@@ -313,6 +323,25 @@ export class FabricLedger implements LedgerGateway {
   }
 
   /**
+   * A block a stream was told of. fabric-network's block event source reconnects by itself when the peer restarts
+   * (from the block after the last one it delivered), but this read goes over the peer's endorser connection, which
+   * may still be reconnecting then (UNAVAILABLE): it is retried, with growing pauses, for up to FABRIC_TIMEOUT_S.
+   * A refusal by the peer is final; undefined when the stream was closed meanwhile.
+   */
+  private async blockForStream(channel: string, n: number, closed: () => boolean): Promise<DecodedBlock | undefined> {
+    const deadline = Date.now() + this.config.timeoutSeconds * 1000;
+    for (let pause = 100; ; pause = Math.min(pause * 2, 2000)) {
+      try {
+        return await this.block(channel, n);
+      } catch (err) {
+        if (err instanceof PeerRefusal || this.closing || Date.now() + pause > deadline) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      if (closed()) return undefined;
+    }
+  }
+
+  /**
    * Blocks from `start`, then live: the peer's (filtered) block events say which block is next, the block itself is
    * read through qscc and decoded; `map` turns it into the stream's items. Each block is handed on only when the
    * consumer has taken most of the previous ones, so a slow consumer slows the delivery, not the memory.
@@ -337,7 +366,8 @@ export class FabricLedger implements LedgerGateway {
         const n = event.blockNumber.toNumber();
         if (queue.closed || n < next) return;
         try {
-          const block = await this.block(channel, n);
+          const block = await this.blockForStream(channel, n, () => queue.closed);
+          if (!block) return;
           next = n + 1;
           for (const item of map(block)) await queue.push(item);
         } catch (err) {
