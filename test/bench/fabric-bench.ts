@@ -23,8 +23,9 @@ import { Gateway, type BlockListener, type X509Identity } from 'fabric-network';
 import { loadConnectionProfile, type FabricLedger } from '@fund/app/dist/blockchain/fabric';
 import { MSP_OF_ROLE } from '@fund/app/dist/blockchain/msp';
 import { ChaincodeHarness } from '../chaincode/support/harness';
-import { CONFIG, ORGS, actor, approvedProject, pay, transferPlan, type OrgKey } from '../chaincode/support/fixture';
+import { CONFIG, ORGS, actor, type OrgKey } from '../chaincode/support/fixture';
 import { FABRIC_DIR, openFabric, runningNetwork, script } from '../fabric/support';
+import { percentile, processMemory, thesisThroughput, timeSubmits, walkProjects, type BlockSeen } from './workload';
 
 interface Params {
   clients: number;
@@ -43,17 +44,12 @@ const log = (message: string) => process.stderr.write(`  [fabric-bench] ${messag
 
 /** Resident memory of the network's processes (data/fabric/pids.json), summed, in bytes. */
 function networkRss(): number {
-  let total = 0;
   try {
     const pids = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'pids.json'), 'utf8')) as Record<string, { pid: number }>;
-    for (const { pid } of Object.values(pids)) {
-      const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) total += Number(m[1]) * 1024;
-    }
+    return Object.values(pids).reduce((sum, { pid }) => sum + processMemory(pid, 'VmRSS'), 0);
   } catch {
-    /* a process gone or no /proc: what was read so far */
+    return 0; // no network (yet)
   }
-  return total;
 }
 
 /**
@@ -151,7 +147,7 @@ async function main(): Promise<void> {
 
     // Commit time and validation codes of every block, from the province peer's filtered block events (transaction
     // ids and codes only): like the ledger benchmark's raw blocks, the measurement adds no block reading or decoding.
-    const committedAt = new Map<number, { at: number; valid: number; invalid: number; codes: Record<string, number> }>();
+    const committedAt = new Map<number, BlockSeen & { codes: Record<string, number> }>();
     let cpuAtFirst: NodeJS.CpuUsage | undefined;
     let cpu: NodeJS.CpuUsage | undefined;
     let lastBlockAt = performance.now();
@@ -180,55 +176,26 @@ async function main(): Promise<void> {
       void watching.finally(() => clearInterval(timer));
     });
 
-    // Every submit is timed from the call to its commit; a failed one is counted and its client starts a new project.
-    const latencies: number[] = [];
+    // Every submit is timed from the call to its commit; a failed walk is counted and its client starts a new project.
+    const latencies = timeSubmits(h);
     const errors = new Map<string, number>();
     let stop = false;
-    const timedSubmit = h.submit.bind(h);
-    h.submit = (async (...args: Parameters<typeof timedSubmit>) => {
-      const t0 = performance.now();
-      const r = await timedSubmit(...args);
-      if (!r.ok) throw new Error(`${args[1]} failed: ${r.message}`);
-      latencies.push(performance.now() - t0);
-      return r;
-    }) as typeof h.submit;
     const unit = await actor(h, 'unit');
-    const evidence = [{ name: '验收报告.pdf', sha256: 'd'.repeat(64), size: 1 }];
-    const client = async () => {
-      while (!stop) {
-        try {
-          const { projectId, drafts } = await approvedProject(harness);
-          for (const transfer of transferPlan(drafts)) {
-            if (stop) return;
-            await pay(harness, transfer);
-          }
-          for (const d of drafts) await harness.ok(unit, 'Draft:accept', d.draftId);
-          if (stop) break;
-          await harness.ok(unit, 'Project:reportProgress', projectId, JSON.stringify({ milestone: '验收', percent: 100, note: '完成', evidence }));
-        } catch (err) {
-          const message = (err as Error).message.split('\n')[0].slice(0, 160);
-          errors.set(message, (errors.get(message) ?? 0) + 1);
-        }
-      }
+    const countError = (err: Error) => {
+      const message = err.message.split('\n')[0].slice(0, 160);
+      errors.set(message, (errors.get(message) ?? 0) + 1);
     };
-    const clients = Array.from({ length: params.clients }, client);
+    const clients = Array.from({ length: params.clients }, () => walkProjects(harness, unit, () => stop, countError));
     await Promise.race([watching, watchdog]);
     stop = true;
     stopWatching();
     await Promise.all(clients);
 
-    let txs = 0;
-    let invalid = 0;
+    const { txs, invalidTxs, seconds, tps } = thesisThroughput(committedAt, first, last);
     const invalidCodes: Record<string, number> = {};
     for (let n = first; n <= last; n++) {
-      const b = committedAt.get(n)!;
-      txs += b.valid;
-      invalid += b.invalid;
-      for (const [code, count] of Object.entries(b.codes)) if (code !== 'VALID') invalidCodes[code] = (invalidCodes[code] ?? 0) + count;
+      for (const [code, count] of Object.entries(committedAt.get(n)!.codes)) if (code !== 'VALID') invalidCodes[code] = (invalidCodes[code] ?? 0) + count;
     }
-    const seconds = (committedAt.get(last)!.at - committedAt.get(first)!.at) / 1000;
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
     const row = {
       scenario: 'workflow',
       backend: 'fabric',
@@ -238,13 +205,13 @@ async function main(): Promise<void> {
       maxMessageCount: params.maxMessageCount,
       batchTimeoutMs: params.batchTimeoutMs,
       txs,
-      invalidTxs: invalid,
-      ...(invalid > 0 ? { invalidCodes } : {}),
+      invalidTxs,
+      ...(invalidTxs > 0 ? { invalidCodes } : {}),
       blocks: measured,
       seconds: Math.round(seconds * 10) / 10,
-      tps: Math.round((txs / seconds) * 10) / 10,
-      p50Ms: pct(0.5),
-      p99Ms: pct(0.99),
+      tps,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
       /** This process: the app side (adapter, SDK, clients). */
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       /** Orderer, three peers and the chaincode server, summed. */

@@ -13,8 +13,9 @@
 process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
 import { performance } from 'node:perf_hooks';
 import { ChaincodeHarness, CHANNEL } from '../chaincode/support/harness';
-import { actor, approvedProject, pay, setUpProvince, transferPlan } from '../chaincode/support/fixture';
+import { actor, setUpProvince } from '../chaincode/support/fixture';
 import { removeDir, tempDir } from '../ledger/support/ledger';
+import { percentile, thesisThroughput, timeSubmits, walkProjects, type BlockSeen } from './workload';
 
 interface Params {
   clients: number;
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
     const last = first + measured - 1;
 
     // Commit time and valid transaction count of every block, from the block event stream.
-    const committedAt = new Map<number, { at: number; valid: number; invalid: number }>();
+    const committedAt = new Map<number, BlockSeen>();
     let cpuAtFirst: NodeJS.CpuUsage | undefined;
     let cpu: NodeJS.CpuUsage | undefined;
     // Raw blocks rather than gateway block events, so the measurement adds no decoding work.
@@ -60,45 +61,16 @@ async function main(): Promise<void> {
     })();
 
     // Every submit is timed from the call to its commit.
-    const latencies: number[] = [];
+    const latencies = timeSubmits(h);
     let stop = false;
-    const timedSubmit = h.submit.bind(h);
-    h.submit = (async (...args: Parameters<typeof h.submit>) => {
-      const t0 = performance.now();
-      const r = await timedSubmit(...args);
-      if (!r.ok) throw new Error(`${args[1]} failed: ${r.message}`);
-      latencies.push(performance.now() - t0);
-      return r;
-    }) as typeof h.submit;
     const unit = await actor(h, 'unit');
-    const evidence = [{ name: '验收报告.pdf', sha256: 'd'.repeat(64), size: 1 }];
-    const client = async () => {
-      while (!stop) {
-        const { projectId, drafts } = await approvedProject(h);
-        for (const transfer of transferPlan(drafts)) {
-          if (stop) return;
-          await pay(h, transfer);
-        }
-        for (const d of drafts) await h.ok(unit, 'Draft:accept', d.draftId);
-        if (stop) break;
-        await h.ok(unit, 'Project:reportProgress', projectId, JSON.stringify({ milestone: '验收', percent: 100, note: '完成', evidence }));
-      }
-    };
-    const clients = Array.from({ length: params.clients }, client);
+    const clients = Array.from({ length: params.clients }, () => walkProjects(h, unit, () => stop));
     await watching;
     stop = true;
     await Promise.all(clients);
     clearInterval(sampler);
 
-    let txs = 0;
-    let invalid = 0;
-    for (let n = first; n <= last; n++) {
-      txs += committedAt.get(n)!.valid;
-      invalid += committedAt.get(n)!.invalid;
-    }
-    const seconds = (committedAt.get(last)!.at - committedAt.get(first)!.at) / 1000;
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
+    const { txs, invalidTxs, seconds, tps } = thesisThroughput(committedAt, first, last);
     const row = {
       scenario: 'workflow',
       backend: 'embedded',
@@ -108,11 +80,11 @@ async function main(): Promise<void> {
       maxMessageCount: params.maxMessageCount,
       batchTimeoutMs: params.batchTimeoutMs,
       txs,
-      invalidTxs: invalid,
+      invalidTxs,
       blocks: measured,
-      tps: Math.round((txs / seconds) * 10) / 10,
-      p50Ms: pct(0.5),
-      p99Ms: pct(0.99),
+      tps,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       /** Share of one core this process used while the measured blocks were committed. */
       cpuPercent: Math.round(((cpu!.user + cpu!.system) / 1e6 / seconds) * 100),

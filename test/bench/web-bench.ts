@@ -13,13 +13,13 @@
  * Prints a JSON array of rows on its last line of output; progress goes to stderr.
  */
 process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
-import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { User } from '@fund/app/dist/models/user';
 import { ProjectView } from '@fund/app/dist/models/projections';
 import { advanceProject, demoActors, demoProject, DEMO_TOWNS, type DemoStage } from '@fund/app/dist/services/demo';
 import { byId, projectionsSettled, startTestPlatform, textOf, WebClient, type TestPlatform } from '../support/platform';
-import { percentile, SimulatedUser, Stats } from './web-users';
+import { SimulatedUser, Stats } from './web-users';
+import { percentile, processMemory } from './workload';
 
 interface Params {
   projects: number;
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     rows.push(...pages.map((p) => ({ scenario: 'web page', ...common, ...p, loadSeconds: loaded.seconds })));
     const users = await simulateUsers(platform, params.users, params.seconds, params.thinkMs);
     clearInterval(sampler);
-    rows.push({ scenario: 'web users', ...common, ...users, peakRssMb: Math.round(peakRss / 1024 / 1024), mongoPeakRssMb: peakRssOf(platform.mongo.pid) });
+    rows.push({ scenario: 'web users', ...common, ...users, peakRssMb: Math.round(peakRss / 1024 / 1024), mongoPeakRssMb: Math.round(processMemory(platform.mongo.pid, 'VmHWM') / 1024 / 1024) });
     console.log(JSON.stringify(rows));
   } finally {
     clearInterval(sampler);
@@ -220,16 +220,6 @@ async function simulateUsers(platform: TestPlatform, count: number, seconds: num
     p99Ms: percentile(all, 0.99),
     perRequest: perKind,
   };
-}
-
-/** Peak resident memory of another process (the MongoDB server), from /proc. */
-function peakRssOf(pid: number): number | undefined {
-  try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Math.round(Number(kb) / 1024) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 main().catch((err) => {

@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseYuan } from '@fund/app/dist/services/money';
-import { WebClient, decodeEntities, errorText, formError, formValues, type Page } from '../support/platform';
+import { WebClient, decodeEntities, errorText, formError, formValues, leishanProjectForm, type Page } from '../support/platform';
 
 /** Latencies per request kind, and every error seen. */
 export class Stats {
@@ -26,12 +26,6 @@ export class Stats {
   all(): number[] {
     return [...this.latencies.values()].flat();
   }
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
 }
 
 /** The demo logins a workflow passes through (one browser session each). */
@@ -90,7 +84,7 @@ export class SimulatedUser {
   private async workflow(tag: string): Promise<void> {
     // The county office files a project with its feasibility study.
     await this.step('GET /projects/new', 'county', (c) => c.get('/projects/new'), 200);
-    const filed = await this.step('POST /projects', 'county', (c) => c.postMultipart('/projects', projectFields(tag), [{ field: 'documents', name: '可行性研究报告.pdf', type: 'application/pdf', content: PDF }]), 302);
+    const filed = await this.step('POST /projects', 'county', (c) => c.postMultipart('/projects', leishanProjectForm({ name: `大塘镇产业路硬化项目（压测 ${tag}）`, department: '雷山县农业农村局', description: '修建通往茶园的产业路，附可行性研究报告。' }), [{ field: 'documents', name: '可行性研究报告.pdf', type: 'application/pdf', content: PDF }]), 302);
     const id = /\/projects\/([^/?#]+)$/.exec(filed.location)?.[1];
     if (!id) throw new StepError(`filing redirected to ${filed.location}, not to a project`);
     await this.step('GET /projects/:id', 'county', (c) => c.get(`/projects/${id}`), 200);
@@ -150,25 +144,4 @@ export class SimulatedUser {
     await this.step('GET /', 'auditor', (c) => c.get('/'), 200);
     await this.step('GET /projects', 'auditor', (c) => c.get('/projects'), 200);
   }
-}
-
-function projectFields(tag: string): Record<string, string | string[]> {
-  return {
-    name: `大塘镇产业路硬化项目（压测 ${tag}）`,
-    town: '大塘镇',
-    department: '雷山县农业农村局',
-    description: '修建通往茶园的产业路，附可行性研究报告。',
-    budget: '300000',
-    implementingUnitId: 'LS-UNIT',
-    startDate: '2027-01-01',
-    endDate: '2027-12-31',
-    milestoneName: ['开工', '完工'],
-    milestoneDate: ['2027-02-01', '2027-12-01'],
-    payer_bank: 'BANK-GZ',
-    amount_bank: '270000',
-    payer_provincialFinance: 'PROV-FIN',
-    amount_provincialFinance: '12000',
-    payer_countyFinance: 'LS-FIN',
-    amount_countyFinance: '18000',
-  };
 }

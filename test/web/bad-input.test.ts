@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { ProjectView, DraftView, TransferView, DiscrepancyView, OrganisationView } from '@fund/app/dist/models/projections';
 import { ApiClient, ProblemReport, StoredFile, Subscription } from '@fund/app/dist/models/activity';
 import { User } from '@fund/app/dist/models/user';
-import { WebClient, byId, decodeEntities, errorText, formError, startTestPlatform, textOf, type FormFields, type Page, type TestPlatform, type UploadFile } from '../support/platform';
+import { WebClient, byId, decodeEntities, errorText, formError, leishanProjectForm, startTestPlatform, textOf, type FormFields, type Page, type TestPlatform, type UploadFile } from '../support/platform';
 
 const MB = 1024 * 1024;
 const PDF = (size: number, name = '申报材料.pdf'): UploadFile => ({ name, type: 'application/pdf', content: Buffer.alloc(size, 0x25) });
@@ -117,24 +117,7 @@ describe('bad input: a clear message, and nothing written', () => {
 
   test('project filing (multipart, with uploads)', async () => {
     const county = c.county;
-    const good: FormFields = {
-      name: '大塘镇人居环境整治项目',
-      town: '大塘镇',
-      department: '雷山县住建局',
-      description: '测试',
-      budget: '300000',
-      implementingUnitId: 'LS-UNIT',
-      startDate: '2027-01-01',
-      endDate: '2027-12-31',
-      milestoneName: ['开工', '完工'],
-      milestoneDate: ['2027-02-01', '2027-12-01'],
-      payer_bank: 'BANK-GZ',
-      amount_bank: '270000',
-      payer_provincialFinance: 'PROV-FIN',
-      amount_provincialFinance: '12000',
-      payer_countyFinance: 'LS-FIN',
-      amount_countyFinance: '18000',
-    };
+    const good = leishanProjectForm();
     const file = (fields: FormFields, files: Array<UploadFile & { field: string }> = [], csrf = true) => () => county.postMultipart('/projects', fields, files, { csrf });
     await refused('an empty form', file({}), { message: /budget/ });
     await refused('a 101-character name', file({ ...good, name: '项'.repeat(101) }), { message: /name/ });
