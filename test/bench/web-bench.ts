@@ -112,7 +112,8 @@ interface PageFigures {
 }
 
 async function timePages(platform: TestPlatform, samples: number): Promise<PageFigures[]> {
-  const funded = await ProjectView.findOne({ status: 'FUNDED', county: '雷山县' }).select('_id').lean();
+  const funded = await ProjectView.findOne({ status: 'FUNDED' }).select('_id').lean();
+  if (!funded) throw new Error('no funded project to time the detail page on: load at least 400 projects (one stage per 20)');
   const pages: Array<[string, string, string]> = [
     ['dashboard', 'lgo', '/'],
     ['dashboard', 'county', '/'],
