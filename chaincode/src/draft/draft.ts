@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'crypto';
+import { createPublicKey, verify, type KeyObject } from 'crypto';
 import { z } from 'zod';
 import { FundContext } from '../ledger/context';
 import { canonicalJson } from '../ledger/canonical';
@@ -177,9 +177,25 @@ export function termsOf(draft: Draft): DraftTerms {
   return { draftId, projectId, source, issuerId, amount, plannedPath, specialRules };
 }
 
+/**
+ * Parsed signer keys by certificate PEM: parsing costs more than verifying, and the same few approvers
+ * sign every draft. A pure function of its key, so the cache cannot make two peers disagree.
+ */
+const signerKeys = new Map<string, KeyObject>();
+
+function signerKey(certificatePem: string): KeyObject {
+  let key = signerKeys.get(certificatePem);
+  if (!key) {
+    key = createPublicKey(certificatePem);
+    if (signerKeys.size >= 256) signerKeys.clear();
+    signerKeys.set(certificatePem, key);
+  }
+  return key;
+}
+
 export function signatureValid(certificatePem: string, content: string, signatureB64: string): boolean {
   try {
-    return verify('sha256', Buffer.from(content, 'utf8'), { key: createPublicKey(certificatePem), dsaEncoding: 'der' }, Buffer.from(signatureB64, 'base64'));
+    return verify('sha256', Buffer.from(content, 'utf8'), { key: signerKey(certificatePem), dsaEncoding: 'der' }, Buffer.from(signatureB64, 'base64'));
   } catch {
     return false;
   }

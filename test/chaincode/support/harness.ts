@@ -167,7 +167,8 @@ export interface LedgerHarnessOptions {
  */
 export class ChaincodeHarness {
   clock = new Date('2026-11-02T09:00:00+08:00');
-  private readonly identities = new Map<string, Identity>();
+  /** Enrolments by key, kept as promises so that clients asking at once share one certificate. */
+  private readonly identities = new Map<string, Promise<Identity>>();
 
   private constructor(private readonly backend: Backend) {}
 
@@ -215,7 +216,11 @@ export class ChaincodeHarness {
   async user(role: string, org: string, mspId = MSP_OF_ROLE[role]): Promise<Identity> {
     const key = `${mspId}/${org}/${role}`;
     let identity = this.identities.get(key);
-    if (!identity) this.identities.set(key, (identity = await this.backend.enrol(mspId, role, org)));
+    if (!identity) {
+      identity = this.backend.enrol(mspId, role, org);
+      this.identities.set(key, identity);
+      identity.catch(() => this.identities.delete(key));
+    }
     return identity;
   }
 

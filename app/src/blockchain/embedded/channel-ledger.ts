@@ -14,13 +14,14 @@
  */
 import { peer } from '@hyperledger/fabric-protos';
 import type { ChaincodeConnection } from './chaincode-support';
-import { endorseProposal, type EndorsedProposal } from './endorser';
+import { endorseProposal, ProposalError, type EndorsedProposal } from './endorser';
 import type { EndorserPool } from './endorser-pool';
 import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
 import { createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
+import { SortedKeys } from './ledger/sorted-keys';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
 
 export interface ChannelLedgerOptions {
@@ -58,6 +59,8 @@ export class ChannelLedger {
   private readonly cutter: BlockCutter<Ordered>;
   private lastBlock: Block | undefined;
   private readonly recentWrites = new RecentWrites();
+  /** Endorsements whose proposal this peer authenticated itself: the committer need not check them again. */
+  private readonly admitted = new WeakSet<Endorsement>();
   private readonly waiters = new Set<() => void>();
   private closed = false;
   /** Endorsement workers; without them the chaincode runs on this thread against the state database. */
@@ -91,13 +94,22 @@ export class ChannelLedger {
   async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
     if (this.closed) throw new Error(`channel ${this.channel} is closed`);
     const bytes = signedProposal.serializeBinary();
-    const endorsed = this.endorsers
-      ? await this.endorsers.endorse(this.channel, bytes)
-      : await endorseProposal(
-          { channel: this.channel, namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint(), roots: this.opts.trustRoots() },
-          signedProposal,
-        );
-    return { ...endorsed, signedProposal, bytes };
+    const roots = this.opts.trustRoots();
+    let endorsed: EndorsedProposal;
+    if (this.endorsers) {
+      // Authenticated once, here: the worker and the committer rely on it.
+      const failure = signatureError(signedProposal, roots);
+      if (failure) throw new ProposalError('', failure);
+      endorsed = await this.endorsers.endorse(this.channel, bytes);
+    } else {
+      endorsed = await endorseProposal(
+        { channel: this.channel, namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint(), roots },
+        signedProposal,
+      );
+    }
+    const endorsement = { ...endorsed, signedProposal, bytes };
+    this.admitted.add(endorsement);
+    return endorsement;
   }
 
   /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
@@ -159,7 +171,8 @@ export class ChannelLedger {
         this.store.state,
         batch.map(({ endorsement: e }) => ({
           txId: e.proposal.txId,
-          signatureError: signatureError(e.signedProposal, roots),
+          // A transaction this peer did not endorse itself is authenticated here, as Fabric's committer does.
+          signatureError: this.admitted.has(e) ? undefined : signatureError(e.signedProposal, roots),
           responseStatus: e.response.status,
           results: e.results,
           readHeight: e.readHeight,
@@ -188,7 +201,7 @@ export class ChannelLedger {
   }
 }
 
-/** The committer's own signature check: the endorser's verdict is not trusted blindly. */
+/** The proposal's creator (a trusted MSP's valid certificate), signature and txId binding; the failure, if any. */
 function signatureError(sp: peer.SignedProposal, roots: Record<string, string>): string | undefined {
   try {
     verifyProposal(sp, { msps: roots });
@@ -221,26 +234,24 @@ function storedTransaction(channel: string, o: Ordered, v: Validation): StoredTr
  */
 class RecentWrites {
   private static readonly BLOCKS = 64;
-  private readonly blocks: Array<{ number: number; keys: Map<string, Set<string>> }> = [];
+  private readonly blocks: Array<{ number: number; keys: Map<string, SortedKeys> }> = [];
 
   add(block: Block): void {
-    const keys = new Map<string, Set<string>>();
+    const keys = new Map<string, string[]>();
     for (const tx of validTransactions(block)) {
-      let set = keys.get(tx.namespace);
-      if (!set) keys.set(tx.namespace, (set = new Set()));
-      for (const w of tx.writes) set.add(w.key);
+      let list = keys.get(tx.namespace);
+      if (!list) keys.set(tx.namespace, (list = []));
+      for (const w of tx.writes) list.push(w.key);
     }
-    this.blocks.push({ number: block.number, keys });
+    this.blocks.push({ number: block.number, keys: new Map([...keys].map(([ns, list]) => [ns, SortedKeys.of(list)])) });
     if (this.blocks.length > RecentWrites.BLOCKS) this.blocks.shift();
   }
 
-  /** Keys of `ns` written in blocks height+1 … savepoint, or undefined if some are not logged. */
-  since(ns: string, height: number, savepoint: number): ReadonlySet<string> | undefined {
-    if (height >= savepoint) return new Set();
+  /** Keys of `ns` written in blocks height+1 … savepoint, per block, or undefined if some are not logged. */
+  since(ns: string, height: number, savepoint: number): SortedKeys[] | undefined {
+    if (height >= savepoint) return [];
     const from = this.blocks.findIndex((b) => b.number === height + 1);
     if (from < 0 || this.blocks[this.blocks.length - 1].number !== savepoint) return undefined;
-    const out = new Set<string>();
-    for (const b of this.blocks.slice(from)) for (const key of b.keys.get(ns) ?? []) out.add(key);
-    return out;
+    return this.blocks.slice(from).flatMap((b) => b.keys.get(ns) ?? []);
   }
 }

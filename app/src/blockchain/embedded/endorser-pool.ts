@@ -74,7 +74,7 @@ export class EndorserPool {
     return pool;
   }
 
-  /** Endorses a serialized SignedProposal on the least busy live worker. */
+  /** Endorses a serialized SignedProposal, already authenticated by the caller, on the least busy live worker. */
   endorse(channel: string, signedProposal: Uint8Array): Promise<EndorsedProposal> {
     if (this.closed) return Promise.reject(new Error('endorsers are closed'));
     const thread = this.leastBusy();

@@ -74,7 +74,8 @@ async function main(): Promise<void> {
       case 'endorse': {
         const r = replica(msg.channel);
         const target = { channel: msg.channel, namespace, chaincode, state: r.state, height: r.height, roots };
-        endorseProposal(target, peer.SignedProposal.deserializeBinary(msg.proposal)).then(
+        // The ledger's thread authenticated the proposal before posting it (ChannelLedger.endorse).
+        endorseProposal(target, peer.SignedProposal.deserializeBinary(msg.proposal), true).then(
           (result) => send({ type: 'endorsed', id: msg.id, result }),
           (err: Error) => send({ type: 'endorsed', id: msg.id, error: { message: err.message, txId: err instanceof ProposalError ? err.txId : undefined } }),
         );

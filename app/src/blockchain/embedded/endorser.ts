@@ -47,10 +47,11 @@ export interface EndorsementTarget {
   roots: Record<string, string>;
 }
 
-export async function endorseProposal(target: EndorsementTarget, signedProposal: peer.SignedProposal): Promise<EndorsedProposal> {
+/** `authenticated`: the caller has already checked the proposal's creator and signature (see VerifyOptions). */
+export async function endorseProposal(target: EndorsementTarget, signedProposal: peer.SignedProposal, authenticated = false): Promise<EndorsedProposal> {
   let verified;
   try {
-    verified = verifyProposal(signedProposal, { msps: target.roots });
+    verified = verifyProposal(signedProposal, { msps: target.roots, authenticated });
   } catch (err) {
     throw new ProposalError('', (err as Error).message);
   }
