@@ -15,10 +15,12 @@ import java.util.function.Supplier;
 import org.h2.mvstore.MVStore;
 
 import de.bwaldvogel.mongo.MongoBackend;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
 
@@ -102,6 +104,11 @@ public final class MongoServerMain {
         MVStore store = new MVStore.Builder().fileName(file.toString()).cacheSize(64).open();
         return new H2Backend(store) {
             @Override
+            protected MongoDatabase openOrCreateDatabase(String databaseName) {
+                return KeyedSort.h2Database(databaseName, getMvStore(), getCursorRegistry());
+            }
+
+            @Override
             public Document handleCommand(Channel channel, String database, String command, Document query) {
                 return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
             }
@@ -116,6 +123,11 @@ public final class MongoServerMain {
 
     private static MemoryBackend memoryBackend() {
         return new MemoryBackend() {
+            @Override
+            public MemoryDatabase openOrCreateDatabase(String databaseName) {
+                return KeyedSort.memoryDatabase(databaseName, getCursorRegistry());
+            }
+
             @Override
             public Document handleCommand(Channel channel, String database, String command, Document query) {
                 return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
