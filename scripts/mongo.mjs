@@ -67,14 +67,23 @@ export async function ensureMongoServer({ quiet = false } = {}) {
   return MONGO_JAR;
 }
 
+/** '2g' / '768m' → megabytes; undefined for anything else. */
+function megabytes(size) {
+  const m = /^(\d+)([mg])$/i.exec(String(size));
+  return m ? Number(m[1]) * (m[2].toLowerCase() === 'g' ? 1024 : 1) : undefined;
+}
+
 /**
  * Starts the server and resolves once it accepts connections.
  * dataDir: where the store lives (default data/mongo); memory: keep nothing on disk (tests);
+ * heap: the JVM's -Xmx (MONGO_HEAP, default 2g), a quarter of which is the store's page cache;
  * port: 0 picks a free one. stop() shuts it down cleanly (the store is committed and closed).
  * exited resolves if the server ends for any reason (a crash included).
  * @returns {Promise<{ uri: string, port: number, pid: number, stop(): Promise<void>, exited: Promise<{ code: number | null, signal: string | null }> }>}
  */
-export async function startMongo({ dataDir = DEFAULT_DATA_DIR, memory = false, port = 27017, bind = '127.0.0.1', quiet = false, heap = '1g' } = {}) {
+export async function startMongo({ dataDir = DEFAULT_DATA_DIR, memory = false, port = 27017, bind = '127.0.0.1', quiet = false, heap = process.env.MONGO_HEAP ?? '2g' } = {}) {
+  const heapMb = megabytes(heap);
+  if (!heapMb) throw new Error(`MONGO_HEAP must be a size such as 2g or 768m, not ${JSON.stringify(heap)}`);
   const jar = await ensureMongoServer({ quiet });
   // MONGO_SERVER_LOG=debug|info|error…: the server's own logging (warnings only by default, rejected commands silent)
   const level = process.env.MONGO_SERVER_LOG;
@@ -82,7 +91,9 @@ export async function startMongo({ dataDir = DEFAULT_DATA_DIR, memory = false, p
     `-Xmx${heap}`, '-XX:+UseSerialGC', // serial GC: the smallest footprint, and no GC threads competing on a 2-core box
     ...(level ? [`-Dorg.slf4j.simpleLogger.defaultLogLevel=${level}`, `-Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.wire.MongoWireProtocolHandler=${level}`] : []),
     '-jar', jar, '--port', String(port), '--bind', bind,
-    ...(memory ? ['--memory'] : ['--data', path.resolve(dataDir)]),
+    // A quarter of the heap for the store's page cache: a scan of pages that fell out of it reads and deserializes
+    // them again (with 10,000 projects, 64 MB made a dashboard recompute take 1–3 s instead of ~120 ms).
+    ...(memory ? ['--memory'] : ['--data', path.resolve(dataDir), '--cache-mb', String(Math.max(16, Math.floor(heapMb / 4)))]),
     '--watch-stdin', // the server exits when this process dies and the pipe closes: no orphans holding the port
   ];
   const child = spawn('java', args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
