@@ -25,16 +25,9 @@ import { MSP_OF_ROLE } from '@fund/app/dist/blockchain/msp';
 import { ChaincodeHarness } from '../chaincode/support/harness';
 import { CONFIG, ORGS, actor, type OrgKey } from '../chaincode/support/fixture';
 import { FABRIC_DIR, openFabric, runningNetwork, script } from '../fabric/support';
-import { percentile, processMemory, thesisThroughput, timeSubmits, walkProjects, type BlockSeen } from './workload';
+import { cpuPercent, percentile, processMemory, thesisThroughput, timeSubmits, walkProjects, type BlockSeen, type WorkflowBenchParams } from './workload';
 
-interface Params {
-  clients: number;
-  maxMessageCount: number;
-  batchTimeoutMs: number;
-  /** Blocks committed before measuring starts. */
-  warmupBlocks?: number;
-  /** Consecutive blocks measured (the thesis uses 100). */
-  blocks?: number;
+interface Params extends WorkflowBenchParams {
   /** Give up when no block has come for this long (default 120 s). */
   stallSeconds?: number;
 }
@@ -217,7 +210,7 @@ async function main(): Promise<void> {
       /** Orderer, three peers and the chaincode server, summed. */
       networkPeakRssMb: Math.round(peakNetworkRss / 1024 / 1024),
       /** Share of one core this process used while the measured blocks were committed. */
-      cpuPercent: Math.round(((cpu!.user + cpu!.system) / 1e6 / seconds) * 100),
+      cpuPercent: cpuPercent(cpu!, seconds),
       failedWorkflows: [...errors.values()].reduce((a, b) => a + b, 0),
       ...(errors.size ? { errors: Object.fromEntries(errors) } : {}),
       networkSetupSeconds: Math.round(networkSeconds * 10) / 10,

@@ -15,20 +15,10 @@ import { performance } from 'node:perf_hooks';
 import { ChaincodeHarness, CHANNEL } from '../chaincode/support/harness';
 import { actor, setUpProvince } from '../chaincode/support/fixture';
 import { removeDir, tempDir } from '../ledger/support/ledger';
-import { percentile, thesisThroughput, timeSubmits, walkProjects, type BlockSeen } from './workload';
-
-interface Params {
-  clients: number;
-  maxMessageCount: number;
-  batchTimeoutMs: number;
-  /** Blocks committed before measuring starts. */
-  warmupBlocks?: number;
-  /** Consecutive blocks measured (the thesis uses 100). */
-  blocks?: number;
-}
+import { cpuPercent, percentile, thesisThroughput, timeSubmits, walkProjects, type BlockSeen, type WorkflowBenchParams } from './workload';
 
 async function main(): Promise<void> {
-  const params = JSON.parse(process.argv[2] ?? '{}') as Params;
+  const params = JSON.parse(process.argv[2] ?? '{}') as WorkflowBenchParams;
   const warmup = params.warmupBlocks ?? 20;
   const measured = params.blocks ?? 100;
   const dataDir = tempDir();
@@ -87,7 +77,7 @@ async function main(): Promise<void> {
       p99Ms: percentile(latencies, 0.99),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       /** Share of one core this process used while the measured blocks were committed. */
-      cpuPercent: Math.round(((cpu!.user + cpu!.system) / 1e6 / seconds) * 100),
+      cpuPercent: cpuPercent(cpu!, seconds),
     };
     console.log(JSON.stringify(row));
   } finally {

@@ -57,6 +57,22 @@ export async function walkProjects(h: ChaincodeHarness, unit: Identity, stopped:
   }
 }
 
+/** What one run of a workflow benchmark (embedded ledger or Fabric) is told on its command line. */
+export interface WorkflowBenchParams {
+  clients: number;
+  maxMessageCount: number;
+  batchTimeoutMs: number;
+  /** Blocks committed before measuring starts. */
+  warmupBlocks?: number;
+  /** Consecutive blocks measured (the thesis uses 100). */
+  blocks?: number;
+}
+
+/** Share of one core (per cent) that `used` (process.cpuUsage over the measured blocks) is of `seconds`. */
+export function cpuPercent(used: NodeJS.CpuUsage, seconds: number): number {
+  return Math.round(((used.user + used.system) / 1e6 / seconds) * 100);
+}
+
 /** When a block was seen committed, and how many of its transactions were valid. */
 export interface BlockSeen {
   at: number;

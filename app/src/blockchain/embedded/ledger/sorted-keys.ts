@@ -2,8 +2,8 @@ import { compareKeys } from '../simulator';
 
 /**
  * A set of state keys kept in the ledger's key order (compareKeys), so the validator can ask
- * whether any of them falls inside a scanned range with a binary search instead of a walk over
- * every key a block wrote.
+ * whether a key was written, or whether any written key falls inside a scanned range, with a
+ * binary search instead of a walk over every key a block wrote.
  */
 export class SortedKeys {
   private readonly keys: string[] = [];
@@ -18,6 +18,10 @@ export class SortedKeys {
   add(key: string): void {
     const i = this.lowerBound(key);
     if (this.keys[i] !== key) this.keys.splice(i, 0, key);
+  }
+
+  has(key: string): boolean {
+    return this.keys[this.lowerBound(key)] === key;
   }
 
   /** The smallest key not below `start`, if there is one. */

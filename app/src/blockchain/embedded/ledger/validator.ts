@@ -38,11 +38,6 @@ export interface CandidateTx {
  */
 export type WrittenSince = (ns: string, height: number) => readonly SortedKeys[] | undefined;
 
-/** Keys written by a block's earlier valid transactions: looked up by key (reads) and by range. */
-interface Written {
-  keys: Set<string>;
-  sorted: SortedKeys;
-}
 
 const sameVersion = (a: Version | null | undefined, b: Version | null | undefined) =>
   (a ?? null) === null ? (b ?? null) === null : b != null && a!.blockNum === b.blockNum && a!.txNum === b.txNum;
@@ -54,7 +49,7 @@ export async function validateBlock(
   writtenSince?: WrittenSince,
 ): Promise<Validation[]> {
   // Keys written by the block's earlier valid transactions, per namespace.
-  const touched = new Map<string, Written>();
+  const touched = new Map<string, SortedKeys>();
   const seen = new Set<string>();
   const out: Validation[] = [];
   for (const tx of txs) {
@@ -62,11 +57,8 @@ export async function validateBlock(
     seen.add(tx.txId);
     if (v.code === 'VALID') {
       let written = touched.get(tx.results.namespace);
-      if (!written) touched.set(tx.results.namespace, (written = { keys: new Set(), sorted: new SortedKeys() }));
-      for (const w of tx.results.writes) {
-        written.keys.add(w.key);
-        written.sorted.add(w.key);
-      }
+      if (!written) touched.set(tx.results.namespace, (written = new SortedKeys()));
+      for (const w of tx.results.writes) written.add(w.key);
     }
     out.push(v);
   }
@@ -76,7 +68,7 @@ export async function validateBlock(
 async function validateOne(
   state: VersionedState,
   tx: CandidateTx,
-  touched: Map<string, Written>,
+  touched: Map<string, SortedKeys>,
   seen: Set<string>,
   isCommittedTxId: (txId: string) => Promise<boolean>,
   writtenSince: WrittenSince | undefined,
@@ -85,7 +77,7 @@ async function validateOne(
   if (seen.has(tx.txId) || (await isCommittedTxId(tx.txId))) return { code: 'DUPLICATE_TXID', message: `transaction ${tx.txId} was already submitted` };
   if (tx.responseStatus < 200 || tx.responseStatus >= 400) return { code: 'ENDORSEMENT_POLICY_FAILURE', message: `endorsement returned status ${tx.responseStatus}` };
   const ns = tx.results.namespace;
-  const written = touched.get(ns) ?? { keys: new Set<string>(), sorted: new SortedKeys() };
+  const written = touched.get(ns) ?? new SortedKeys();
   for (const read of tx.results.reads) {
     const conflict = await readConflict(state, ns, read, written);
     if (conflict) return { code: 'MVCC_READ_CONFLICT', message: conflict };
@@ -99,8 +91,8 @@ async function validateOne(
   return { code: 'VALID' };
 }
 
-async function readConflict(state: VersionedState, ns: string, read: KVRead, written: Written): Promise<string | undefined> {
-  if (written.keys.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
+async function readConflict(state: VersionedState, ns: string, read: KVRead, written: SortedKeys): Promise<string | undefined> {
+  if (written.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
   const committed = await state.get(ns, read.key);
   if (!sameVersion(read.version, committed?.version)) return `key ${printable(read.key)} changed since it was read`;
   return undefined;
@@ -114,8 +106,8 @@ function inRange(range: RangeQueryInfo, key: string): boolean {
  * The range cannot return other results unless a key inside it was written (put or deleted)
  * after the simulation: by a block committed since, or by an earlier transaction of this block.
  */
-function changedRange(range: RangeQueryInfo, written: Written, since: readonly SortedKeys[]): string | undefined {
-  if (writtenInRange(range, written.sorted)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
+function changedRange(range: RangeQueryInfo, written: SortedKeys, since: readonly SortedKeys[]): string | undefined {
+  if (writtenInRange(range, written)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
   if (since.some((keys) => writtenInRange(range, keys))) return `range starting at ${printable(range.startKey)} returns other results now`;
   return undefined;
 }
@@ -127,8 +119,8 @@ function writtenInRange(range: RangeQueryInfo, keys: SortedKeys): boolean {
 }
 
 /** Re-run the range as the transaction saw it; any key or version difference is a phantom. */
-async function phantomConflict(state: VersionedState, ns: string, range: RangeQueryInfo, written: Written): Promise<string | undefined> {
-  if (writtenInRange(range, written.sorted)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
+async function phantomConflict(state: VersionedState, ns: string, range: RangeQueryInfo, written: SortedKeys): Promise<string | undefined> {
+  if (writtenInRange(range, written)) return `range starting at ${printable(range.startKey)} was changed by an earlier transaction of this block`;
   const now: KVRead[] = [];
   for await (const kv of state.range(ns, range.startKey, range.itrExhausted ? range.endKey : '')) {
     if (!range.itrExhausted && compareKeys(kv.key, range.endKey) > 0) break;
