@@ -169,8 +169,10 @@ function flashOutcome(req: Request, res: Response, r: CheckResult): void {
 const DRAFTS_SHOWN = 40;
 
 async function mostUrgent(filter: Record<string, unknown>): Promise<{ drafts: DraftRow[]; total: number }> {
-  const [found, total] = await Promise.all([DraftView.find(filter).sort({ nextDeadline: 1, projectId: 1, _id: 1 }).limit(DRAFTS_SHOWN + 1).lean(), DraftView.countDocuments(filter)]);
-  if (found.length <= DRAFTS_SHOWN) return { drafts: found, total };
+  const found = await DraftView.find(filter).sort({ nextDeadline: 1, projectId: 1, _id: 1 }).limit(DRAFTS_SHOWN + 1).lean();
+  if (found.length <= DRAFTS_SHOWN) return { drafts: found, total: found.length };
+  // Counted only when the list is cut: every query scans the collection on the bundled server.
+  const total = await DraftView.countDocuments(filter);
   // The project that runs past the limit is left out whole, so no hop is shown with only some of its drafts.
   const cut = found[DRAFTS_SHOWN].projectId;
   return { drafts: found.slice(0, DRAFTS_SHOWN).filter((d) => d.projectId !== cut), total };
@@ -189,23 +191,27 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
   const org = user.orgId;
   const project = projectFilter(req);
   const only = project ? { projectId: project } : {};
-  const toPay = await mostUrgent({ ...only, nextPayerId: org, status: { $in: OPEN } });
+  const bank = user.role === 'bank';
+  // The bundled server scans a collection per query and serialises the queries on one collection, so the
+  // queries on drafts, transfers and organisations are started together and only the hop look-up waits.
+  const [toPay, toExecute, awaiting, recent, orgs] = await Promise.all([
+    mostUrgent({ ...only, nextPayerId: org, status: { $in: OPEN } }),
+    // Drafts the user's bank will execute: the paying account of their next hop is held here.
+    bank ? mostUrgent({ ...only, nextBankId: org, status: { $in: OPEN } }) : { drafts: [], total: 0 },
+    bank ? TransferView.find({ ...only, bankId: org, status: 'REGISTERED' }).sort({ updatedAt: -1 }).limit(50).lean() : [],
+    TransferView.find({ ...only, $or: [{ payerId: org }, { bankId: org }] }).sort({ updatedAt: -1 }).limit(30).lean(),
+    OrganisationView.find().select('name').lean(),
+  ]);
   const payable = toPay.drafts;
-  // Drafts the user's bank will execute: the paying account of their next hop is held here.
-  const toExecute = user.role === 'bank' ? await mostUrgent({ ...only, status: { $in: OPEN }, nextBankId: org }) : { drafts: [], total: 0 };
   const held = toExecute.drafts;
   const draftIds = [...new Set([...payable, ...held].map((d) => String(d._id)))];
-  const hopTransfers = draftIds.length ? await TransferView.find({ draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
+  // Only a serial awaiting the bank or a failed attempt says anything about a hop still due (groupHops).
+  const hopTransfers = draftIds.length ? await TransferView.find({ status: { $in: ['REGISTERED', 'MISMATCH', 'UNMATCHED'] }, draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
   const t = res.locals.t as Translate;
   const groups = groupHops(t, payable, hopTransfers);
   const bankHops = groupHops(t, held, hopTransfers);
-  const awaiting = user.role === 'bank' ? await TransferView.find({ ...only, status: 'REGISTERED', bankId: org }).sort({ updatedAt: -1 }).limit(50).lean() : [];
-  const recent = await TransferView.find({ ...only, $or: [{ payerId: org }, { bankId: org }] })
-    .sort({ updatedAt: -1 })
-    .limit(30)
-    .lean();
   const projectIds = [...new Set([...groups, ...bankHops].map((g) => g.projectId).concat([...awaiting, ...recent].map((tr) => tr.projectId ?? '')))].filter(Boolean);
-  const [projects, orgs] = await Promise.all([ProjectView.find({ _id: { $in: projectIds } }).select('name').lean(), OrganisationView.find().select('name').lean()]);
+  const projects = await ProjectView.find({ _id: { $in: projectIds } }).select('name').lean();
   const projectNames = Object.fromEntries(projects.map((p) => [p._id, p.name]));
   const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
 
