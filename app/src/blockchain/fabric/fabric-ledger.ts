@@ -73,6 +73,8 @@ export class FabricLedger implements LedgerGateway {
   /** Commit outcomes by txId, written by the commit handler, taken by submit(). */
   private readonly commits = new Map<string, CommitOutcome>();
   private readonly streams = new Set<EventStream<unknown>>();
+  /** Every eventer and discoverer fabric-network created on the client, disconnected by close(): see the constructor. */
+  private readonly endpoints = new Set<{ disconnect(): void }>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -82,7 +84,19 @@ export class FabricLedger implements LedgerGateway {
     private readonly client: Client,
     /** The adapter's own identity (the organisation's User1, no role): reads blocks, events and chain info. */
     private readonly service: Identity,
-  ) {}
+  ) {
+    // fabric-common's Client keeps no list of the eventers and discoverers that fabric-network creates on it, and
+    // Gateway.disconnect() leaves some of them connected (a network's discovery service is never closed; an event
+    // service closes only its current eventer), so their gRPC connections kept the process alive after close().
+    for (const method of ['newEventer', 'newDiscoverer'] as const) {
+      const create = client[method].bind(client) as (...args: unknown[]) => { disconnect(): void };
+      (client as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        const endpoint = create(...args);
+        this.endpoints.add(endpoint);
+        return endpoint;
+      };
+    }
+  }
 
   static async open(opts: FabricLedgerOptions): Promise<FabricLedger> {
     if (opts.channels.length === 0) throw new Error('the Fabric ledger needs at least one channel');
@@ -202,6 +216,8 @@ export class FabricLedger implements LedgerGateway {
       }
       this.gateways.clear();
       this.client.close();
+      for (const endpoint of this.endpoints) endpoint.disconnect();
+      this.endpoints.clear();
     })();
     return this.closing;
   }
