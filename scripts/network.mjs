@@ -82,6 +82,11 @@ const peerNode = (p) => path.join(peerOrgDir(p), 'peers', `peer0.${p.domain}`);
 const peerTlsCa = (p) => path.join(peerOrgDir(p), 'tlsca', `tlsca.${p.domain}-cert.pem`);
 const peerAdminMsp = (p) => path.join(peerOrgDir(p), 'users', `Admin@${p.domain}`, 'msp');
 const peerHome = (p) => path.join(DATA, 'peers', p.name);
+// Chaincode as a service over mutual TLS: the server's pair (cryptogen's Province "chaincode" host) and the client pair
+// every peer presents to it (the province User1's TLS pair, carried in the package's connection.json); both are
+// issued by the province's TLS CA, which each side trusts for the other.
+const ccServerTls = () => path.join(peerOrgDir(PEERS[0]), 'peers', `chaincode.${PEERS[0].domain}`, 'tls');
+const ccClientTls = () => path.join(peerOrgDir(PEERS[0]), 'users', `User1@${PEERS[0].domain}`, 'tls');
 const ordererHome = path.join(DATA, 'orderer');
 
 // ── small helpers ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -297,7 +302,11 @@ const osnadminArgs = () => [
 
 // ── commands ───────────────────────────────────────────────────────────────────────────────────────────────────
 function generateCrypto() {
-  if (existsSync(path.join(CRYPTO, 'ordererOrganizations'))) return;
+  if (existsSync(path.join(CRYPTO, 'ordererOrganizations'))) {
+    // Material from before the chaincode server had its own TLS pair: cryptogen adds what is missing, keeps the rest.
+    if (!existsSync(ccServerTls())) fabric('cryptogen', ['extend', `--config=${path.join(NETWORK, 'crypto-config.yaml')}`, `--input=${CRYPTO}`]);
+    return;
+  }
   console.log('› crypto material (cryptogen, network/crypto-config.yaml) → data/fabric/crypto');
   fabric('cryptogen', ['generate', `--config=${path.join(NETWORK, 'crypto-config.yaml')}`, `--output=${CRYPTO}`]);
 }
@@ -637,7 +646,17 @@ function packageChaincode() {
   const work = path.join(CC_DIR, 'package');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  writeFileSync(path.join(work, 'connection.json'), JSON.stringify({ address: CHAINCODE.address, dial_timeout: '10s', tls_required: false }, null, 2) + '\n');
+  const pem = (dir, file) => readFileSync(path.join(dir, file), 'utf8');
+  const connection = {
+    address: CHAINCODE.address,
+    dial_timeout: '10s',
+    tls_required: true,
+    client_auth_required: true,
+    root_cert: pem(ccServerTls(), 'ca.crt'),
+    client_key: pem(ccClientTls(), 'client.key'),
+    client_cert: pem(ccClientTls(), 'client.crt'),
+  };
+  writeFileSync(path.join(work, 'connection.json'), JSON.stringify(connection, null, 2) + '\n');
   writeFileSync(path.join(work, 'metadata.json'), JSON.stringify({ type: 'ccaas', label }, null, 2) + '\n');
   // Fixed owner and time, so the same inputs give the same package id.
   const tarArgs = ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', work];
@@ -669,7 +688,9 @@ async function startChaincodeServer(packageId) {
   if (!existsSync(path.join(CHAINCODE.dir, 'dist', 'index.js'))) build();
   // What `npm run server -w chaincode` runs (fabric-chaincode-node server), without npm in between,
   // so the recorded pid is the server itself.
-  const entry = startProcess(name, process.execPath, [chaincodeServerCli(), 'server', '--chaincode-address', CHAINCODE.address, '--chaincode-id', packageId], {
+  const tls = ccServerTls();
+  const tlsArgs = ['--chaincode-tls-cert-file', path.join(tls, 'server.crt'), '--chaincode-tls-key-file', path.join(tls, 'server.key'), '--chaincode-tls-client-cacert-file', path.join(tls, 'ca.crt')];
+  const entry = startProcess(name, process.execPath, [chaincodeServerCli(), 'server', '--chaincode-address', CHAINCODE.address, '--chaincode-id', packageId, ...tlsArgs], {
     cwd: CHAINCODE.dir,
     env: { CORE_CHAINCODE_LOGGING_LEVEL: process.env.CORE_CHAINCODE_LOGGING_LEVEL ?? 'info' },
     packageId,
@@ -721,8 +742,8 @@ async function deployCC() {
     // What this script committed last (the committed definition carries the policy only as protobuf bytes).
     const recordFile = path.join(CC_DIR, `definition-${channel}.json`);
     const record = existsSync(recordFile) ? JSON.parse(readFileSync(recordFile, 'utf8')) : undefined;
-    // A ccaas package id changes only with the address, not with the code (the code is whatever the server runs):
-    // a committed definition with the same version, package and policy is kept.
+    // A ccaas package id changes with the address and the TLS material, not with the code (the code is whatever the
+    // server runs): a committed definition with the same version, package and policy is kept.
     if (current && record?.sequence === current.sequence && record.version === CHAINCODE.version && record.packageId === packageId && record.policy === policy) {
       console.log(`› ${channel}: ${CHAINCODE.name} ${current.version} already committed (sequence ${current.sequence}, endorsement ${policy})`);
       continue;

@@ -89,8 +89,11 @@ export async function keepFiles(req: Request, files: PendingFile[]): Promise<voi
   for (const f of files) {
     const target = path.join(dir, f.sha256);
     if (!fs.existsSync(target)) {
-      await fs.promises.writeFile(`${target}.tmp`, f.buffer);
-      await fs.promises.rename(`${target}.tmp`, target);
+      // A temporary name of its own: two users keeping the same file at once must not rename one temporary file
+      // twice (the second rename failed with ENOENT). Renaming over a copy that landed meanwhile is harmless: same bytes.
+      const tmp = `${target}.${crypto.randomUUID()}.tmp`;
+      await fs.promises.writeFile(tmp, f.buffer);
+      await fs.promises.rename(tmp, target);
     }
     await StoredFile.updateOne(
       { _id: f.sha256 },
