@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { ROOT, Timings, script, skipReason } from './support';
+import { ROOT, SuiteNetwork, Timings, skipReason } from './support';
 
 const E2E = path.join(ROOT, 'dist-test', 'e2e', 'workflow.e2e.test.js');
 
@@ -21,18 +21,12 @@ function withoutTestContext(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 describe('the browser end-to-end test on a real Fabric network', { skip: skipReason() }, () => {
   const timings = new Timings();
-  let started = false;
+  const network = new SuiteNetwork(timings);
 
-  before(async () => {
-    await timings.time('fabric-tools ensure', () => script('fabric-tools.mjs', []));
-    started = true;
-    await timings.time('network up', () => script('network.mjs', ['up']));
-    await timings.time('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200' }));
-    await timings.time('deployCC', () => script('network.mjs', ['deployCC']));
-  });
+  before(() => network.up());
 
   after(async () => {
-    if (started) await timings.time('network down', () => script('network.mjs', ['down']));
+    await network.down();
     console.log(timings.report('Browser test on Fabric timings'));
   });
 

@@ -25,7 +25,7 @@ import type { Identity } from '@fund/app/dist/blockchain/embedded';
 import { blockHeaderHash } from '@fund/app/dist/blockchain/embedded/ledger/block';
 import { ChaincodeHarness } from '../chaincode/support/harness';
 import { CONFIG, actor, leishanProject, setUpProvince } from '../chaincode/support/fixture';
-import { CHANNELS, Timings, openFabric, script, skipReason, sleep, until } from './support';
+import { CHANNELS, SuiteNetwork, Timings, openFabric, script, skipReason, sleep, until } from './support';
 
 interface Committed {
   txId: string;
@@ -75,14 +75,10 @@ describe('a peer stopped and restarted during a run', { skip: reason, timeout: 9
   let county: FabricLedger;
   let bank: FabricLedger;
   let h: ChaincodeHarness;
-  let started = false;
+  const network = new SuiteNetwork(timings);
 
   before(async () => {
-    await timings.time('fabric-tools ensure', () => script('fabric-tools.mjs', []));
-    started = true;
-    await timings.time('network up', () => script('network.mjs', ['up']));
-    await timings.time('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200' }));
-    await timings.time('deployCC', () => script('network.mjs', ['deployCC']));
+    await network.up();
     province = (await openFabric('province')) as FabricLedger;
     county = (await openFabric('county')) as FabricLedger;
     bank = (await openFabric('bank')) as FabricLedger;
@@ -94,7 +90,7 @@ describe('a peer stopped and restarted during a run', { skip: reason, timeout: 9
     await county?.close();
     await bank?.close();
     await h?.close();
-    if (started) await timings.time('network down', () => script('network.mjs', ['down']));
+    await network.down();
     console.log(timings.report('Fabric peer restart timings'));
   });
 

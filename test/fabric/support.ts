@@ -90,3 +90,26 @@ export class Timings {
     return `${title}:\n${rows.map(([l, ms]) => `  ${l.padEnd(48)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`;
   }
 }
+
+/**
+ * A fresh network for one suite: the Fabric commands (built when missing), `network up`, both channels with 200 ms
+ * blocks (as the embedded test platform cuts them) and the chaincode deployed. down() takes it down if `up` was
+ * tried, also after a failure.
+ */
+export class SuiteNetwork {
+  private started = false;
+
+  constructor(private readonly timings: Timings) {}
+
+  async up(): Promise<void> {
+    await this.timings.time('fabric-tools ensure', () => script('fabric-tools.mjs', []));
+    this.started = true;
+    await this.timings.time('network up', () => script('network.mjs', ['up']));
+    await this.timings.time('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200' }));
+    await this.timings.time('deployCC', () => script('network.mjs', ['deployCC']));
+  }
+
+  async down(): Promise<void> {
+    if (this.started) await this.timings.time('network down', () => script('network.mjs', ['down']));
+  }
+}

@@ -14,17 +14,10 @@ import type { FabricLedger } from '@fund/app/dist/blockchain/fabric';
 import { blockHeaderHash } from '@fund/app/dist/blockchain/embedded/ledger/block';
 import { ChaincodeHarness } from '../chaincode/support/harness';
 import { CONFIG, DraftView, actor, leishanProject, nextSerial, pay, setUpProvince, terms, transferPlan } from '../chaincode/support/fixture';
-import { CHANNELS, FABRIC_DIR, ORGS, openFabric as openOrg, script, skipReason } from './support';
+import { CHANNELS, FABRIC_DIR, ORGS, SuiteNetwork, Timings, openFabric as openOrg, skipReason } from './support';
 
-const timings: Array<[string, number]> = [];
-async function timed<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([label, Date.now() - started]);
-  }
-}
+const timings = new Timings();
+const timed = <T>(label: string, fn: () => T | Promise<T>): Promise<T> => timings.time(label, fn);
 
 const openFabric = (org: string): Promise<LedgerGateway> => openOrg(org);
 
@@ -33,24 +26,18 @@ const reason = skipReason();
 describe('the DOMAIN.md workflow on a real Fabric network through the Fabric adapter', { skip: reason }, () => {
   let ledger: FabricLedger;
   let h: ChaincodeHarness;
-  let started = false;
-  const suiteStart = Date.now();
+  const network = new SuiteNetwork(timings);
 
   before(async () => {
-    await timed('fabric-tools ensure', () => script('fabric-tools.mjs', []));
-    started = true;
-    await timed('network up', () => script('network.mjs', ['up']));
-    await timed('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200' }));
-    await timed('deployCC', () => script('network.mjs', ['deployCC']));
+    await network.up();
     ledger = (await timed('open the Fabric ledger', () => openFabric('province'))) as FabricLedger;
     h = ChaincodeHarness.onGateway(ledger, async (n) => (await ledger.block('business', n)).chaincodeEvents);
   });
 
   after(async () => {
     await h?.close();
-    if (started) await timed('network down', () => script('network.mjs', ['down']));
-    timings.push(['whole suite', Date.now() - suiteStart]);
-    console.log(`Fabric workflow timings:\n${timings.map(([l, ms]) => `  ${l.padEnd(40)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+    await network.down();
+    console.log(timings.report('Fabric workflow timings'));
   });
 
   it('identities: certificates issued by the organisations\' CAs carry role and org and are accepted by the MSPs', async () => {

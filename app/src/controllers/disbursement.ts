@@ -15,6 +15,10 @@ import { PAYERS, route } from './route';
 
 /** Draft statuses with a hop still to pay. */
 const OPEN = ['ISSUED', 'IN_TRANSIT'];
+/** A serial registered for a hop and awaiting the bank's record. */
+const PENDING = 'REGISTERED';
+/** Attempts that did not pay the hop, so it is still due. */
+const FAILED = ['MISMATCH', 'UNMATCHED'];
 /** The chaincode's serial rule (ledger/validation.ts serialNo), checked here for a message per fault. */
 const SERIAL_CHARS = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const ACCOUNT = /^[0-9]{6,32}$/;
@@ -76,8 +80,8 @@ function groupHops(t: Translate, drafts: DraftRow[], transfers: TransferRow[]): 
       groups.set(key, g);
     }
     const onThisHop = transfers.filter((tr) => ((tr.claim as TransferClaim | undefined)?.hops ?? []).some((h) => h.draftId === String(d._id) && h.seq === seq));
-    const pending = onThisHop.find((tr) => tr.status === 'REGISTERED');
-    const failed = onThisHop.filter((tr) => tr.status === 'MISMATCH' || tr.status === 'UNMATCHED').sort((a, b) => +(b.updatedAt ?? 0) - +(a.updatedAt ?? 0))[0];
+    const pending = onThisHop.find((tr) => tr.status === PENDING);
+    const failed = onThisHop.filter((tr) => FAILED.includes(tr.status ?? '')).sort((a, b) => +(b.updatedAt ?? 0) - +(a.updatedAt ?? 0))[0];
     g.drafts.push({ id: String(d._id), source: d.source ?? '', amount: d.amount ?? '0', pendingSerial: pending?._id ?? undefined });
     g.amount = (BigInt(g.amount) + BigInt(d.amount ?? '0')).toString();
     if (new Date(hop.deadline) < g.deadline) g.deadline = new Date(hop.deadline);
@@ -198,7 +202,7 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
     mostUrgent({ ...only, nextPayerId: org, status: { $in: OPEN } }),
     // Drafts the user's bank will execute: the paying account of their next hop is held here.
     bank ? mostUrgent({ ...only, nextBankId: org, status: { $in: OPEN } }) : { drafts: [], total: 0 },
-    bank ? TransferView.find({ ...only, bankId: org, status: 'REGISTERED' }).sort({ updatedAt: -1 }).limit(50).lean() : [],
+    bank ? TransferView.find({ ...only, bankId: org, status: PENDING }).sort({ updatedAt: -1 }).limit(50).lean() : [],
     TransferView.find({ ...only, $or: [{ payerId: org }, { bankId: org }] }).sort({ updatedAt: -1 }).limit(30).lean(),
     OrganisationView.find().select('name').lean(),
   ]);
@@ -206,7 +210,7 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
   const held = toExecute.drafts;
   const draftIds = [...new Set([...payable, ...held].map((d) => String(d._id)))];
   // Only a serial awaiting the bank or a failed attempt says anything about a hop still due (groupHops).
-  const hopTransfers = draftIds.length ? await TransferView.find({ status: { $in: ['REGISTERED', 'MISMATCH', 'UNMATCHED'] }, draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
+  const hopTransfers = draftIds.length ? await TransferView.find({ status: { $in: [PENDING, ...FAILED] }, draftIds: { $in: draftIds } }).select('status stage claim record updatedAt').lean() : [];
   const t = res.locals.t as Translate;
   const groups = groupHops(t, payable, hopTransfers);
   const bankHops = groupHops(t, held, hopTransfers);
@@ -266,7 +270,7 @@ async function registration(req: Request, t: Translate, body: Record<string, unk
     first ??= hop;
     project ??= d.projectId ?? undefined;
     const seq = (d.doc as Draft).nextHop;
-    const pending = await TransferView.findOne({ status: 'REGISTERED', draftIds: id, 'claim.hops': { $elemMatch: { draftId: id, seq } } }).select('_id').lean();
+    const pending = await TransferView.findOne({ status: PENDING, draftIds: id, 'claim.hops': { $elemMatch: { draftId: id, seq } } }).select('_id').lean();
     if (pending) throw new FormError(t('disb.err.pending', { draft: id, serial: String(pending._id) }));
   }
   // Every hop matched the posted stage, so it is one of STAGES.

@@ -38,7 +38,6 @@ export interface CandidateTx {
  */
 export type WrittenSince = (ns: string, height: number) => readonly SortedKeys[] | undefined;
 
-
 const sameVersion = (a: Version | null | undefined, b: Version | null | undefined) =>
   (a ?? null) === null ? (b ?? null) === null : b != null && a!.blockNum === b.blockNum && a!.txNum === b.txNum;
 

@@ -97,8 +97,8 @@ public final class MongoServerMain {
         System.out.flush();
     }
 
-    /** {@code --data} names a directory (the store becomes {@code <dir>/mongo.mv.db}) or a file ending in .mv.db. */
     /**
+     * {@code --data} names a directory (the store becomes {@code <dir>/mongo.mv.db}) or a file ending in .mv.db.
      * {@code cacheMb}: the store's page cache. Pages that drop out of it are read from the file and deserialized again
      * on every scan; with 10,000 projects the collections outgrow the default 64 MB, and a dashboard recompute took
      * 1–3 s instead of ~120 ms.
