@@ -45,6 +45,7 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
       store: MongoStore.create({ client: mongoose.connection.getClient() as never, collectionName: 'sessions', autoRemove: 'interval', autoRemoveInterval: 10 }),
     }),
   );
+  app.use(storeSessionBeforeRedirect);
   app.use(express.urlencoded({ extended: true, limit: '256kb' }));
 
   const { csrfSynchronisedProtection, generateToken } = csrfSync({
@@ -96,4 +97,21 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
     res.status(500).render('error', { status: 500, message: t('error.server') });
   });
   return app;
+}
+
+/**
+ * express-session stores a changed session only as the response ends, after it has sent the headers; a browser
+ * follows a redirect on its headers, so the next page could be read with the session as it was (seen: a login
+ * answered 302 to /, and / found no logged-in user and sent the browser back to the login page). So a redirect
+ * waits until the session is stored. An empty session (an anonymous visitor) is not stored, as saveUninitialized
+ * says; a destroyed one (logout) has nothing to store.
+ */
+function storeSessionBeforeRedirect(req: Request, res: Response, next: NextFunction): void {
+  const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+  res.redirect = ((...args: unknown[]) => {
+    const s = req.session as (typeof req.session & Record<string, unknown>) | undefined;
+    if (!s || !Object.keys(s).some((key) => key !== 'cookie')) return redirect(...args);
+    s.save((err) => (err ? next(err) : redirect(...args)));
+  }) as Response['redirect'];
+  next();
 }
