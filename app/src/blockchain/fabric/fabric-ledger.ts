@@ -69,6 +69,7 @@ interface CommitOutcome {
 export class FabricLedger implements LedgerGateway {
   readonly backend = 'fabric' as const;
   private readonly gateways = new Map<string, Promise<Gateway>>();
+  private readonly networks = new Map<string, Promise<Network>>();
   private readonly authorities = new Map<string, Promise<CertificateAuthority>>();
   /** Commit outcomes by txId, written by the commit handler, taken by submit(). */
   private readonly commits = new Map<string, CommitOutcome>();
@@ -215,6 +216,7 @@ export class FabricLedger implements LedgerGateway {
         gateway?.disconnect();
       }
       this.gateways.clear();
+      this.networks.clear();
       this.client.close();
       for (const endpoint of this.endpoints) endpoint.disconnect();
       this.endpoints.clear();
@@ -243,7 +245,7 @@ export class FabricLedger implements LedgerGateway {
   /** One fabric-network Gateway per identity, all on the shared Client. */
   private gateway(identity: Identity): Promise<Gateway> {
     if (this.closing) return Promise.reject(new Error('the ledger is shutting down'));
-    const key = `${identity.mspId}\0${identity.certificate}`;
+    const key = identityKey(identity);
     let pending = this.gateways.get(key);
     if (!pending) {
       pending = (async () => {
@@ -270,8 +272,21 @@ export class FabricLedger implements LedgerGateway {
     return pending;
   }
 
-  private async network(identity: Identity, channel: string): Promise<Network> {
-    return (await this.gateway(identity)).getNetwork(this.channelOf(channel));
+  /**
+   * One Network per identity and channel. Gateway.getNetwork keeps a network only once it is initialised, so
+   * concurrent first calls each built their own, each with a discovery request and a commit event stream from the
+   * peer that nothing closes: 500 benchmark clients starting at once sent 348 discovery requests, all timed out.
+   */
+  private network(identity: Identity, channel: string): Promise<Network> {
+    const name = this.channelOf(channel);
+    const key = `${identityKey(identity)}\0${name}`;
+    let pending = this.networks.get(key);
+    if (!pending) {
+      pending = this.gateway(identity).then((gateway) => gateway.getNetwork(name));
+      pending.catch(() => this.networks.delete(key));
+      this.networks.set(key, pending);
+    }
+    return pending;
   }
 
   private async contract(identity: Identity, channel: string): Promise<Contract> {
@@ -408,6 +423,10 @@ function refusal(txId: string, err: unknown): EndorsementError | undefined {
   const refused = candidates.find((r) => (r?.response?.status ?? 0) >= 400);
   if (refused) return new EndorsementError(txId, refused.response!.status!, refused.response!.message ?? '');
   return undefined;
+}
+
+function identityKey(identity: Identity): string {
+  return `${identity.mspId}\0${identity.certificate}`;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
