@@ -51,9 +51,10 @@ export const ORDERER = {
   opsPort: 9443, // operations: /healthz, /metrics
 };
 export const PEERS = [
-  { name: 'province', mspId: 'ProvinceMSP', domain: 'province.fund.local', port: 7051, ccPort: 7052, opsPort: 9444 },
-  { name: 'county', mspId: 'CountyMSP', domain: 'county.fund.local', port: 8051, ccPort: 8052, opsPort: 9445 },
-  { name: 'bank', mspId: 'BankMSP', domain: 'bank.fund.local', port: 9051, ccPort: 9052, opsPort: 9446 },
+  // profilePort: Go's pprof, served only with CORE_PEER_PROFILE_ENABLED=true in the environment of `network up`.
+  { name: 'province', mspId: 'ProvinceMSP', domain: 'province.fund.local', port: 7051, ccPort: 7052, opsPort: 9444, profilePort: 6061 },
+  { name: 'county', mspId: 'CountyMSP', domain: 'county.fund.local', port: 8051, ccPort: 8052, opsPort: 9445, profilePort: 6062 },
+  { name: 'bank', mspId: 'BankMSP', domain: 'bank.fund.local', port: 9051, ccPort: 9052, opsPort: 9446, profilePort: 6063 },
 ];
 
 /** The chaincode, run as a service (fabric-chaincode-node server) that every peer dials. */
@@ -274,6 +275,7 @@ function peerNodeEnv(p) {
     CORE_LEDGER_SNAPSHOTS_ROOTDIR: path.join(peerHome(p), 'snapshots'),
     CORE_OPERATIONS_LISTENADDRESS: `127.0.0.1:${p.opsPort}`,
     CORE_METRICS_PROVIDER: 'prometheus',
+    CORE_PEER_PROFILE_LISTENADDRESS: `127.0.0.1:${p.profilePort}`,
     // Passed to the ccaas builder (propagateEnvironment in core.yaml): connection.json may use {{.peername}}.
     CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG: JSON.stringify({ peername: p.name }),
   };

@@ -1,3 +1,4 @@
+import './logging';
 import { ConfigContract } from './config/config-contract';
 import { OrganisationContract } from './organisation/organisation-contract';
 import { ProjectContract } from './project/project-contract';

@@ -45,6 +45,7 @@ import { CertificateAuthority, type Identity } from '../embedded/identity';
 import { checkEnrolment } from '../embedded/membership';
 import { decodeBlock, type DecodedBlock } from './blocks';
 import { loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
+import { nativeSigningProvider } from './signing';
 
 export interface FabricLedgerOptions {
   fabric: FabricConfig;
@@ -258,6 +259,7 @@ export class FabricLedger implements LedgerGateway {
         const timeout = this.config.timeoutSeconds;
         const options: GatewayOptions = {
           identity: x509,
+          identityProvider: nativeSigningProvider(identity.privateKey),
           // Peers announce 127.0.0.1:<port>; asLocalhost names them localhost, as the connection profile does.
           discovery: { enabled: true, asLocalhost: true },
           eventHandlerOptions: { strategy: (txId, network) => this.commitHandler(txId, network), commitTimeout: timeout, endorseTimeout: timeout },
