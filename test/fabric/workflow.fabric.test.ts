@@ -17,7 +17,6 @@ import { CONFIG, DraftView, actor, leishanProject, nextSerial, pay, setUpProvinc
 import { CHANNELS, FABRIC_DIR, ORGS, SuiteNetwork, Timings, openFabric as openOrg, skipReason } from './support';
 
 const timings = new Timings();
-const timed = <T>(label: string, fn: () => T | Promise<T>): Promise<T> => timings.time(label, fn);
 
 const openFabric = (org: string): Promise<LedgerGateway> => openOrg(org);
 
@@ -30,7 +29,7 @@ describe('the DOMAIN.md workflow on a real Fabric network through the Fabric ada
 
   before(async () => {
     await network.up();
-    ledger = (await timed('open the Fabric ledger', () => openFabric('province'))) as FabricLedger;
+    ledger = (await timings.time('open the Fabric ledger', () => openFabric('province'))) as FabricLedger;
     h = ChaincodeHarness.onGateway(ledger, async (n) => (await ledger.block('business', n)).chaincodeEvents);
   });
 
@@ -52,7 +51,7 @@ describe('the DOMAIN.md workflow on a real Fabric network through the Fabric ada
   });
 
   it('walks the workflow: set-up, filing, a refused call, approval with signed drafts, a mismatch, every hop, acceptance, progress, history', async () => {
-    await timed('set up the province (15 submits)', () => setUpProvince(h));
+    await timings.time('set up the province (15 submits)', () => setUpProvince(h));
     const county = await actor(h, 'countyOffice');
     const lgo = await actor(h, 'leadingGroup');
     const bank = await actor(h, 'bank');

@@ -196,8 +196,8 @@ export class WebClient {
       this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
     }
     const text = await res.text();
-    const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
-    if (token) this.csrf = decodeEntities(token);
+    const token = csrfTokenOf(text);
+    if (token) this.csrf = token;
     return { status: res.status, headers: res.headers, text, location: res.headers.get('location') ?? '', json: <T>() => JSON.parse(text) as T };
   }
 
@@ -233,6 +233,12 @@ export class WebClient {
 
 // -------------------------------------------------------------------------------------------------
 // Reading pages
+
+/** The CSRF token of the first form on a page, if it has one. */
+export function csrfTokenOf(html: string): string | undefined {
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  return token === undefined ? undefined : decodeEntities(token);
+}
 
 export function decodeEntities(s: string): string {
   return s

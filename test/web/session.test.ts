@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { MongoStore } from 'connect-mongo';
 import { DEMO_PASSWORD } from '@fund/app/dist/services/demo';
-import { startTestPlatform, type TestPlatform } from '../support/platform';
+import { csrfTokenOf, startTestPlatform, type TestPlatform } from '../support/platform';
 
 interface Head {
   status: number;
@@ -57,13 +57,19 @@ describe('the session a redirect leads to', () => {
     await p?.stop();
   });
 
-  test('the page after the login redirect sees the logged-in user, even when the store is slow', async () => {
+  /** The login form posted; resolves on the answer's headers (302 with a new session cookie). */
+  async function logIn(username: string): Promise<Head> {
     const loginPage = await request(p.url, 'GET', '/login');
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(await loginPage.body)?.[1];
+    const csrf = csrfTokenOf(await loginPage.body);
     assert.ok(loginPage.cookie && csrf, 'the login page opens a session with a CSRF token');
-    const login = await request(p.url, 'POST', '/login', loginPage.cookie, { _csrf: csrf, username: 'lgo', password: DEMO_PASSWORD });
+    const login = await request(p.url, 'POST', '/login', loginPage.cookie, { _csrf: csrf, username, password: DEMO_PASSWORD });
     assert.equal(login.status, 302);
     assert.ok(login.cookie && login.cookie !== loginPage.cookie, 'a new session id at login');
+    return login;
+  }
+
+  test('the page after the login redirect sees the logged-in user, even when the store is slow', async () => {
+    const login = await logIn('lgo');
     // Straight on, on the redirect's headers, as a browser does.
     const home = await request(p.url, 'GET', login.location, login.cookie);
     assert.equal(home.status, 200, `GET ${login.location} after the login answered ${home.status} → ${home.location}`);
@@ -72,12 +78,10 @@ describe('the session a redirect leads to', () => {
   });
 
   test('a language chosen before a redirect is the next page\'s language', async () => {
-    const loginPage = await request(p.url, 'GET', '/login');
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(await loginPage.body)?.[1];
-    const login = await request(p.url, 'POST', '/login', loginPage.cookie, { _csrf: csrf!, username: 'county', password: DEMO_PASSWORD });
+    const login = await logIn('county');
     await login.body;
     const home = await request(p.url, 'GET', '/notifications', login.cookie);
-    const token = /name="_csrf" value="([^"]+)"/.exec(await home.body)?.[1];
+    const token = csrfTokenOf(await home.body);
     assert.ok(token, 'every page has the language form');
     // Switching the language stores it in the session and redirects back.
     const lang = await request(p.url, 'POST', '/lang', login.cookie, { _csrf: token, lang: 'en', next: '/notifications' });
