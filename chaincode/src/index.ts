@@ -1,4 +1,5 @@
 import './logging';
+import './certificates';
 import { ConfigContract } from './config/config-contract';
 import { OrganisationContract } from './organisation/organisation-contract';
 import { ProjectContract } from './project/project-contract';

@@ -32,6 +32,7 @@ const STATE = Buffer.from('s\0');
 const HISTORY = Buffer.from('h\0');
 const SAVEPOINT = Buffer.from('m\0savepoint');
 const VERSION_BYTES = 16;
+const STATE_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
 export function stateKey(ns: string, key: string): Buffer {
   return Buffer.concat([nsPrefix(ns), Buffer.from(key, 'utf8')]);
@@ -46,7 +47,9 @@ export class LevelStateDb implements VersionedState {
   ) {}
 
   static async open(location: string): Promise<LevelStateDb> {
-    const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // A 32 MiB write buffer instead of LevelDB's 4 MiB: every state write also writes a history
+    // entry, and with small memtables the compaction thread took a fifth of a core at ~800 tx/s.
+    const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: STATE_WRITE_BUFFER_BYTES });
     await db.open();
     const sp = await db.get(SAVEPOINT);
     return new LevelStateDb(db, sp ? Number(sp.readBigUInt64BE(0)) : -1);
