@@ -38,6 +38,25 @@ describe('BlockStore', () => {
     removeDir(dir);
   });
 
+  test('several blocks append in one write; a group with a block off the chain writes nothing', async () => {
+    await appendBlocks(1);
+    const first = await nextBlock(store, [tx('g1', [['a', '1']])]);
+    const second = { ...first, number: 2, previousHash: blockHeaderHash(first), transactions: [tx('g2', [['a', '2']])] };
+    second.dataHash = computeDataHash(second.transactions);
+    const size = fs.statSync(dataFile()).size;
+    const broken = { ...second, number: 3 };
+    await assert.rejects(store.append(first, broken), /cannot append block 3: height is 2/);
+    assert.equal(store.height(), 1);
+    assert.equal(fs.statSync(dataFile()).size, size, 'nothing of the group was written');
+    await store.append(first, second);
+    await reopen();
+    assert.equal(store.height(), 3);
+    assert.deepEqual(await store.getBlock(1), first);
+    assert.deepEqual(await store.getBlock(2), second);
+    assert.equal((await store.getTransaction('g2'))?.blockNumber, 2);
+    assert.equal(await store.lastHash(), blockHeaderHash(second));
+  });
+
   test('appends, reads back, iterates and finds transactions, before and after reopening', async () => {
     assert.equal(store.height(), 0);
     assert.equal(await store.lastHash(), '');

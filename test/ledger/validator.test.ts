@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryState, TxSimulator } from '@fund/app/dist/blockchain/embedded';
 import { CandidateTx, validateBlock } from '@fund/app/dist/blockchain/embedded/ledger/validator';
+import { SortedKeys } from '@fund/app/dist/blockchain/embedded/ledger/sorted-keys';
 
 const NS = 'fund';
 const v = (s: string) => Buffer.from(s);
@@ -65,5 +66,22 @@ describe('block validation (MVCC, phantoms, signatures, duplicates)', () => {
     assert.deepEqual(codes.map((c) => c.code), ['VALID', 'DUPLICATE_TXID', 'BAD_PROPOSAL_SIGNATURE', 'ENDORSEMENT_POLICY_FAILURE']);
     const replay = await validateBlock(state, [{ ...ok, txId: 'committed-before' }], async (id) => id === 'committed-before');
     assert.equal(replay[0].code, 'DUPLICATE_TXID');
+  });
+
+  it('a key written by an earlier block not yet committed conflicts, as a read or inside a range', async () => {
+    const state = seeded();
+    const read = await simulate(state, 't1', async (sim) => void (await sim.getState('draft1')));
+    const scan = await simulate(state, 't2', async (sim) => {
+      const it = sim.getStateByRange('idx~', 'idx~~');
+      while (await it.next());
+      await it.close();
+    });
+    const other = await simulate(state, 't3', async (sim) => void (await sim.getState('idx~a')));
+    // The block before this one writes draft1 and idx~b; the state database does not have them yet.
+    const uncommitted = (ns: string) => (ns === NS ? [SortedKeys.of(['draft1']), SortedKeys.of(['idx~b'])] : []);
+    const codes = await validateBlock(state, [read, scan, other], none, undefined, uncommitted);
+    assert.deepEqual(codes.map((c) => c.code), ['MVCC_READ_CONFLICT', 'PHANTOM_READ_CONFLICT', 'VALID']);
+    assert.match(codes[0].message!, /key "draft1" changed since it was read/);
+    assert.deepEqual((await validateBlock(state, [read, scan, other], none)).map((c) => c.code), ['VALID', 'VALID', 'VALID'], 'without them all three are valid');
   });
 });

@@ -10,7 +10,10 @@
  *             invalid transactions stay in the block with their code and change nothing
  *   commit    block fsynced to the block store, then the valid write sets to the state database
  *
- * A submit resolves only after its block is durable, with the transaction's validation code.
+ * Validation of the next block overlaps the commit of the previous ones (as Fabric's committer
+ * pipelines them): blocks validated while a commit is under way queue up and are written
+ * together, one fsync and one state batch for the group. A submit resolves only after its block
+ * is durable, with the transaction's validation code.
  */
 import { peer } from '@hyperledger/fabric-protos';
 import type { ChaincodeConnection } from './chaincode-support';
@@ -19,7 +22,7 @@ import type { EndorserPool } from './endorser-pool';
 import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
-import { createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
+import { blockHeaderHash, createBlock, encodeResults, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
 import { SortedKeys } from './ledger/sorted-keys';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
@@ -55,10 +58,31 @@ interface Ordered {
   reject(err: Error): void;
 }
 
+/** A validated block on its way to the disk. */
+interface PendingBlock {
+  block: Block;
+  hash: string;
+  /** Keys its valid transactions write, per namespace. */
+  writes: Map<string, SortedKeys>;
+  batch: Ordered[];
+  validations: Validation[];
+}
+
+/** Blocks validated ahead of the disk before validation waits for a commit to finish. */
+const MAX_PENDING_BLOCKS = 16;
+
 export class ChannelLedger {
   private readonly cutter: BlockCutter<Ordered>;
-  private lastBlock: Block | undefined;
+  /** The last group of blocks committed, for the event streams that are about to read them. */
+  private lastCommitted: Block[] = [];
   private readonly recentWrites = new RecentWrites();
+  /** Validated blocks not yet durable, in block order. */
+  private pending: PendingBlock[] = [];
+  private readonly pendingTxIds = new Set<string>();
+  /** The group commit under way, if any. */
+  private writing: Promise<void> | undefined;
+  /** Counts failed group commits: a block validated across one was built on lost blocks. */
+  private failures = 0;
   /** Endorsements whose proposal this peer authenticated itself: the committer need not check them again. */
   private readonly admitted = new WeakSet<Endorsement>();
   private readonly waiters = new Set<() => void>();
@@ -123,7 +147,8 @@ export class ChannelLedger {
   }
 
   async getBlock(n: number): Promise<Block> {
-    if (this.lastBlock?.number === n) return this.lastBlock;
+    const first = this.lastCommitted[0]?.number ?? Infinity;
+    if (n >= first && n - first < this.lastCommitted.length) return this.lastCommitted[n - first];
     return this.store.blocks.getBlock(n);
   }
 
@@ -159,13 +184,17 @@ export class ChannelLedger {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.cutter.flush().catch(() => undefined);
+    while (this.writing) await this.writing;
     this.closed = true;
     this.notify();
     await this.store.close();
   }
 
+  /** Validates a cut batch into the next block and queues it for the disk. */
   private async deliver(batch: Ordered[], reason: CutReason): Promise<void> {
     try {
+      while (this.pending.length >= MAX_PENDING_BLOCKS && this.writing) await this.writing;
+      const failures = this.failures;
       const roots = this.opts.trustRoots();
       const validations = await validateBlock(
         this.store.state,
@@ -177,21 +206,53 @@ export class ChannelLedger {
           results: e.results,
           readHeight: e.readHeight,
         })),
-        (txId) => this.store.blocks.hasTransaction(txId),
+        async (txId) => this.pendingTxIds.has(txId) || (await this.store.blocks.hasTransaction(txId)),
         (ns, height) => this.recentWrites.since(ns, height, this.store.state.savepoint()),
+        (ns) => this.pending.flatMap((p) => p.writes.get(ns) ?? []),
       );
+      if (this.failures !== failures) throw new Error('an earlier block it was validated against could not be committed');
       const transactions = batch.map((o, i) => storedTransaction(this.channel, o, validations[i]));
-      const block = createBlock(this.height, await this.store.blocks.lastHash(), transactions, { cutReason: reason, cutAt: new Date().toISOString() });
-      await this.store.commit(block);
-      this.endorsers?.committed(this.channel, block);
-      this.recentWrites.add(block);
-      this.lastBlock = block;
-      batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));
-      this.notify();
+      // The chain's tip: the last block queued, else the last durable one. Only the writer
+      // changes `pending` meanwhile, and what it takes off it is durable by then.
+      const previousHash = this.pending.length > 0 ? this.pending[this.pending.length - 1].hash : await this.store.blocks.lastHash();
+      const tip = this.pending.length > 0 ? this.pending[this.pending.length - 1].block.number : this.height - 1;
+      const block = createBlock(tip + 1, previousHash, transactions, { cutReason: reason, cutAt: new Date().toISOString() });
+      this.pending.push({ block, hash: blockHeaderHash(block), writes: writtenKeys(block), batch, validations });
+      for (const tx of transactions) this.pendingTxIds.add(tx.txId);
+      this.writing ??= this.writePending();
     } catch (err) {
       const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
       for (const o of batch) o.reject(failure);
     }
+  }
+
+  /** Commits queued blocks, all that are waiting at once, until none is left. */
+  private async writePending(): Promise<void> {
+    while (this.pending.length > 0) {
+      const group = this.pending.slice();
+      try {
+        await this.store.commit(...group.map((p) => p.block));
+      } catch (err) {
+        // The group is lost, and so is every block queued on top of it: the chain resumes from the disk.
+        const lost = this.pending.splice(0);
+        this.pendingTxIds.clear();
+        this.failures++;
+        const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
+        for (const p of lost) for (const o of p.batch) o.reject(failure);
+        break;
+      }
+      // Taken off the queue in the same step the workers learn of them (see validateBlock's Uncommitted).
+      this.pending.splice(0, group.length);
+      this.lastCommitted = group.map((p) => p.block);
+      for (const { block, writes, batch, validations } of group) {
+        for (const tx of block.transactions) this.pendingTxIds.delete(tx.txId);
+        this.endorsers?.committed(this.channel, block);
+        this.recentWrites.add(block.number, writes);
+        batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));
+      }
+      this.notify();
+    }
+    this.writing = undefined;
   }
 
   private notify(): void {
@@ -236,14 +297,8 @@ class RecentWrites {
   private static readonly BLOCKS = 64;
   private readonly blocks: Array<{ number: number; keys: Map<string, SortedKeys> }> = [];
 
-  add(block: Block): void {
-    const keys = new Map<string, string[]>();
-    for (const tx of validTransactions(block)) {
-      let list = keys.get(tx.namespace);
-      if (!list) keys.set(tx.namespace, (list = []));
-      for (const w of tx.writes) list.push(w.key);
-    }
-    this.blocks.push({ number: block.number, keys: new Map([...keys].map(([ns, list]) => [ns, SortedKeys.of(list)])) });
+  add(number: number, keys: Map<string, SortedKeys>): void {
+    this.blocks.push({ number, keys });
     if (this.blocks.length > RecentWrites.BLOCKS) this.blocks.shift();
   }
 
@@ -254,4 +309,16 @@ class RecentWrites {
     if (from < 0 || this.blocks[this.blocks.length - 1].number !== savepoint) return undefined;
     return this.blocks.slice(from).flatMap((b) => b.keys.get(ns) ?? []);
   }
+}
+
+/** The keys a block's valid transactions write, per namespace. */
+function writtenKeys(block: Block): Map<string, SortedKeys> {
+  const keys = new Map<string, string[]>();
+  for (const tx of block.transactions) {
+    if (tx.validationCode !== 'VALID') continue;
+    let list = keys.get(tx.results.namespace);
+    if (!list) keys.set(tx.results.namespace, (list = []));
+    for (const w of tx.results.writes) list.push(w.key);
+  }
+  return new Map([...keys].map(([ns, list]) => [ns, SortedKeys.of(list)]));
 }

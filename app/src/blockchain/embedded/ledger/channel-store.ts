@@ -42,13 +42,13 @@ export class ChannelStore {
     }
   }
 
-  /** Appends (fsynced) and then commits the block's valid writes to the state database. */
-  commit(block: Block): Promise<void> {
+  /** Appends blocks (one fsync) and then commits their valid writes to the state database (one batch). */
+  commit(...blocks: Block[]): Promise<void> {
     return this.serial.run(async () => {
       // A state commit that failed earlier left the state behind: close the gap first.
       await this.catchUp();
-      await this.blocks.append(block);
-      await this.state.commitBlock(block.number, validTransactions(block));
+      await this.blocks.append(...blocks);
+      await this.state.commitBlocks(blocks.map((block) => ({ number: block.number, validTxs: validTransactions(block) })));
     });
   }
 

@@ -94,34 +94,44 @@ export class LevelStateDb implements VersionedState {
   }
 
   /**
-   * Applies a block's VALID write sets, their history and the new savepoint in one LevelDB
-   * batch: after a crash the state is either entirely before or entirely after the block. The
-   * batch is not fsynced: the block is already durable in the block store, and a state that lost
-   * its last batches to a power cut is replayed from there on open (ChannelStore.catchUp).
+   * Applies blocks' VALID write sets, their history and the new savepoint in one LevelDB batch:
+   * after a crash the state is either entirely before or entirely after the blocks. The batch is
+   * not fsynced: the blocks are already durable in the block store, and a state that lost its
+   * last batches to a power cut is replayed from there on open (ChannelStore.catchUp).
    */
-  async commitBlock(blockNum: number, validTxs: readonly CommittedTx[]): Promise<void> {
-    if (this.committing) throw new Error('commitBlock calls must not overlap');
-    if (blockNum !== this.lastBlock + 1) throw new Error(`cannot commit block ${blockNum}: state savepoint is ${this.lastBlock}`);
-    // Build every operation before writing anything, so a bad write set aborts the whole block.
+  async commitBlocks(blocks: ReadonlyArray<{ number: number; validTxs: readonly CommittedTx[] }>): Promise<void> {
+    if (this.committing) throw new Error('state commits must not overlap');
+    // Build every operation before writing anything, so a bad write set aborts the whole batch.
     const ops: Op[] = [];
-    for (const tx of validTxs) {
-      const version = { blockNum, txNum: tx.txNum };
-      for (const w of tx.writes) {
-        checkKey(w.key);
-        const key = stateKey(tx.namespace, w.key);
-        ops.push(w.isDelete ? { type: 'del', key } : { type: 'put', key, value: encodeValue(w.value, version) });
-        const mod = { txId: tx.txId, isDelete: w.isDelete, timestamp: tx.timestamp.getTime(), value: w.isDelete ? '' : w.value.toString('base64') };
-        ops.push({ type: 'put', key: Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), value: Buffer.from(JSON.stringify(mod)) });
+    let last = this.lastBlock;
+    for (const { number: blockNum, validTxs } of blocks) {
+      if (blockNum !== last + 1) throw new Error(`cannot commit block ${blockNum}: state savepoint is ${last}`);
+      last = blockNum;
+      for (const tx of validTxs) {
+        const version = { blockNum, txNum: tx.txNum };
+        for (const w of tx.writes) {
+          checkKey(w.key);
+          const key = stateKey(tx.namespace, w.key);
+          ops.push(w.isDelete ? { type: 'del', key } : { type: 'put', key, value: encodeValue(w.value, version) });
+          const mod = { txId: tx.txId, isDelete: w.isDelete, timestamp: tx.timestamp.getTime(), value: w.isDelete ? '' : w.value.toString('base64') };
+          ops.push({ type: 'put', key: Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), value: Buffer.from(JSON.stringify(mod)) });
+        }
       }
     }
-    ops.push({ type: 'put', key: SAVEPOINT, value: u64(blockNum) });
+    if (last === this.lastBlock) return;
+    ops.push({ type: 'put', key: SAVEPOINT, value: u64(last) });
     this.committing = true;
     try {
       await this.db.batch(ops, { sync: false });
-      this.lastBlock = blockNum;
+      this.lastBlock = last;
     } finally {
       this.committing = false;
     }
+  }
+
+  /** commitBlocks for one block. */
+  commitBlock(blockNum: number, validTxs: readonly CommittedTx[]): Promise<void> {
+    return this.commitBlocks([{ number: blockNum, validTxs }]);
   }
 
   close(): Promise<void> {

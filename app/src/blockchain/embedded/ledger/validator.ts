@@ -38,6 +38,13 @@ export interface CandidateTx {
  */
 export type WrittenSince = (ns: string, height: number) => readonly SortedKeys[] | undefined;
 
+/**
+ * Keys of a namespace written by earlier blocks that are validated but not yet in the state
+ * database. Simulations run against committed state only, so no transaction can have read
+ * these writes: a read of such a key, or a range holding one, is a conflict.
+ */
+export type Uncommitted = (ns: string) => readonly SortedKeys[];
+
 const sameVersion = (a: Version | null | undefined, b: Version | null | undefined) =>
   (a ?? null) === null ? (b ?? null) === null : b != null && a!.blockNum === b.blockNum && a!.txNum === b.txNum;
 
@@ -46,13 +53,14 @@ export async function validateBlock(
   txs: readonly CandidateTx[],
   isCommittedTxId: (txId: string) => Promise<boolean>,
   writtenSince?: WrittenSince,
+  uncommitted: Uncommitted = () => [],
 ): Promise<Validation[]> {
   // Keys written by the block's earlier valid transactions, per namespace.
   const touched = new Map<string, SortedKeys>();
   const seen = new Set<string>();
   const out: Validation[] = [];
   for (const tx of txs) {
-    const v = await validateOne(state, tx, touched, seen, isCommittedTxId, writtenSince);
+    const v = await validateOne(state, tx, touched, seen, isCommittedTxId, writtenSince, uncommitted);
     seen.add(tx.txId);
     if (v.code === 'VALID') {
       let written = touched.get(tx.results.namespace);
@@ -71,29 +79,37 @@ async function validateOne(
   seen: Set<string>,
   isCommittedTxId: (txId: string) => Promise<boolean>,
   writtenSince: WrittenSince | undefined,
+  uncommitted: Uncommitted,
 ): Promise<Validation> {
   if (tx.signatureError) return { code: 'BAD_PROPOSAL_SIGNATURE', message: tx.signatureError };
   if (seen.has(tx.txId) || (await isCommittedTxId(tx.txId))) return { code: 'DUPLICATE_TXID', message: `transaction ${tx.txId} was already submitted` };
   if (tx.responseStatus < 200 || tx.responseStatus >= 400) return { code: 'ENDORSEMENT_POLICY_FAILURE', message: `endorsement returned status ${tx.responseStatus}` };
   const ns = tx.results.namespace;
   const written = touched.get(ns) ?? new SortedKeys();
+  const pending = uncommitted(ns);
   for (const read of tx.results.reads) {
-    const conflict = await readConflict(state, ns, read, written);
+    const conflict = await readConflict(state, ns, read, written, pending);
     if (conflict) return { code: 'MVCC_READ_CONFLICT', message: conflict };
   }
   // Everything committed since the simulation read its ranges, when the log reaches back that far.
   const since = tx.readHeight === undefined || tx.results.rangeQueries.length === 0 ? undefined : writtenSince?.(ns, tx.readHeight);
   for (const range of tx.results.rangeQueries) {
-    const phantom = since ? changedRange(range, written, since) : await phantomConflict(state, ns, range, written);
+    const phantom = pending.some((keys) => writtenInRange(range, keys))
+      ? `range starting at ${printable(range.startKey)} returns other results now`
+      : since
+        ? changedRange(range, written, since)
+        : await phantomConflict(state, ns, range, written);
     if (phantom) return { code: 'PHANTOM_READ_CONFLICT', message: phantom };
   }
   return { code: 'VALID' };
 }
 
-async function readConflict(state: VersionedState, ns: string, read: KVRead, written: SortedKeys): Promise<string | undefined> {
+async function readConflict(state: VersionedState, ns: string, read: KVRead, written: SortedKeys, pending: readonly SortedKeys[]): Promise<string | undefined> {
   if (written.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
+  const changed = `key ${printable(read.key)} changed since it was read`;
+  if (pending.some((keys) => keys.has(read.key))) return changed;
   const committed = await state.get(ns, read.key);
-  if (!sameVersion(read.version, committed?.version)) return `key ${printable(read.key)} changed since it was read`;
+  if (!sameVersion(read.version, committed?.version)) return changed;
   return undefined;
 }
 
