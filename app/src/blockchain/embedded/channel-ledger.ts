@@ -272,17 +272,18 @@ function signatureError(sp: peer.SignedProposal, roots: Record<string, string>):
   }
 }
 
+/** Keys in canonical (sorted) order, like encodeResults. */
 function storedTransaction(channel: string, o: Ordered, v: Validation): StoredTransaction {
   const { proposal, response, results, bytes } = o.endorsement;
   return {
-    txId: proposal.txId,
     channel,
     creator: proposal.creator,
-    timestamp: proposal.timestamp.toISOString(),
-    signedProposal: Buffer.from(bytes).toString('base64'),
-    results: encodeResults(results),
-    response: { status: response.status, message: response.message, payload: response.payload.toString('base64') },
     ...(response.event ? { event: { name: response.event.name, payload: response.event.payload.toString('base64') } } : {}),
+    response: { message: response.message, payload: response.payload.toString('base64'), status: response.status },
+    results: encodeResults(results),
+    signedProposal: Buffer.from(bytes).toString('base64'),
+    timestamp: proposal.timestamp.toISOString(),
+    txId: proposal.txId,
     validationCode: v.code,
     ...(v.message ? { validationMessage: v.message } : {}),
   };

@@ -169,7 +169,7 @@ export function verifyProposal(signedProposal: peer.SignedProposal, opts: Verify
   );
   const creatorBytes = signatureHeader.getCreator_asU8();
   const creatorId = decode('SerializedIdentity', () => msp.SerializedIdentity.deserializeBinary(creatorBytes));
-  const creator = { mspId: creatorId.getMspid(), certificate: Buffer.from(creatorId.getIdBytes_asU8()).toString('utf8') };
+  const creator = { certificate: Buffer.from(creatorId.getIdBytes_asU8()).toString('utf8'), mspId: creatorId.getMspid() };
   const nonce = signatureHeader.getNonce_asU8();
 
   if (channelHeader.getType() !== common.HeaderType.ENDORSER_TRANSACTION) {

@@ -114,7 +114,7 @@ export class RangeIterator {
     private readonly onClose: (info: RangeQueryInfo) => void,
   ) {
     this.it = state.range(ns, startKey, endKey)[Symbol.asyncIterator]();
-    this.info = { startKey, endKey, itrExhausted: false, reads: [] };
+    this.info = { endKey, itrExhausted: false, reads: [], startKey }; // keys in canonical order
     this.limit = pageSize && pageSize > 0 ? pageSize : Infinity;
     this.queriedEnd = endKey;
   }

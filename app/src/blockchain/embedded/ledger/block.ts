@@ -54,13 +54,14 @@ export interface Block extends BlockHeader {
   metadata: { cutReason: CutReason; /** ISO-8601 */ cutAt: string };
 }
 
+/** Keys in canonical (sorted) order here and in storedTransaction: computeDataHash then need not copy them. */
 export function encodeResults(r: SimulationResults): StoredResults {
   return {
     namespace: r.namespace,
-    reads: r.reads,
-    rangeQueries: r.rangeQueries,
-    writes: r.writes.map((w) => ({ key: w.key, isDelete: w.isDelete, value: w.value.toString('base64') })),
     paginated: r.paginated,
+    rangeQueries: r.rangeQueries,
+    reads: r.reads,
+    writes: r.writes.map((w) => ({ isDelete: w.isDelete, key: w.key, value: w.value.toString('base64') })),
   };
 }
 
