@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench [-- ledger|web|fabric]`: the benchmarks, each scenario run BENCH_RUNS times (default 3) in a
+// `npm run bench [-- ledger|web|fabric]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
+// ledger at the thesis's block settings 5) in a
 // fresh process; prints the median run of each and writes every figure to bench-results/latest.json
 // (BENCH_OUT names another file).
 // The web scenario (10,000 projects, then 50 simulated users) takes about ten minutes a run;
@@ -21,8 +22,9 @@ const WEB = path.join(ROOT, 'dist-test', 'bench', 'web-bench.js');
 const FABRIC = path.join(ROOT, 'dist-test', 'bench', 'fabric-bench.js');
 const scenarios = [
   // The thesis's block settings (BatchTimeout 2 s, MaxMessageCount 10). The 100 measured blocks take about a second,
-  // so they come after 3,000 transactions of warm-up: the thesis measured a running network, not a JIT compiler.
-  { kind: 'ledger', script: LEDGER, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 300 } },
+  // so they come after 3,000 transactions of warm-up (the thesis measured a running network, not a JIT compiler), and
+  // a run is short and noisy: five runs unless BENCH_RUNS says otherwise.
+  { kind: 'ledger', script: LEDGER, runs: Number(process.env.BENCH_RUNS ?? 5), params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 300 } },
   // Larger blocks: enough clients to fill blocks of 500, after 5,000 transactions of warm-up.
   { kind: 'ledger', script: LEDGER, params: { clients: 1000, maxMessageCount: 500, batchTimeoutMs: 2000, warmupBlocks: 10 } },
   // The same workflow on the native Fabric network through the Fabric adapter: the thesis's block settings,
