@@ -135,6 +135,13 @@ class KvContract extends Contract {
     throw new Error(message);
   }
 
+  @Transaction()
+  async privateData(ctx: Context, op: string): Promise<void> {
+    if (op === 'get') await ctx.stub.getPrivateData('secrets', 'k');
+    else if (op === 'put') await ctx.stub.putPrivateData('secrets', 'k', Buffer.from('v'));
+    else await ctx.stub.deletePrivateData('secrets', 'k');
+  }
+
   @Transaction(false)
   async rich(ctx: Context): Promise<number> {
     let n = 0;
@@ -343,6 +350,15 @@ describe('embedded peer: in-process chaincode through fabric-shim', () => {
     const unknown = await run(alice, ['Kv:doesNotExist']);
     assert.equal(unknown.result.status, 500);
     assert.match(unknown.result.message, /doesNotExist/);
+  });
+
+  test('private data is refused with the error a peer sends, and nothing is written', async () => {
+    for (const [op, type] of [['get', 'GET_STATE'], ['put', 'PUT_STATE'], ['delete', 'DEL_STATE']]) {
+      const r = await run(alice, ['Kv:privateData', op]);
+      assert.equal(r.result.status, 500, op);
+      assert.equal(r.result.message, `${type} failed: transaction ID: ${r.txId}: private data collection "secrets" is not supported by the embedded peer`);
+      assert.deepEqual([r.results.reads, r.results.writes], [[], []]);
+    }
   });
 
   test('rich queries are refused like a LevelDB peer does', async () => {
