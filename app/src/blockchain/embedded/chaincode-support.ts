@@ -124,6 +124,7 @@ export class ChaincodeConnection {
    * the point requests (get, put, delete state) are answered by direct call (see DirectState).
    */
   static async inProcess(chaincode: ChaincodeInterface, chaincodeId: string, opts: ConnectionOptions = {}): Promise<ChaincodeConnection> {
+    // Loaded lazily so callers can set CORE_CHAINCODE_LOGGING_LEVEL before fabric-shim's loggers exist.
     const { ChaincodeMessageHandler } = require('fabric-shim/lib/handler');
     const [peerEnd, chaincodeEnd] = createPipe();
     const conn = new ChaincodeConnection(peerEnd, chaincodeId, opts, () => peerEnd.end());
@@ -271,7 +272,7 @@ export class ChaincodeConnection {
     if (!ctx) {
       // Late or stray message: Fabric answers with an ERROR for the unknown transaction context.
       if (type !== T.COMPLETED && type !== T.ERROR) {
-        this.send(message(T.ERROR, msg.getChannelId(), msg.getTxid(), `${typeName(type)} failed: transaction ID: ${msg.getTxid()}: no ongoing transaction`));
+        this.send(message(T.ERROR, msg.getChannelId(), msg.getTxid(), requestFailed(typeName(type), msg.getTxid(), 'no ongoing transaction')));
       }
       return;
     }
@@ -286,8 +287,7 @@ export class ChaincodeConnection {
       try {
         reply = message(T.RESPONSE, ctx.channel, ctx.txId, await this.serve(ctx, type, msg.getPayload_asU8()));
       } catch (err) {
-        // Fabric wraps handler errors as "<TYPE> failed: transaction ID: <txid>: <cause>".
-        reply = message(T.ERROR, ctx.channel, ctx.txId, `${typeName(type)} failed: transaction ID: ${ctx.txId}: ${(err as Error).message}`);
+        reply = message(T.ERROR, ctx.channel, ctx.txId, requestFailed(typeName(type), ctx.txId, (err as Error).message));
       }
       if (!ctx.finished) this.send(reply);
     });
@@ -393,9 +393,10 @@ export class ChaincodeConnection {
       const ctx = this.contexts.get(contextKey(channel, txId));
       if (!ctx || ctx.finished) throw new Error('no ongoing transaction');
       if (type === 'GET_STATE') return Buffer.from(await this.getState(ctx, collection, key));
-      return Buffer.from(type === 'PUT_STATE' ? this.putState(ctx, collection, key, value ?? new Uint8Array(0)) : this.deleteState(ctx, collection, key));
+      if (type === 'PUT_STATE') return Buffer.from(this.putState(ctx, collection, key, value ?? new Uint8Array(0)));
+      return Buffer.from(this.deleteState(ctx, collection, key));
     } catch (err) {
-      throw new Error(`${type} failed: transaction ID: ${txId}: ${(err as Error).message}`);
+      throw new Error(requestFailed(type, txId, (err as Error).message));
     }
   }
 
@@ -658,6 +659,11 @@ function contextKey(channel: string, txId: string): string {
 
 function typeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `type ${type}`;
+}
+
+/** Fabric wraps a failed request as "<TYPE> failed: transaction ID: <txid>: <cause>". */
+function requestFailed(type: string, txId: string, cause: string): string {
+  return `${type} failed: transaction ID: ${txId}: ${cause}`;
 }
 
 function publicOnly(collection: string): void {

@@ -212,11 +212,10 @@ export class ChannelLedger {
       );
       if (this.failures !== failures) throw new Error('an earlier block it was validated against could not be committed');
       const transactions = batch.map((o, i) => storedTransaction(this.channel, o, validations[i]));
-      // The chain's tip: the last block queued, else the last durable one. Only the writer
-      // changes `pending` meanwhile, and what it takes off it is durable by then.
-      const previousHash = this.pending.length > 0 ? this.pending[this.pending.length - 1].hash : await this.store.blocks.lastHash();
-      const tip = this.pending.length > 0 ? this.pending[this.pending.length - 1].block.number : this.height - 1;
-      const block = createBlock(tip + 1, previousHash, transactions, { cutReason: reason, cutAt: new Date().toISOString() });
+      // The chain's tip: the last block queued, else the last durable one (then nothing is being written).
+      const tip = this.pending.at(-1);
+      const [number, previousHash] = tip ? [tip.block.number + 1, tip.hash] : [this.height, await this.store.blocks.lastHash()];
+      const block = createBlock(number, previousHash, transactions, { cutReason: reason, cutAt: new Date().toISOString() });
       this.pending.push({ block, hash: blockHeaderHash(block), writes: writtenKeys(block), batch, validations });
       for (const tx of transactions) this.pendingTxIds.add(tx.txId);
       this.writing ??= this.writePending();

@@ -246,32 +246,25 @@ export class FabricLedger implements LedgerGateway {
   /** One fabric-network Gateway per identity, all on the shared Client. */
   private gateway(identity: Identity): Promise<Gateway> {
     if (this.closing) return Promise.reject(new Error('the ledger is shutting down'));
-    const key = identityKey(identity);
-    let pending = this.gateways.get(key);
-    if (!pending) {
-      pending = (async () => {
-        const gateway = new Gateway();
-        const x509: X509Identity = {
-          type: 'X.509',
-          mspId: identity.mspId,
-          credentials: { certificate: identity.certificate, privateKey: identity.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
-        };
-        const timeout = this.config.timeoutSeconds;
-        const options: GatewayOptions = {
-          identity: x509,
-          identityProvider: nativeSigningProvider(identity.privateKey),
-          // Peers announce 127.0.0.1:<port>; asLocalhost names them localhost, as the connection profile does.
-          discovery: { enabled: true, asLocalhost: true },
-          eventHandlerOptions: { strategy: (txId, network) => this.commitHandler(txId, network), commitTimeout: timeout, endorseTimeout: timeout },
-          queryHandlerOptions: { strategy: (network) => ({ evaluate: (query) => this.query(network, query) }), timeout },
-        };
-        await gateway.connect(this.client, options);
-        return gateway;
-      })();
-      pending.catch(() => this.gateways.delete(key));
-      this.gateways.set(key, pending);
-    }
-    return pending;
+    return cachedPromise(this.gateways, identityKey(identity), async () => {
+      const gateway = new Gateway();
+      const x509: X509Identity = {
+        type: 'X.509',
+        mspId: identity.mspId,
+        credentials: { certificate: identity.certificate, privateKey: identity.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+      };
+      const timeout = this.config.timeoutSeconds;
+      const options: GatewayOptions = {
+        identity: x509,
+        identityProvider: nativeSigningProvider(identity.privateKey),
+        // Peers announce 127.0.0.1:<port>; asLocalhost names them localhost, as the connection profile does.
+        discovery: { enabled: true, asLocalhost: true },
+        eventHandlerOptions: { strategy: (txId, network) => this.commitHandler(txId, network), commitTimeout: timeout, endorseTimeout: timeout },
+        queryHandlerOptions: { strategy: (network) => ({ evaluate: (query) => this.query(network, query) }), timeout },
+      };
+      await gateway.connect(this.client, options);
+      return gateway;
+    });
   }
 
   /**
@@ -281,14 +274,7 @@ export class FabricLedger implements LedgerGateway {
    */
   private network(identity: Identity, channel: string): Promise<Network> {
     const name = this.channelOf(channel);
-    const key = `${identityKey(identity)}\0${name}`;
-    let pending = this.networks.get(key);
-    if (!pending) {
-      pending = this.gateway(identity).then((gateway) => gateway.getNetwork(name));
-      pending.catch(() => this.networks.delete(key));
-      this.networks.set(key, pending);
-    }
-    return pending;
+    return cachedPromise(this.networks, `${identityKey(identity)}\0${name}`, async () => (await this.gateway(identity)).getNetwork(name));
   }
 
   private async contract(identity: Identity, channel: string): Promise<Contract> {
@@ -425,6 +411,17 @@ function refusal(txId: string, err: unknown): EndorsementError | undefined {
   const refused = candidates.find((r) => (r?.response?.status ?? 0) >= 400);
   if (refused) return new EndorsementError(txId, refused.response!.status!, refused.response!.message ?? '');
   return undefined;
+}
+
+/** The promise kept under `key`, made on first use; one that fails is forgotten, so the next call tries again. */
+function cachedPromise<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let pending = cache.get(key);
+  if (!pending) {
+    pending = make();
+    pending.catch(() => cache.delete(key));
+    cache.set(key, pending);
+  }
+  return pending;
 }
 
 function identityKey(identity: Identity): string {

@@ -80,10 +80,13 @@ export class BlockStore {
    */
   append(...blocks: Block[]): Promise<void> {
     return this.serial.run(async () => {
-      let number = this.height();
+      if (blocks.length === 0) return;
       let previousHash = await this.lastHash();
       const records: Buffer[] = [];
-      for (const block of blocks) {
+      const offsets: number[] = [];
+      let end = this.size;
+      for (const [i, block] of blocks.entries()) {
+        const number = this.height() + i;
         if (block.number !== number) throw new Error(`cannot append block ${block.number}: height is ${number}`);
         if (block.previousHash !== previousHash) throw new Error(`block ${block.number}: previousHash does not match block ${block.number - 1}`);
         if (block.dataHash !== computeDataHash(block.transactions)) throw new Error(`block ${block.number}: dataHash does not match its transactions`);
@@ -91,10 +94,10 @@ export class BlockStore {
         const header = Buffer.alloc(HEADER_BYTES);
         header.writeUInt32BE(payload.length);
         records.push(header, payload);
-        number++;
+        offsets.push(end);
+        end += HEADER_BYTES + payload.length;
         previousHash = blockHeaderHash(block);
       }
-      if (blocks.length === 0) return;
       try {
         await this.data.appendFile(Buffer.concat(records));
         await this.data.datasync();
@@ -102,15 +105,11 @@ export class BlockStore {
         await this.data.truncate(this.size).catch(() => undefined); // leave no half record behind
         throw err;
       }
-      const offsets: Buffer[] = [];
-      for (let i = 0; i < records.length; i += 2) {
-        offsets.push(u64(this.size));
-        this.offsets.push(this.size);
-        this.size += records[i].length + records[i + 1].length;
-      }
+      this.offsets.push(...offsets);
+      this.size = end;
       this.lastHeaderHash = previousHash;
       // Both indexes are derived from blocks.dat (repaired on open), so they are written together.
-      await Promise.all([this.idx.appendFile(Buffer.concat(offsets)), this.indexTransactions(blocks)]);
+      await Promise.all([this.idx.appendFile(Buffer.concat(offsets.map(u64))), this.indexTransactions(blocks)]);
     });
   }
 
