@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { ClassicLevel } from 'classic-level';
-import { blockHeaderHash, computeDataHash, type Block, type StoredTransaction } from './block';
+import { blockHeaderHash, encodeBlock, encodeTransactions, type Block, type StoredTransaction } from './block';
 import { Serial } from './serial';
 
 export const DATA_FILE = 'blocks.dat';
@@ -89,8 +89,8 @@ export class BlockStore {
         const number = this.height() + i;
         if (block.number !== number) throw new Error(`cannot append block ${block.number}: height is ${number}`);
         if (block.previousHash !== previousHash) throw new Error(`block ${block.number}: previousHash does not match block ${block.number - 1}`);
-        if (block.dataHash !== computeDataHash(block.transactions)) throw new Error(`block ${block.number}: dataHash does not match its transactions`);
-        const payload = Buffer.from(JSON.stringify(block), 'utf8');
+        if (block.dataHash !== encodeTransactions(block.transactions).hash) throw new Error(`block ${block.number}: dataHash does not match its transactions`);
+        const payload = encodeBlock(block);
         const header = Buffer.alloc(HEADER_BYTES);
         header.writeUInt32BE(payload.length);
         records.push(header, payload);

@@ -68,10 +68,29 @@ export function encodeResults(r: SimulationResults): StoredResults {
 /**
  * Unlike Fabric (where validation flags live in unhashed metadata), the transactions hashed
  * here include their validation codes: this ledger orders and validates in one step, and
- * covering the codes lets verify detect a tampered VALID/invalid flag.
+ * covering the codes lets verify detect a tampered VALID/invalid flag. Not cached: verify
+ * re-hashes blocks read back from the disk.
  */
 export function computeDataHash(transactions: readonly StoredTransaction[]): string {
   return sha256Hex(Buffer.from(canonicalJson(transactions), 'utf8'));
+}
+
+/**
+ * The bytes a block's data hash covers, kept for the transaction list createBlock hashed: the
+ * block store writes these same bytes, so a block of 500 (about 4.5 MB of JSON) is serialized
+ * once, not three times (hash, the store's re-check, the record).
+ */
+const encoded = new WeakMap<readonly StoredTransaction[], { bytes: Buffer; hash: string }>();
+
+/** canonicalJson(transactions) as UTF-8 and its hash; computed once per transaction list. */
+export function encodeTransactions(transactions: readonly StoredTransaction[]): { bytes: Buffer; hash: string } {
+  let e = encoded.get(transactions);
+  if (!e) {
+    const bytes = Buffer.from(canonicalJson(transactions), 'utf8');
+    e = { bytes, hash: sha256Hex(bytes) };
+    encoded.set(transactions, e);
+  }
+  return e;
 }
 
 /** SHA-256 over the DER of SEQUENCE { INTEGER number, OCTET STRING prev, OCTET STRING data }, as Fabric. */
@@ -85,16 +104,30 @@ export function blockHeaderHash(h: BlockHeader): string {
 }
 
 export function createBlock(number: number, previousHash: string, transactions: StoredTransaction[], metadata: Block['metadata']): Block {
-  return { number, previousHash, dataHash: computeDataHash(transactions), transactions, metadata };
+  return { number, previousHash, dataHash: encodeTransactions(transactions).hash, transactions, metadata };
 }
 
-/** The write sets a block contributes to the world state: its VALID transactions only. */
+/** The block's record in the block file: its JSON, with the transactions as the hashed bytes. */
+export function encodeBlock(block: Block): Buffer {
+  const { number, previousHash, dataHash, metadata } = block;
+  const head = JSON.stringify({ number, previousHash, dataHash }).slice(0, -1);
+  return Buffer.concat([Buffer.from(`${head},"transactions":`), encodeTransactions(block.transactions).bytes, Buffer.from(`,"metadata":${JSON.stringify(metadata)}}`)]);
+}
+
+const decodedWrites = new WeakMap<Block, CommittedTx[]>();
+
+/** The write sets a block contributes to the world state: its VALID transactions only (decoded once per block). */
 export function validTransactions(block: Block): CommittedTx[] {
-  return block.transactions.flatMap((tx, txNum) =>
-    tx.validationCode !== 'VALID'
-      ? []
-      : [{ txNum, txId: tx.txId, timestamp: new Date(tx.timestamp), namespace: tx.results.namespace, writes: tx.results.writes.map(decodeWrite) }],
-  );
+  let txs = decodedWrites.get(block);
+  if (!txs) {
+    txs = block.transactions.flatMap((tx, txNum) =>
+      tx.validationCode !== 'VALID'
+        ? []
+        : [{ txNum, txId: tx.txId, timestamp: new Date(tx.timestamp), namespace: tx.results.namespace, writes: tx.results.writes.map(decodeWrite) }],
+    );
+    decodedWrites.set(block, txs);
+  }
+  return txs;
 }
 
 function decodeWrite(w: StoredWrite): KVWrite {
