@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { MemoryState, TxSimulator, compareKeys, type KVWrite, type VersionedState } from '@fund/app/dist/blockchain/embedded';
 import { LevelStateDb, type CommittedTx } from '@fund/app/dist/blockchain/embedded/ledger';
 import { removeDir, tempDir } from './support/ledger';
@@ -88,6 +89,22 @@ describe('LevelStateDb', () => {
     await db.commitBlock(3, [ctx(0, [del('k')])]);
     assert.equal(await db.get('cc', 'k'), undefined);
     assert.deepEqual(await collect(db, 'cc', '', ''), ['k\0x']);
+  });
+
+  test('history entries written in the earlier JSON format are still read', async () => {
+    await db.commitBlock(0, [ctx(0, [put('k', 'binary')])]);
+    await db.close();
+    // An entry as ledgers before the binary format stored it: JSON with the value as base64.
+    const raw = new ClassicLevel<Buffer, Buffer>(path.join(dir, 'state'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const u64 = (n: number) => Buffer.from(BigInt(n).toString(16).padStart(16, '0'), 'hex');
+    const key = Buffer.concat([Buffer.from('h\0cc\0'), Buffer.from([0, 0, 0, 1]), Buffer.from('k'), u64(0), u64(7)]);
+    await raw.put(key, Buffer.from(JSON.stringify({ txId: 'old', isDelete: false, timestamp: at.getTime(), value: Buffer.from('json').toString('base64') })));
+    await raw.close();
+    db = await LevelStateDb.open(path.join(dir, 'state'));
+    assert.deepEqual(await db.history('cc', 'k'), [
+      { txId: 'old', isDelete: false, timestamp: at, value: Buffer.from('json') },
+      { txId: 'tx0', isDelete: false, timestamp: at, value: Buffer.from('binary') },
+    ]);
   });
 
   test('a block commits atomically with its savepoint, in order, and survives reopening', async () => {

@@ -3,7 +3,8 @@
  * historyleveldb. Keys are UTF-8 bytes, so LevelDB's bytewise order is compareKeys' order.
  *
  *   state:     's' 0x00 ns 0x00 key                           -> u64 blockNum | u64 txNum | value
- *   history:   'h' 0x00 ns 0x00 u32 len(key) key u64 blk u64 tx -> JSON { txId, isDelete, timestamp, value(b64) }
+ *   history:   'h' 0x00 ns 0x00 u32 len(key) key u64 blk u64 tx -> 0x01 | u8 isDelete | f64 timestamp | u16 len(txId) txId | value
+ *              (ledgers written before 2026-11-21 hold JSON { txId, isDelete, timestamp, value(b64) }; both are read)
  *   savepoint: 'm' 0x00 'savepoint'                            -> u64 last committed block number
  *
  * The history key carries the key's length because keys may contain 0x00 (composite keys):
@@ -79,8 +80,7 @@ export class LevelStateDb implements VersionedState {
     const prefix = historyPrefix(ns, key);
     const mods: KeyModification[] = [];
     for await (const v of this.db.values({ gt: prefix, lte: Buffer.concat([prefix, Buffer.alloc(VERSION_BYTES, 0xff)]), reverse: true })) {
-      const h = JSON.parse(v.toString('utf8')) as { txId: string; isDelete: boolean; timestamp: number; value: string };
-      mods.push({ txId: h.txId, isDelete: h.isDelete, timestamp: new Date(h.timestamp), value: Buffer.from(h.value, 'base64') });
+      mods.push(decodeModification(v));
     }
     return mods;
   }
@@ -113,8 +113,7 @@ export class LevelStateDb implements VersionedState {
           checkKey(w.key);
           const key = stateKey(tx.namespace, w.key);
           ops.push(w.isDelete ? { type: 'del', key } : { type: 'put', key, value: encodeValue(w.value, version) });
-          const mod = { txId: tx.txId, isDelete: w.isDelete, timestamp: tx.timestamp.getTime(), value: w.isDelete ? '' : w.value.toString('base64') };
-          ops.push({ type: 'put', key: Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), value: Buffer.from(JSON.stringify(mod)) });
+          ops.push({ type: 'put', key: Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), value: encodeModification(tx, w) });
         }
       }
     }
@@ -176,6 +175,28 @@ function u64(n: number): Buffer {
 
 function encodeValue(value: Buffer, v: Version): Buffer {
   return Buffer.concat([u64(v.blockNum), u64(v.txNum), value]);
+}
+
+const HISTORY_FORMAT = 1;
+
+/** A history entry in binary: the value as it is, not as base64 inside JSON (every state write also writes one). */
+function encodeModification(tx: CommittedTx, w: KVWrite): Buffer {
+  const txId = Buffer.from(tx.txId, 'utf8');
+  const head = Buffer.alloc(12);
+  head.writeUInt8(HISTORY_FORMAT, 0);
+  head.writeUInt8(w.isDelete ? 1 : 0, 1);
+  head.writeDoubleBE(tx.timestamp.getTime(), 2);
+  head.writeUInt16BE(txId.length, 10);
+  return Buffer.concat([head, txId, w.isDelete ? Buffer.alloc(0) : w.value]);
+}
+
+function decodeModification(raw: Buffer): KeyModification {
+  if (raw[0] !== HISTORY_FORMAT) {
+    const h = JSON.parse(raw.toString('utf8')) as { txId: string; isDelete: boolean; timestamp: number; value: string };
+    return { txId: h.txId, isDelete: h.isDelete, timestamp: new Date(h.timestamp), value: Buffer.from(h.value, 'base64') };
+  }
+  const end = 12 + raw.readUInt16BE(10);
+  return { txId: raw.toString('utf8', 12, end), isDelete: raw[1] === 1, timestamp: new Date(raw.readDoubleBE(2)), value: Buffer.from(raw.subarray(end)) };
 }
 
 function decodeValue(raw: Buffer): VersionedValue {
