@@ -106,10 +106,9 @@ async function validateOne(
 
 async function readConflict(state: VersionedState, ns: string, read: KVRead, written: SortedKeys, pending: readonly SortedKeys[]): Promise<string | undefined> {
   if (written.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
-  const changed = `key ${printable(read.key)} changed since it was read`;
-  if (pending.some((keys) => keys.has(read.key))) return changed;
-  const committed = await state.get(ns, read.key);
-  if (!sameVersion(read.version, committed?.version)) return changed;
+  if (pending.some((keys) => keys.has(read.key)) || !sameVersion(read.version, (await state.get(ns, read.key))?.version)) {
+    return `key ${printable(read.key)} changed since it was read`;
+  }
   return undefined;
 }
 
