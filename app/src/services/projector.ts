@@ -13,7 +13,8 @@ import type { TransferClaim, TransferRecord } from '@fund/chaincode/dist/reconci
 import { Checkpoint, DiscrepancyView, DraftView, LedgerEvent, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import type { Actor, Chain } from './chain';
 import { notifyFor } from './notifier';
-import { scopeFieldsOf } from './scope';
+import { HomeFigures, type ProjectFigures, type RecentEvent } from './home-figures';
+import { scopeFieldsOf, type ScopeFields } from './scope';
 
 export interface ChainEvent {
   type: string;
@@ -48,6 +49,8 @@ export class Projector extends EventEmitter {
   private readonly recentTxIds = new Set<string>();
   private failure?: Error;
   private stopping = false;
+  /** The home dashboard's figures, kept up to date by each batch. */
+  readonly figures = new HomeFigures();
 
   constructor(
     private readonly chain: Chain,
@@ -178,15 +181,12 @@ export class Projector extends EventEmitter {
       const project = fresh.projects.get(projectId) ?? (await ProjectView.findById(projectId).select('doc').lean())?.doc as Project | undefined;
       return scopeFieldsOf(project);
     };
-    const eventWrites = await Promise.all(
-      projected.map(async (e) => ({
-        updateOne: {
-          filter: { _id: e.id },
-          update: { $set: { channel: e.channel, blockNumber: e.blockNumber, txId: e.txId, type: e.type, projectId: e.projectId, ...(await scopeOf(e.projectId)), at: e.at, data: e.data } },
-          upsert: true,
-        },
-      })),
+    const events: RecentEvent[] = await Promise.all(
+      projected.map(async (e) => ({ _id: e.id, blockNumber: e.blockNumber, txId: e.txId, type: e.type, projectId: e.projectId, ...(await scopeOf(e.projectId)), at: e.at })),
     );
+    const eventWrites = events.map(({ _id, ...e }, i) => ({
+      updateOne: { filter: { _id }, update: { $set: { ...e, channel: projected[i].channel, data: projected[i].data } }, upsert: true },
+    }));
     const discrepancyWrites = (await Promise.all(projected.map(async (e) => discrepancyOp(e, await scopeOf(e.data.projectId))))).filter((op) => op !== undefined);
     const transferWrites = await Promise.all(transfers.map(async (t) => transferWrite(t, await scopeOf(t.claim?.projectId))));
     const draftWrites = projectWrites.flatMap((w) => w.draftWrites);
@@ -197,6 +197,10 @@ export class Projector extends EventEmitter {
     if (draftWrites.length > 0) await DraftView.bulkWrite(draftWrites);
     if (projectWrites.length > 0) await ProjectView.bulkWrite(projectWrites.map((w) => w.projectWrite));
     await notifyFor(projected, fresh);
+    this.figures.projected(
+      projectWrites.map((w) => [w.projectWrite.updateOne.filter._id, w.figures]),
+      events,
+    );
 
     const last = records[records.length - 1];
     await Checkpoint.updateOne({ _id: this.chain.channel }, { $set: { blockNumber: last.blockNumber, txId: last.txId, updatedAt: new Date() } }, { upsert: true });
@@ -269,12 +273,16 @@ export class Projector extends EventEmitter {
       doc: project,
       blockNumber,
     };
-    return { draftWrites, projectWrite: { updateOne: { filter: { _id: projectId }, update: { $set: view }, upsert: true } } };
+    const { county, town, status, budgetFen, releasedFen, implementingUnitId, payerIds } = view;
+    return {
+      draftWrites,
+      projectWrite: { updateOne: { filter: { _id: projectId }, update: { $set: view }, upsert: true } },
+      figures: { county, town, status, budgetFen, releasedFen, implementingUnitId, payerIds } satisfies ProjectFigures,
+    };
   }
 }
 
 type SerialState = { serial: string; claim?: TransferClaim; record?: TransferRecord };
-type ScopeFields = ReturnType<typeof scopeFieldsOf>;
 
 /** The transfer's projection from the chain's serial record. */
 function transferWrite({ serial, claim, record }: SerialState, scope: ScopeFields) {

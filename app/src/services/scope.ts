@@ -32,7 +32,23 @@ export async function projectScope(user: Pick<UserDoc, 'role' | 'orgId'>): Promi
   }
 }
 
+/** What projectScope's filters test: the project's county, implementing unit and payers. */
+export interface ScopeFields {
+  county: string | null;
+  implementingUnitId: string | null;
+  payerIds: string[];
+}
+
 /** The scope fields of a project, copied onto every projection keyed by it (models/projections.ts). */
-export function scopeFieldsOf(project: { county: string; implementingUnitId: string; fundingPlan: Array<{ payerId: string }> } | undefined) {
+export function scopeFieldsOf(project: { county: string; implementingUnitId: string; fundingPlan: Array<{ payerId: string }> } | undefined): ScopeFields {
   return project ? { county: project.county, implementingUnitId: project.implementingUnitId, payerIds: project.fundingPlan.map((f) => f.payerId) } : { county: null, implementingUnitId: null, payerIds: [] };
+}
+
+/** Whether a projection with these scope fields matches a projectScope filter, as MongoDB matches it (an array field holds the value). */
+export function inScope(doc: Partial<ScopeFields>, filter: ProjectFilter): boolean {
+  return Object.entries(filter).every(([field, wanted]) => {
+    if (field === '_id') return false; // { _id: null }: nothing
+    const value = (doc as Record<string, unknown>)[field];
+    return Array.isArray(value) ? value.includes(wanted) : value === wanted;
+  });
 }
