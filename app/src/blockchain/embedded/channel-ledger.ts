@@ -22,7 +22,7 @@ import type { EndorserPool } from './endorser-pool';
 import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
-import { blockHeaderHash, createBlock, encodeResults, type Block, type StoredTransaction } from './ledger/block';
+import { blockHeaderHash, createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
 import { SortedKeys } from './ledger/sorted-keys';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
@@ -314,11 +314,10 @@ class RecentWrites {
 /** The keys a block's valid transactions write, per namespace. */
 function writtenKeys(block: Block): Map<string, SortedKeys> {
   const keys = new Map<string, string[]>();
-  for (const tx of block.transactions) {
-    if (tx.validationCode !== 'VALID') continue;
-    let list = keys.get(tx.results.namespace);
-    if (!list) keys.set(tx.results.namespace, (list = []));
-    for (const w of tx.results.writes) list.push(w.key);
+  for (const tx of validTransactions(block)) {
+    let list = keys.get(tx.namespace);
+    if (!list) keys.set(tx.namespace, (list = []));
+    for (const w of tx.writes) list.push(w.key);
   }
   return new Map([...keys].map(([ns, list]) => [ns, SortedKeys.of(list)]));
 }

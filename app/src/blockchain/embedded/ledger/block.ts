@@ -72,7 +72,7 @@ export function encodeResults(r: SimulationResults): StoredResults {
  * re-hashes blocks read back from the disk.
  */
 export function computeDataHash(transactions: readonly StoredTransaction[]): string {
-  return sha256Hex(Buffer.from(canonicalJson(transactions), 'utf8'));
+  return encode(transactions).hash;
 }
 
 /**
@@ -85,12 +85,14 @@ const encoded = new WeakMap<readonly StoredTransaction[], { bytes: Buffer; hash:
 /** canonicalJson(transactions) as UTF-8 and its hash; computed once per transaction list. */
 export function encodeTransactions(transactions: readonly StoredTransaction[]): { bytes: Buffer; hash: string } {
   let e = encoded.get(transactions);
-  if (!e) {
-    const bytes = Buffer.from(canonicalJson(transactions), 'utf8');
-    e = { bytes, hash: sha256Hex(bytes) };
-    encoded.set(transactions, e);
-  }
+  if (!e) encoded.set(transactions, (e = encode(transactions)));
   return e;
+}
+
+/** What a block's data hash covers: canonicalJson(transactions) as UTF-8. */
+function encode(transactions: readonly StoredTransaction[]): { bytes: Buffer; hash: string } {
+  const bytes = Buffer.from(canonicalJson(transactions), 'utf8');
+  return { bytes, hash: sha256Hex(bytes) };
 }
 
 /** SHA-256 over the DER of SEQUENCE { INTEGER number, OCTET STRING prev, OCTET STRING data }, as Fabric. */
