@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 interface WinstonLogger {
   isLevelEnabled(level: string): boolean;
   write(chunk: unknown, ...rest: unknown[]): boolean;
+  log(...args: unknown[]): WinstonLogger;
 }
 
 const LEVEL = Symbol.for('level');
@@ -21,4 +22,11 @@ proto.write = function writeIfEnabled(this: WinstonLogger, info: unknown, ...res
   const level = (info as Record<symbol, unknown> | null)?.[LEVEL];
   if (typeof level === 'string' && !this.isLevelEnabled(level)) return true;
   return write.call(this, info, ...rest);
+};
+// logger.debug('…', arg) goes through log(level, message, ...splat), which builds the message's info object
+// (splat, metadata) before write: drop it there already.
+const log = proto.log;
+proto.log = function logIfEnabled(this: WinstonLogger, ...args: unknown[]): WinstonLogger {
+  if (args.length >= 2 && typeof args[0] === 'string' && !this.isLevelEnabled(args[0])) return this;
+  return log.apply(this, args);
 };

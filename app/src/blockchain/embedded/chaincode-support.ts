@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ledger, peer } from '@hyperledger/fabric-protos';
-import type { ChaincodeInterface } from 'fabric-shim';
+import type { ChaincodeInterface, ChaincodeStub } from 'fabric-shim';
 import { toTimestamp } from './proposal';
 import type { KeyModification, RangeIterator, TxSimulator } from './simulator';
 
@@ -99,6 +99,8 @@ export class ChaincodeConnection {
   private registeredName = '';
   private readonly registered: Promise<void>;
   private settleRegistration!: (err?: Error) => void;
+  /** In-process only: the shim's handler and chaincode, so a transaction is dispatched by call (see invokeDirectly). */
+  private direct: DirectDispatch | undefined;
 
   private constructor(
     private readonly stream: ChaincodeMessageStream,
@@ -120,15 +122,18 @@ export class ChaincodeConnection {
   /**
    * Runs a chaincode object (e.g. from loadContractChaincode) in this process through
    * fabric-shim's ChaincodeMessageHandler, started like server.js's connect() does.
-   * Protobuf message objects cross the in-memory pipe as they are, without re-encoding, and
-   * the point requests (get, put, delete state) are answered by direct call (see DirectState).
+   * Protobuf message objects cross the in-memory pipe as they are, without re-encoding; the
+   * transaction itself and the point requests (get, put, delete state) go by direct call
+   * (see invokeDirectly and DirectState).
    */
   static async inProcess(chaincode: ChaincodeInterface, chaincodeId: string, opts: ConnectionOptions = {}): Promise<ChaincodeConnection> {
     // Loaded lazily so callers can set CORE_CHAINCODE_LOGGING_LEVEL before fabric-shim's loggers exist.
     const { ChaincodeMessageHandler } = require('fabric-shim/lib/handler');
     const [peerEnd, chaincodeEnd] = createPipe();
     const conn = new ChaincodeConnection(peerEnd, chaincodeId, opts, () => peerEnd.end());
-    const handler = new (withDirectState(ChaincodeMessageHandler, conn))(chaincodeEnd, guardChaincode(chaincode));
+    const guarded = guardChaincode(chaincode);
+    const handler = new (withDirectState(ChaincodeMessageHandler, conn))(chaincodeEnd, guarded);
+    conn.direct = { handler, chaincode: guarded };
     const register = new peer.ChaincodeMessage();
     register.setType(T.REGISTER);
     register.setPayload(chaincodeIdBytes(chaincodeId));
@@ -207,8 +212,6 @@ export class ChaincodeConnection {
       input = peer.ChaincodeInput.deserializeBinary(req.input.serializeBinary());
       input.setIsInit(true);
     }
-    const msg = message(opts.isInit ? T.INIT : T.TRANSACTION, req.channel, req.txId, input.serializeBinary());
-    msg.setProposal(req.signedProposal);
 
     return new Promise<ChaincodeResult>((resolve, reject) => {
       const timeoutMs = opts.timeoutMs ?? this.executeTimeoutMs;
@@ -224,8 +227,41 @@ export class ChaincodeConnection {
         timer: setTimeout(() => this.fail(ctx, new Error(`timeout expired while executing transaction ${req.txId}`)), timeoutMs),
       };
       this.contexts.set(key, ctx);
+      if (this.direct) {
+        void this.invokeDirectly(this.direct, ctx, input, req.signedProposal, opts.isInit === true);
+        return;
+      }
+      const msg = message(opts.isInit ? T.INIT : T.TRANSACTION, req.channel, req.txId, input.serializeBinary());
+      msg.setProposal(req.signedProposal);
       this.send(msg);
     });
+  }
+
+  /**
+   * What handler.js's handleMessage does with a TRANSACTION or INIT message, minus the message
+   * and its logging: the shim's own ChaincodeStub over this transaction, the contract dispatch,
+   * and the response and event it would have sent back in COMPLETED (or ERROR, if no stub).
+   */
+  private async invokeDirectly(direct: DirectDispatch, ctx: TxContext, input: peer.ChaincodeInput, signedProposal: peer.SignedProposal, isInit: boolean): Promise<void> {
+    let stub: ChaincodeStub & { chaincodeEvent?: peer.ChaincodeEvent };
+    try {
+      stub = new (shimStub())(direct.handler, ctx.channel, ctx.txId, input, signedProposal);
+    } catch (err) {
+      this.enqueue(ctx, () => this.settle(ctx, failedResult(String(err))));
+      return;
+    }
+    const resp = await (isInit ? direct.chaincode.Init(stub) : direct.chaincode.Invoke(stub));
+    let result: ChaincodeResult;
+    if (!resp || !resp.status) {
+      const method = isInit ? 'Init' : 'Invoke';
+      result = { status: 500, message: `[${ctx.channel}-${ctx.txId.substring(0, 8)}] Calling chaincode ${method}() has not called success or error.`, payload: Buffer.alloc(0) };
+    } else {
+      result = { status: resp.status, message: resp.message ?? '', payload: resp.payload ? Buffer.from(resp.payload) : Buffer.alloc(0) };
+      const ev = stub.chaincodeEvent;
+      if (ev && ev.getEventName()) result.event = { name: ev.getEventName(), payload: Buffer.from(ev.getPayload_asU8()) };
+    }
+    // Requests still queued (an un-awaited range, say) land before the results are read, as for COMPLETED.
+    this.enqueue(ctx, () => this.settle(ctx, result));
   }
 
   async close(): Promise<void> {
@@ -457,7 +493,6 @@ export class ChaincodeConnection {
   }
 
   private async complete(ctx: TxContext, msg: peer.ChaincodeMessage): Promise<void> {
-    if (ctx.finished) return;
     let result: ChaincodeResult;
     if (msg.getType() === T.COMPLETED) {
       const resp = peer.Response.deserializeBinary(msg.getPayload_asU8());
@@ -467,9 +502,13 @@ export class ChaincodeConnection {
       if (ev && ev.getEventName()) result.event = { name: ev.getEventName(), payload: Buffer.from(ev.getPayload_asU8()) };
     } else {
       // The shim sends ERROR when it cannot even build a stub (bad input/proposal).
-      const cause = Buffer.from(msg.getPayload_asU8()).toString('utf8');
-      result = { status: 500, message: `transaction returned with failure: ${cause}`, payload: Buffer.alloc(0) };
+      result = failedResult(Buffer.from(msg.getPayload_asU8()).toString('utf8'));
     }
+    await this.settle(ctx, result);
+  }
+
+  private async settle(ctx: TxContext, result: ChaincodeResult): Promise<void> {
+    if (ctx.finished) return;
     await this.finish(ctx);
     ctx.resolve(result);
   }
@@ -593,6 +632,18 @@ interface ShimHandler {
   chat(msg: peer.ChaincodeMessage): void;
 }
 
+interface DirectDispatch {
+  handler: ShimHandler;
+  chaincode: ChaincodeInterface;
+}
+
+type StubClass = new (handler: ShimHandler, channel: string, txId: string, input: peer.ChaincodeInput, signedProposal: peer.SignedProposal) => ChaincodeStub & { chaincodeEvent?: peer.ChaincodeEvent };
+
+/** fabric-shim's ChaincodeStub class (loaded lazily, like the handler, for the log level). */
+function shimStub(): StubClass {
+  return require('fabric-shim/lib/stub') as StubClass;
+}
+
 /**
  * Makes a throwing Init/Invoke answer with an error response instead of crashing this
  * process: handler.js awaits them without a catch, which in a separate chaincode process
@@ -659,6 +710,11 @@ function contextKey(channel: string, txId: string): string {
 
 function typeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `type ${type}`;
+}
+
+/** The response to a transaction the shim could not even start (no stub: bad input or proposal). */
+function failedResult(cause: string): ChaincodeResult {
+  return { status: 500, message: `transaction returned with failure: ${cause}`, payload: Buffer.alloc(0) };
 }
 
 /** Fabric wraps a failed request as "<TYPE> failed: transaction ID: <txid>: <cause>". */

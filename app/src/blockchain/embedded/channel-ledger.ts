@@ -17,7 +17,7 @@
  */
 import { peer } from '@hyperledger/fabric-protos';
 import type { ChaincodeConnection } from './chaincode-support';
-import { endorseProposal, ProposalError, type EndorsedProposal } from './endorser';
+import { checkProposal, simulateProposal, summaryOf, type EndorsedProposal } from './endorser';
 import type { EndorserPool } from './endorser-pool';
 import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
@@ -118,20 +118,13 @@ export class ChannelLedger {
   async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
     if (this.closed) throw new Error(`channel ${this.channel} is closed`);
     const bytes = signedProposal.serializeBinary();
-    const roots = this.opts.trustRoots();
-    let endorsed: EndorsedProposal;
-    if (this.endorsers) {
-      // Authenticated once, here: the worker and the committer rely on it.
-      const failure = signatureError(signedProposal, roots);
-      if (failure) throw new ProposalError('', failure);
-      endorsed = await this.endorsers.endorse(this.channel, bytes);
-    } else {
-      endorsed = await endorseProposal(
-        { channel: this.channel, namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint(), roots },
-        signedProposal,
-      );
-    }
-    const endorsement = { ...endorsed, signedProposal, bytes };
+    // Checked once, here: the worker and the committer rely on it.
+    const verified = checkProposal(this.channel, this.opts.namespace, signedProposal, this.opts.trustRoots());
+    const run = { channel: this.channel, txId: verified.txId, signedProposal, input: verified.input };
+    const simulation = this.endorsers
+      ? await this.endorsers.endorse(run, bytes)
+      : await simulateProposal({ namespace: this.opts.namespace, chaincode: this.opts.chaincode, state: this.store.state, height: this.store.state.savepoint() }, run);
+    const endorsement = { ...simulation, proposal: summaryOf(verified), signedProposal, bytes };
     this.admitted.add(endorsement);
     return endorsement;
   }

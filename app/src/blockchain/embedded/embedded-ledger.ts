@@ -85,7 +85,7 @@ export class EmbeddedLedger implements LedgerGateway {
       const workers = opts.chaincode ? 0 : (opts.endorsers ?? Math.max(1, os.availableParallelism() - 1));
       if (workers > 0) {
         const stores = new Map([...ledgers].map(([channel, ledger]) => [channel, ledger.store]));
-        endorsers = await EndorserPool.start(workers, { namespace: CHAINCODE_NAME, chaincodeId: `${CHAINCODE_NAME}:${CHAINCODE_VERSION}` }, stores, () => membership.roots());
+        endorsers = await EndorserPool.start(workers, { namespace: CHAINCODE_NAME, chaincodeId: `${CHAINCODE_NAME}:${CHAINCODE_VERSION}` }, stores);
         for (const ledger of ledgers.values()) ledger.useEndorsers(endorsers);
       }
     } catch (err) {

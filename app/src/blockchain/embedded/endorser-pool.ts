@@ -8,7 +8,8 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ProposalError, type EndorsedProposal } from './endorser';
+import type { ExecuteRequest } from './chaincode-support';
+import type { Simulation } from './endorser';
 import { validTransactions, type Block } from './ledger/block';
 import type { ChannelStore } from './ledger/channel-store';
 import type { KeyModification, Version } from './simulator';
@@ -21,10 +22,10 @@ export interface WorkerOptions {
 type Bytes = Uint8Array;
 
 export type ToWorker =
-  | { type: 'roots'; roots: Record<string, string> }
   | { type: 'snapshot'; channel: string; height: number; entries: Array<{ ns: string; key: string; value: Bytes; version: Version }>; last: boolean }
   | { type: 'block'; channel: string; number: number; txs: Array<{ txId: string; txNum: number; namespace: string; timestamp: Date; writes: Array<{ key: string; isDelete: boolean; value: Bytes }> }> }
-  | { type: 'endorse'; id: number; channel: string; proposal: Bytes }
+  /** A proposal the ledger's thread has checked: its SignedProposal and ChaincodeInput, serialized. */
+  | { type: 'endorse'; id: number; channel: string; txId: string; proposal: Bytes; input: Bytes }
   | { type: 'history-result'; id: number; mods: KeyModification[]; error?: undefined }
   | { type: 'history-result'; id: number; error: string };
 
@@ -32,20 +33,19 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'loaded'; channel: string }
-  | { type: 'endorsed'; id: number; result: EndorsedProposal; error?: undefined }
-  | { type: 'endorsed'; id: number; error: { message: string; txId?: string } }
+  | { type: 'endorsed'; id: number; result: Simulation; error?: undefined }
+  | { type: 'endorsed'; id: number; error: string }
   | { type: 'history'; id: number; channel: string; ns: string; key: string };
 
 const SNAPSHOT_CHUNK = 2000;
 
 interface Pending {
-  resolve(result: EndorsedProposal): void;
+  resolve(result: Simulation): void;
   reject(err: Error): void;
 }
 
 class EndorserThread {
   readonly pending = new Map<number, Pending>();
-  rootsSent: Record<string, string> | undefined;
   failure: Error | undefined;
 
   constructor(readonly worker: Worker) {}
@@ -58,13 +58,12 @@ export class EndorserPool {
   private constructor(
     private readonly threads: EndorserThread[],
     private readonly stores: ReadonlyMap<string, ChannelStore>,
-    private readonly roots: () => Record<string, string>,
   ) {}
 
   /** Starts `size` workers and loads every channel's committed state into each. */
-  static async start(size: number, opts: WorkerOptions, stores: ReadonlyMap<string, ChannelStore>, roots: () => Record<string, string>): Promise<EndorserPool> {
+  static async start(size: number, opts: WorkerOptions, stores: ReadonlyMap<string, ChannelStore>): Promise<EndorserPool> {
     const threads: EndorserThread[] = [];
-    const pool = new EndorserPool(threads, stores, roots);
+    const pool = new EndorserPool(threads, stores);
     try {
       for (let i = 0; i < size; i++) threads.push(await pool.spawn(opts));
     } catch (err) {
@@ -74,20 +73,15 @@ export class EndorserPool {
     return pool;
   }
 
-  /** Endorses a serialized SignedProposal, already authenticated by the caller, on the least busy live worker. */
-  endorse(channel: string, signedProposal: Uint8Array): Promise<EndorsedProposal> {
+  /** Simulates a proposal the caller has checked (checkProposal) on the least busy live worker; `bytes` is its SignedProposal serialized. */
+  endorse(run: ExecuteRequest, bytes: Uint8Array): Promise<Simulation> {
     if (this.closed) return Promise.reject(new Error('endorsers are closed'));
     const thread = this.leastBusy();
     if (!thread) return Promise.reject(this.threads[0]?.failure ?? new Error('no endorsement worker is running'));
-    const roots = this.roots();
-    if (thread.rootsSent !== roots) {
-      this.post(thread, { type: 'roots', roots });
-      thread.rootsSent = roots;
-    }
     const id = this.nextId++;
-    return new Promise<EndorsedProposal>((resolve, reject) => {
+    return new Promise<Simulation>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
-      this.post(thread, { type: 'endorse', id, channel, proposal: signedProposal });
+      this.post(thread, { type: 'endorse', id, channel: run.channel, txId: run.txId, proposal: bytes, input: run.input.serializeBinary() });
     });
   }
 
@@ -146,7 +140,7 @@ export class EndorserPool {
           case 'endorsed': {
             const p = thread.pending.get(msg.id);
             thread.pending.delete(msg.id);
-            if (msg.error) p?.reject(msg.error.txId === undefined ? new Error(msg.error.message) : new ProposalError(msg.error.txId, msg.error.message));
+            if (msg.error !== undefined) p?.reject(new Error(msg.error));
             else p?.resolve(revive(msg.result));
             return;
           }
@@ -189,7 +183,7 @@ export function asBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
-function revive(r: EndorsedProposal): EndorsedProposal {
+function revive(r: Simulation): Simulation {
   return {
     ...r,
     response: { ...r.response, payload: asBuffer(r.response.payload), ...(r.response.event ? { event: { name: r.response.event.name, payload: asBuffer(r.response.event.payload) } } : {}) },

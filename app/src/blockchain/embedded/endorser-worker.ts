@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { peer } from '@hyperledger/fabric-protos';
 import { contracts } from '@fund/chaincode';
 import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
-import { endorseProposal, ProposalError } from './endorser';
+import { simulateProposal } from './endorser';
 import { MemoryState } from './memory-state';
 import type { KeyModification } from './simulator';
 import { asBuffer as buf, type FromWorker, type ToWorker, type WorkerOptions } from './endorser-pool';
@@ -24,7 +24,6 @@ interface Replica {
 const replicas = new Map<string, Replica>();
 const historyRequests = new Map<number, { resolve(mods: KeyModification[]): void; reject(err: Error): void }>();
 let nextHistoryId = 0;
-let roots: Record<string, string> = {};
 
 const send = (msg: FromWorker) => port.postMessage(msg);
 
@@ -48,9 +47,6 @@ async function main(): Promise<void> {
   const chaincode = await ChaincodeConnection.inProcess(loadContractChaincode([...contracts], '@fund/chaincode', chaincodeId.split(':')[1] ?? ''), chaincodeId);
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
-      case 'roots':
-        roots = msg.roots;
-        return;
       case 'snapshot': {
         const r = replica(msg.channel);
         for (const e of msg.entries) r.state.load(e.ns, e.key, buf(e.value), e.version);
@@ -73,11 +69,11 @@ async function main(): Promise<void> {
       }
       case 'endorse': {
         const r = replica(msg.channel);
-        const target = { channel: msg.channel, namespace, chaincode, state: r.state, height: r.height, roots };
-        // The ledger's thread authenticated the proposal before posting it (ChannelLedger.endorse).
-        endorseProposal(target, peer.SignedProposal.deserializeBinary(msg.proposal), true).then(
+        // The ledger's thread checked the proposal before posting it (ChannelLedger.endorse).
+        const run = { channel: msg.channel, txId: msg.txId, signedProposal: peer.SignedProposal.deserializeBinary(msg.proposal), input: peer.ChaincodeInput.deserializeBinary(msg.input) };
+        simulateProposal({ namespace, chaincode, state: r.state, height: r.height }, run).then(
           (result) => send({ type: 'endorsed', id: msg.id, result }),
-          (err: Error) => send({ type: 'endorsed', id: msg.id, error: { message: err.message, txId: err instanceof ProposalError ? err.txId : undefined } }),
+          (err: Error) => send({ type: 'endorsed', id: msg.id, error: err.message }),
         );
         return;
       }

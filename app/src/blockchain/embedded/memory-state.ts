@@ -39,6 +39,10 @@ export class MemoryState implements VersionedState {
     return this.namespaces.get(ns)?.values.get(key);
   }
 
+  async version(ns: string, key: string): Promise<Version | null> {
+    return this.namespaces.get(ns)?.values.get(key)?.version ?? null;
+  }
+
   async *range(ns: string, startKey: string, endKey: string): AsyncIterable<VersionedKV> {
     const space = this.namespaces.get(ns);
     if (!space) return;

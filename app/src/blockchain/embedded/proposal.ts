@@ -143,11 +143,6 @@ export interface VerifyOptions {
   msps?: Record<string, string | readonly string[]>;
   /** Evaluation time for certificate validity (default now). */
   at?: Date;
-  /**
-   * The same peer has already checked the creator and the signature (the ledger authenticates each
-   * proposal once, on its own thread, before an endorsement worker runs it): skip those two checks.
-   */
-  authenticated?: boolean;
 }
 
 /**
@@ -178,7 +173,7 @@ export function verifyProposal(signedProposal: peer.SignedProposal, opts: Verify
   if (!creator.mspId || !creator.certificate) throw new Error('invalid proposal: creator identity is empty');
   if (nonce.length === 0) throw new Error('invalid proposal: nonce is empty');
 
-  if (opts.msps && !opts.authenticated) {
+  if (opts.msps) {
     const roots = opts.msps[creator.mspId];
     if (!roots) throw new Error(`invalid proposal: creator MSP "${creator.mspId}" is not trusted`);
     const list = typeof roots === 'string' ? [roots] : roots;
@@ -186,7 +181,7 @@ export function verifyProposal(signedProposal: peer.SignedProposal, opts: Verify
       throw new Error(`invalid proposal: creator certificate is not a valid identity of MSP "${creator.mspId}"`);
     }
   }
-  if (!opts.authenticated && !verifySignature(creator.certificate, proposalBytes, signature)) {
+  if (!verifySignature(creator.certificate, proposalBytes, signature)) {
     throw new Error('invalid proposal: signature does not verify against the creator certificate');
   }
   const expectedTxId = computeTxId(nonce, creatorBytes);

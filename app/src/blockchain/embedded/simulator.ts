@@ -29,6 +29,8 @@ export interface KeyModification {
 /** Committed, versioned world state as seen by the simulator. */
 export interface VersionedState {
   get(ns: string, key: string): Promise<VersionedValue | undefined>;
+  /** The committed version of a key, null if it does not exist (what MVCC validation compares). */
+  version(ns: string, key: string): Promise<Version | null>;
   /** Keys in UTF-8 byte order (see compareKeys); start inclusive, end exclusive; '' = unbounded. */
   range(ns: string, startKey: string, endKey: string): AsyncIterable<VersionedKV>;
   /** Committed modifications of a key, newest first (Fabric 2.x history order). */

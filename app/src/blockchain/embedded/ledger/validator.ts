@@ -106,7 +106,7 @@ async function validateOne(
 
 async function readConflict(state: VersionedState, ns: string, read: KVRead, written: SortedKeys, pending: readonly SortedKeys[]): Promise<string | undefined> {
   if (written.has(read.key)) return `key ${printable(read.key)} was written by an earlier transaction of this block`;
-  if (pending.some((keys) => keys.has(read.key)) || !sameVersion(read.version, (await state.get(ns, read.key))?.version)) {
+  if (pending.some((keys) => keys.has(read.key)) || !sameVersion(read.version, await state.version(ns, read.key))) {
     return `key ${printable(read.key)} changed since it was read`;
   }
   return undefined;
