@@ -46,6 +46,24 @@ describe('LevelStateDb', () => {
     assert.equal(db.savepoint(), 1);
   });
 
+  test('version() follows commits: a key read before a write, the write, a delete, a failed batch, a reopen', async () => {
+    assert.equal(await db.version('cc', 'k'), null, 'missing, and remembered as missing');
+    await db.commitBlock(0, [ctx(0, [put('k', '1')])]);
+    assert.deepEqual(await db.version('cc', 'k'), { blockNum: 0, txNum: 0 });
+    await db.commitBlock(1, [ctx(4, [put('k', '2')])]);
+    assert.deepEqual(await db.version('cc', 'k'), { blockNum: 1, txNum: 4 });
+    await assert.rejects(db.commitBlock(2, [ctx(0, [put('k', '3'), put('', 'bad key')])]), /invalid key/);
+    assert.deepEqual(await db.version('cc', 'k'), { blockNum: 1, txNum: 4 }, 'a batch that was refused changes no version');
+    await db.commitBlock(2, [ctx(1, [del('k')])]);
+    assert.equal(await db.version('cc', 'k'), null);
+    assert.equal(await db.version('cc2', 'k'), null, 'namespaces are apart');
+    await db.commitBlock(3, [ctx(0, [put('k', '4')])]);
+    await db.close();
+    db = await LevelStateDb.open(path.join(dir, 'state'));
+    assert.deepEqual(await db.version('cc', 'k'), { blockNum: 3, txNum: 0 }, 'read from disk after a reopen');
+    assert.deepEqual(await db.version('cc', 'k'), (await db.get('cc', 'k'))?.version);
+  });
+
   test('range order, bounds and composite keys match MemoryState (UTF-8 byte order)', async () => {
     const keys = ['a', 'b', 'ab', 'a\0', '\0Draft\0d1\0', '\0Draft\0d2\0', '\0Project\0p1\0', 'z', '\uE000', '\u{10000}', '\u{10FFFE}', 'é', '~'];
     const mem = new MemoryState();
