@@ -639,9 +639,11 @@ interface DirectDispatch {
 
 type StubClass = new (handler: ShimHandler, channel: string, txId: string, input: peer.ChaincodeInput, signedProposal: peer.SignedProposal) => ChaincodeStub & { chaincodeEvent?: peer.ChaincodeEvent };
 
-/** fabric-shim's ChaincodeStub class (loaded lazily, like the handler, for the log level). */
+let stubClass: StubClass | undefined;
+
+/** fabric-shim's ChaincodeStub class (loaded lazily, like the handler, for the log level; resolving it costs ~30 µs). */
 function shimStub(): StubClass {
-  return require('fabric-shim/lib/stub') as StubClass;
+  return (stubClass ??= require('fabric-shim/lib/stub') as StubClass);
 }
 
 /**

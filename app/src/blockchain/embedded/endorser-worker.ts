@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { peer } from '@hyperledger/fabric-protos';
 import { contracts } from '@fund/chaincode';
 import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
-import { simulateProposal } from './endorser';
+import { simulateProposal, type Simulation } from './endorser';
 import { MemoryState } from './memory-state';
 import type { KeyModification } from './simulator';
 import { asBuffer as buf, type FromWorker, type ToWorker, type WorkerOptions } from './endorser-pool';
@@ -72,7 +72,10 @@ async function main(): Promise<void> {
         // The ledger's thread checked the proposal before posting it (ChannelLedger.endorse).
         const run = { channel: msg.channel, txId: msg.txId, signedProposal: peer.SignedProposal.deserializeBinary(msg.proposal), input: peer.ChaincodeInput.deserializeBinary(msg.input) };
         simulateProposal({ namespace, chaincode, state: r.state, height: r.height }, run).then(
-          (result) => send({ type: 'endorsed', id: msg.id, result }),
+          (result) => {
+            const bytes = packBytes(result);
+            port.postMessage({ type: 'endorsed', id: msg.id, result } satisfies FromWorker, [bytes]);
+          },
           (err: Error) => send({ type: 'endorsed', id: msg.id, error: err.message }),
         );
         return;
@@ -80,6 +83,27 @@ async function main(): Promise<void> {
     }
   });
   send({ type: 'ready' });
+}
+
+/**
+ * Moves a simulation's byte fields (payloads, written values) into one ArrayBuffer of their own,
+ * which the message then transfers instead of copying. A small Buffer is a view of Node's shared
+ * 8 KiB pool, and cloning it copies the whole slab, with every message.
+ */
+function packBytes(result: Simulation): ArrayBuffer {
+  const { response, results } = result;
+  const fields: Buffer[] = [response.payload, ...(response.event ? [response.event.payload] : []), ...results.writes.map((w) => w.value)];
+  const packed = Buffer.allocUnsafeSlow(fields.reduce((n, b) => n + b.length, 0));
+  let offset = 0;
+  const place = (b: Buffer): Buffer => {
+    b.copy(packed, offset);
+    offset += b.length;
+    return packed.subarray(offset - b.length, offset);
+  };
+  response.payload = place(response.payload);
+  if (response.event) response.event.payload = place(response.event.payload);
+  for (const w of results.writes) w.value = place(w.value);
+  return packed.buffer as ArrayBuffer;
 }
 
 main().catch((err: Error) => {
