@@ -227,25 +227,27 @@ describe('embedded peer: in-process chaincode through fabric-shim', () => {
     const writes = Array.from({ length: 250 }, (_, i) => ({ key: `r${String(i).padStart(3, '0')}`, isDelete: false, value: Buffer.from(String(i)) }));
     state.apply(CC, writes, { blockNum: ++block, txNum: 0 }, 'seed-range', new Date());
 
-    // Count the peer's QUERY_STATE_NEXT decodes to prove the shim really paged.
-    const original = peer.QueryStateNext.deserializeBinary;
-    let nexts = 0;
-    peer.QueryStateNext.deserializeBinary = (bytes: Uint8Array) => {
-      nexts++;
-      return original.call(peer.QueryStateNext, bytes);
+    // Record the pages the peer answers with (the first with the range, then one per QUERY_STATE_NEXT) to prove the
+    // shim really paged.
+    const original = peer.QueryResponse.prototype.setResultsList;
+    const pages: number[] = [];
+    peer.QueryResponse.prototype.setResultsList = function (this: peer.QueryResponse, list: peer.QueryResultBytes[]) {
+      pages.push(list.length);
+      return original.call(this, list);
     };
     let r: Run;
     try {
       r = await run(alice, ['Kv:range', 'r', 's']);
     } finally {
-      peer.QueryStateNext.deserializeBinary = original;
+      peer.QueryResponse.prototype.setResultsList = original;
     }
     assert.equal(r.result.status, 200, r.result.message);
     const keys = r.json<string[]>();
     assert.equal(keys.length, 250);
     assert.equal(keys[0], 'r000=0');
     assert.equal(keys[249], 'r249=249');
-    assert.equal(nexts, 2, '250 results come in batches of 100, 100, 50');
+    // The last, empty answer is the one to the shim's QUERY_STATE_CLOSE once the iterator is done.
+    assert.deepEqual(pages, [100, 100, 50, 0], '250 results come in batches of 100, 100, 50');
 
     assert.deepEqual(r.results.reads, [], 'range reads go to range-query info, not the read set');
     assert.equal(r.results.rangeQueries.length, 1);
