@@ -122,9 +122,9 @@ export class ChaincodeConnection {
   /**
    * Runs a chaincode object (e.g. from loadContractChaincode) in this process through
    * fabric-shim's ChaincodeMessageHandler, started like server.js's connect() does.
-   * Protobuf message objects cross the in-memory pipe as they are, without re-encoding; the
-   * transaction itself and the point requests (get, put, delete state) go by direct call
-   * (see invokeDirectly and DirectState).
+   * The transaction itself and the chaincode's state requests and queries go by direct call
+   * (see invokeDirectly and DirectState); what still travels (registration, the requests this
+   * peer refuses) crosses an in-memory pipe as protobuf objects, without re-encoding.
    */
   static async inProcess(chaincode: ChaincodeInterface, chaincodeId: string, opts: ConnectionOptions = {}): Promise<ChaincodeConnection> {
     // Loaded lazily so callers can set CORE_CHAINCODE_LOGGING_LEVEL before fabric-shim's loggers exist.
@@ -401,7 +401,7 @@ export class ChaincodeConnection {
    * A point request of an in-process chaincode, answered as serve() would answer its message:
    * the RESPONSE payload as the shim returns it, or the shim's Error for an ERROR reply.
    */
-  async answerDirectly(
+  answerDirectly(
     type: 'GET_STATE' | 'PUT_STATE' | 'DEL_STATE',
     channel: string,
     txId: string,
@@ -409,12 +409,35 @@ export class ChaincodeConnection {
     key: string,
     value?: Uint8Array,
   ): Promise<Buffer> {
-    try {
-      const ctx = this.contexts.get(contextKey(channel, txId));
-      if (!ctx || ctx.finished) throw new Error('no ongoing transaction');
+    return this.inTransaction(type, channel, txId, async (ctx) => {
       if (type === 'GET_STATE') return Buffer.from(await this.getState(ctx, collection, key));
       if (type === 'PUT_STATE') return Buffer.from(this.putState(ctx, collection, key, value ?? new Uint8Array(0)));
       return Buffer.from(this.deleteState(ctx, collection, key));
+    });
+  }
+
+  /** A query of an in-process chaincode, answered as serve() would: the QueryResponse, or the shim's Error for an ERROR reply. */
+  queryDirectly(channel: string, txId: string, query: DirectQuery): Promise<peer.QueryResponse> {
+    return this.inTransaction(QUERY_MESSAGE[query.type], channel, txId, (ctx) => {
+      switch (query.type) {
+        case 'range':
+          return this.queryRange(ctx, query.collection, query.startKey, query.endKey, query.metadata);
+        case 'next':
+          return this.queryNext(ctx, query.id);
+        case 'close':
+          return this.queryClose(ctx, query.id);
+        case 'history':
+          return this.queryHistory(ctx, query.key);
+      }
+    });
+  }
+
+  /** Runs a direct request in its transaction's context; a failure reads as the ERROR reply to `type` would. */
+  private async inTransaction<T>(type: string, channel: string, txId: string, run: (ctx: TxContext) => Promise<T>): Promise<T> {
+    try {
+      const ctx = this.contexts.get(contextKey(channel, txId));
+      if (!ctx || ctx.finished) throw new Error('no ongoing transaction');
+      return await run(ctx);
     } catch (err) {
       throw new Error(requestFailed(type, txId, (err as Error).message));
     }
@@ -485,26 +508,6 @@ export class ChaincodeConnection {
     const id = randomUUID();
     ctx.cursors.set(id, cursor);
     return this.nextBatch(ctx, id, cursor);
-  }
-
-  /** A query of an in-process chaincode, answered as serve() would: the QueryResponse, or the shim's Error for an ERROR reply. */
-  async queryDirectly(type: 'GET_STATE_BY_RANGE' | 'QUERY_STATE_NEXT' | 'QUERY_STATE_CLOSE' | 'GET_HISTORY_FOR_KEY', channel: string, txId: string, query: DirectQuery): Promise<peer.QueryResponse> {
-    try {
-      const ctx = this.contexts.get(contextKey(channel, txId));
-      if (!ctx || ctx.finished) throw new Error('no ongoing transaction');
-      switch (query.type) {
-        case 'range':
-          return await this.queryRange(ctx, query.collection, query.startKey, query.endKey, query.metadata);
-        case 'next':
-          return await this.queryNext(ctx, query.id);
-        case 'close':
-          return await this.queryClose(ctx, query.id);
-        case 'history':
-          return await this.queryHistory(ctx, query.key);
-      }
-    } catch (err) {
-      throw new Error(requestFailed(type, txId, (err as Error).message));
-    }
   }
 
   /** One QueryResponse batch; exhausted cursors are cleaned up as Fabric's builder does. */
@@ -658,7 +661,7 @@ function withDirectState(Handler: new (stream: unknown, chaincode: ChaincodeInte
     }
 
     async handleGetStateByRange(collection: string, startKey: string, endKey: string, channel: string, txId: string, metadata?: Uint8Array) {
-      const response = await conn.queryDirectly('GET_STATE_BY_RANGE', channel, txId, { type: 'range', collection, startKey, endKey, metadata });
+      const response = await conn.queryDirectly(channel, txId, { type: 'range', collection, startKey, endKey, metadata });
       const result: { iterator: unknown; metadata?: { bookmark: string; fetchedRecordsCount: number } } = { iterator: new (shimIterators().StateQueryIterator)(this, channel, txId, response) };
       const md = response.getMetadata_asU8();
       if (md.length > 0) {
@@ -669,15 +672,15 @@ function withDirectState(Handler: new (stream: unknown, chaincode: ChaincodeInte
     }
 
     handleQueryStateNext(id: string, channel: string, txId: string): Promise<peer.QueryResponse> {
-      return conn.queryDirectly('QUERY_STATE_NEXT', channel, txId, { type: 'next', id });
+      return conn.queryDirectly(channel, txId, { type: 'next', id });
     }
 
     handleQueryStateClose(id: string, channel: string, txId: string): Promise<peer.QueryResponse> {
-      return conn.queryDirectly('QUERY_STATE_CLOSE', channel, txId, { type: 'close', id });
+      return conn.queryDirectly(channel, txId, { type: 'close', id });
     }
 
     async handleGetHistoryForKey(key: string, channel: string, txId: string) {
-      const response = await conn.queryDirectly('GET_HISTORY_FOR_KEY', channel, txId, { type: 'history', key });
+      const response = await conn.queryDirectly(channel, txId, { type: 'history', key });
       return new (shimIterators().HistoryQueryIterator)(this, channel, txId, response);
     }
   };
@@ -688,6 +691,9 @@ type DirectQuery =
   | { type: 'range'; collection: string; startKey: string; endKey: string; metadata: Uint8Array | undefined }
   | { type: 'next' | 'close'; id: string }
   | { type: 'history'; key: string };
+
+/** The message each query stands for, which names it in errors as the peer's ERROR reply would. */
+const QUERY_MESSAGE: Record<DirectQuery['type'], string> = { range: 'GET_STATE_BY_RANGE', next: 'QUERY_STATE_NEXT', close: 'QUERY_STATE_CLOSE', history: 'GET_HISTORY_FOR_KEY' };
 
 type IteratorClass = new (handler: unknown, channel: string, txId: string, response: peer.QueryResponse) => unknown;
 let iteratorClasses: { StateQueryIterator: IteratorClass; HistoryQueryIterator: IteratorClass } | undefined;

@@ -25,7 +25,7 @@ const replicas = new Map<string, Replica>();
 const historyRequests = new Map<number, { resolve(mods: KeyModification[]): void; reject(err: Error): void }>();
 let nextHistoryId = 0;
 
-const send = (msg: FromWorker) => port.postMessage(msg);
+const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 function replica(channel: string): Replica {
   let r = replicas.get(channel);
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
         simulateProposal({ namespace, chaincode, state: r.state, height: r.height }, run).then(
           (result) => {
             const bytes = packBytes(result);
-            port.postMessage({ type: 'endorsed', id: msg.id, result } satisfies FromWorker, [bytes]);
+            send({ type: 'endorsed', id: msg.id, result }, [bytes]);
           },
           (err: Error) => send({ type: 'endorsed', id: msg.id, error: err.message }),
         );

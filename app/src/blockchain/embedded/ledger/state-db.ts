@@ -72,7 +72,7 @@ export class LevelStateDb implements VersionedState {
   }
 
   async version(ns: string, key: string): Promise<Version | null> {
-    const id = `${ns}\0${key}`;
+    const id = versionId(ns, key);
     let v = this.versions.get(id);
     if (v === undefined) {
       // Read and remembered in one synchronous step, so a commit cannot land in between.
@@ -133,6 +133,8 @@ export class LevelStateDb implements VersionedState {
     // thousands of operations in JavaScript, about five times the cost. Nothing is written
     // before write(), so a bad write set still aborts the whole batch.
     const batch = this.db.batch();
+    // The versions the batch sets, remembered once it has landed.
+    const versions: Array<[string, Version | null]> = [];
     try {
       for (const { number: blockNum, validTxs } of blocks) {
         if (blockNum !== last + 1) throw new Error(`cannot commit block ${blockNum}: state savepoint is ${last}`);
@@ -144,6 +146,7 @@ export class LevelStateDb implements VersionedState {
             const key = stateKey(tx.namespace, w.key);
             if (w.isDelete) batch.del(key);
             else batch.put(key, encodeValue(w.value, version));
+            versions.push([versionId(tx.namespace, w.key), w.isDelete ? null : version]);
             batch.put(Buffer.concat([historyPrefix(tx.namespace, w.key), u64(blockNum), u64(tx.txNum)]), encodeModification(tx, w));
           }
         }
@@ -157,9 +160,7 @@ export class LevelStateDb implements VersionedState {
     try {
       await batch.write({ sync: false });
       this.lastBlock = last;
-      for (const { number: blockNum, validTxs } of blocks) {
-        for (const tx of validTxs) for (const w of tx.writes) this.remember(`${tx.namespace}\0${w.key}`, w.isDelete ? null : { blockNum, txNum: tx.txNum });
-      }
+      for (const [id, v] of versions) this.remember(id, v);
     } finally {
       this.committing = false;
     }
@@ -173,6 +174,11 @@ export class LevelStateDb implements VersionedState {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/** A key's entry in the version cache (namespaces hold no 0x00, see nsBytes). */
+function versionId(ns: string, key: string): string {
+  return `${ns}\0${key}`;
 }
 
 function nsPrefix(ns: string): Buffer {
