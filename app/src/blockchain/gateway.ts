@@ -26,6 +26,12 @@ export interface TransactionRequest {
   channel: string;
   fcn: string;
   args?: string[];
+  /**
+   * Submit only: called with the transaction id once the proposal is built and before it is endorsed; a rejection
+   * stops the submit (nothing is endorsed or ordered). The relay uses it to route a business id the chaincode derives
+   * from the transaction id (a new project's) before the transaction reaches a set.
+   */
+  beforeEndorse?: (txId: string) => Promise<void>;
 }
 
 export interface EnrolRequest {

@@ -107,7 +107,7 @@ export class EmbeddedLedger implements LedgerGateway {
 
   async submit(identity: Identity, req: TransactionRequest): Promise<SubmitResult> {
     const ledger = this.ledger(req.channel);
-    const endorsement = await this.endorse(ledger, identity, req);
+    const endorsement = await this.endorse(ledger, identity, req, req.beforeEndorse);
     const status = await ledger.order(endorsement);
     if (status.code !== 'VALID') throw new CommitError(endorsement.proposal.txId, status.blockNumber, status.code, status.message ?? status.code);
     return { txId: endorsement.proposal.txId, blockNumber: status.blockNumber, payload: endorsement.response.payload };
@@ -169,9 +169,10 @@ export class EmbeddedLedger implements LedgerGateway {
     return ledger;
   }
 
-  private async endorse(ledger: ChannelLedger, identity: Identity, req: TransactionRequest): Promise<Endorsement> {
+  private async endorse(ledger: ChannelLedger, identity: Identity, req: TransactionRequest, beforeEndorse?: (txId: string) => Promise<void>): Promise<Endorsement> {
     if (this.closing) throw new Error('the ledger is shutting down');
     const proposal = buildProposal({ channel: ledger.channel, chaincode: CHAINCODE_NAME, args: [req.fcn, ...(req.args ?? [])], identity, timestamp: this.clock() });
+    await beforeEndorse?.(proposal.txId);
     let endorsement: Endorsement;
     try {
       endorsement = await ledger.endorse(proposal.signedProposal);

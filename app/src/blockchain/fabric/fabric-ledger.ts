@@ -139,6 +139,7 @@ export class FabricLedger implements LedgerGateway {
     const contract = await this.contract(identity, req.channel);
     const tx = contract.createTransaction(req.fcn);
     const txId = tx.getTransactionId();
+    await req.beforeEndorse?.(txId);
     let payload: Buffer;
     try {
       payload = await tx.submit(...(req.args ?? []));
