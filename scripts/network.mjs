@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 // A real Hyperledger Fabric network as plain processes on 127.0.0.1, in the shape of Fabric's test network:
 //   npm run network -- up             crypto material, then the orderer and one peer per organisation, until each answers
-//   npm run network -- createChannel  the channels of LEDGER_CHANNELS (default business,routing): genesis block,
+//   npm run network -- createChannel  the channels of the configuration (LEDGER_SETS business channels, default 1:
+//                                     business, business2, …, and routing; or LEDGER_CHANNELS): genesis block,
 //                                     osnadmin channel join on the orderer, peer channel join on every peer
 //                                     and the applications' connection profiles data/fabric/connection-<org>.json
-//   npm run network -- deployCC       the chaincode as a service: package, install, approve, commit, start its server
+//   npm run network -- deployCC [fund|pressure|all]  a chaincode as a service on every channel it belongs on (fund:
+//                                     all of them; pressure: the business channels): package, install, approve,
+//                                     commit, start its server
+//   npm run network -- addChannel <name>  one more channel on the running network (an operator adding a set):
+//                                     created, joined by every peer, in the connection profiles, and every chaincode
+//                                     whose server runs deployed on it
 //   npm run network -- status         which processes run, and each peer's height on each channel
 //   npm run network -- stopPeer <org> [--kill]   stop one organisation's peer (SIGTERM, or SIGKILL with --kill); its
 //                                     ledger stays, the rest of the network runs on
@@ -14,20 +20,21 @@
 //   npm run network -- down           stop what `up` and `deployCC` started (by the pids they recorded), remove data/fabric
 //
 // Everything lives under data/fabric: crypto/ (cryptogen), configtx.yaml, channels/*.block, orderer/ and peers/<org>/
-// (config, ledgers), chaincode/ (package), logs/*.log, and pids.json (what was started, so `down` stops only that).
+// (config, ledgers), chaincode/ (packages), logs/*.log, and pids.json (what was started, so `down` stops only that).
 // The commands come from scripts/fabric-tools.mjs (.tools/fabric), built on first use.
 //
-// Environment: LEDGER_CHANNELS; BATCH_TIMEOUT_MS / BATCH_MAX_MESSAGE_COUNT / BATCH_PREFERRED_MAX_BYTES (the orderer's
-// batch settings, read when the channels are created; default the thesis's 2000 ms / 10 / 2 MiB, as the embedded
-// ledger); CC_POLICY_<CHANNEL> (a channel's chaincode endorsement policy), CHAINCODE_NAME (fund), CHAINCODE_PORT
-// (7100); FABRIC_LOGGING_SPEC (default INFO).
+// Environment: LEDGER_SETS / LEDGER_CHANNELS (the channel-naming rule is app/src/blockchain/fabric/channels.ts);
+// BATCH_TIMEOUT_MS / BATCH_MAX_MESSAGE_COUNT / BATCH_PREFERRED_MAX_BYTES (the orderer's batch settings, read when
+// channels are created; default the thesis's 2000 ms / 10 / 2 MiB, as the embedded ledger); CC_POLICY_<CHANNEL> (a
+// channel's chaincode endorsement policy), CHAINCODE_NAME (fund), CHAINCODE_PORT (7100), PRESSURE_CHAINCODE_PORT
+// (7101); FABRIC_LOGGING_SPEC (default INFO).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, build } from './lib.mjs';
 import { ensureFabricTools, FABRIC_BIN, FABRIC_CONFIG, CCAAS_BUILDER } from './fabric-tools.mjs';
 
@@ -38,7 +45,18 @@ const LOGS = path.join(DATA, 'logs');
 const PIDS = path.join(DATA, 'pids.json');
 const CHANNEL_BLOCKS = path.join(DATA, 'channels');
 
-export const CHANNELS = (process.env.LEDGER_CHANNELS ?? 'business,routing').split(',').map((c) => c.trim()).filter(Boolean);
+/**
+ * The channel-naming rule is the app's (one definition for the app, this script and the tests), compiled into
+ * app/dist; compiled here first when it is not there yet.
+ */
+const CHANNEL_RULE = path.join(ROOT, 'app', 'dist', 'blockchain', 'fabric', 'channels.js');
+if (!existsSync(CHANNEL_RULE)) build();
+const { channelLayout } = await import(pathToFileURL(CHANNEL_RULE).href);
+const LAYOUT = channelLayout(process.env);
+/** The configured channels: business channels (sets) first, then routing. */
+export const CHANNELS = LAYOUT.all;
+/** The routing channel, unless the one configured channel serves as business channel too. */
+const ROUTING = LAYOUT.business.includes(LAYOUT.routing) ? undefined : LAYOUT.routing;
 const PROFILE = 'FundChannel'; // network/configtx.yaml
 
 /** Ports on 127.0.0.1. The orderer's and the peers' listen ports are also in network/configtx.yaml (endpoints, anchor peers). */
@@ -57,21 +75,38 @@ export const PEERS = [
   { name: 'bank', mspId: 'BankMSP', domain: 'bank.fund.local', port: 9051, ccPort: 9052, opsPort: 9446, profilePort: 6063 },
 ];
 
-/** The chaincode, run as a service (fabric-chaincode-node server) that every peer dials. */
-export const CHAINCODE = {
-  name: process.env.CHAINCODE_NAME ?? 'fund',
-  version: '1.0',
-  address: `127.0.0.1:${process.env.CHAINCODE_PORT ?? 7100}`,
-  dir: path.join(ROOT, 'chaincode'),
+/**
+ * The chaincodes, each run as a service (fabric-chaincode-node server) that every peer dials, by the name
+ * `deployCC` takes. `fund` is the platform's (every contract of chaincode/, on every channel); `pressure` is the
+ * benchmark's one-key contract (chapter 5's pressureMeasureCC: the chaincode package's `pressureContracts`) on the
+ * business channels only.
+ */
+const CHAINCODE_DIR = path.join(ROOT, 'chaincode');
+export const CHAINCODES = {
+  fund: {
+    name: process.env.CHAINCODE_NAME ?? 'fund',
+    version: '1.0',
+    address: `127.0.0.1:${process.env.CHAINCODE_PORT ?? 7100}`,
+    on: (channels) => channels,
+  },
+  pressure: {
+    name: 'pressure',
+    version: '1.0',
+    address: `127.0.0.1:${process.env.PRESSURE_CHAINCODE_PORT ?? 7101}`,
+    on: (channels) => channels.filter((c) => c !== ROUTING),
+    /** The export of the chaincode package that lists its contracts (fabric-chaincode-node wants `contracts`). */
+    contractsExport: 'pressureContracts',
+  },
 };
 /**
- * Chaincode endorsement policy per channel. On the business channel a transaction (a draft's transfer among them)
- * is valid only when the province's peer and the bank's peer both endorsed it; the routing channel (relay
- * configuration) needs the province's. CC_POLICY_<CHANNEL> (upper case) overrides.
+ * Chaincode endorsement policy per channel, the same for every chaincode on it. On a business channel (every set) a
+ * transaction (a draft's transfer among them) is valid only when the province's peer and the bank's peer both
+ * endorsed it; the routing channel (relay configuration) needs the province's. CC_POLICY_<CHANNEL> (upper case,
+ * other characters as _) overrides.
  */
-const DEFAULT_POLICIES = { business: "AND('ProvinceMSP.peer','BankMSP.peer')", routing: "OR('ProvinceMSP.peer')" };
 const policyOf = (channel) =>
-  process.env[`CC_POLICY_${channel.toUpperCase()}`] ?? DEFAULT_POLICIES[channel] ?? "AND('ProvinceMSP.peer','BankMSP.peer')";
+  process.env[`CC_POLICY_${channel.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`] ??
+  (channel === ROUTING ? "OR('ProvinceMSP.peer')" : "AND('ProvinceMSP.peer','BankMSP.peer')");
 
 // ── crypto material paths (cryptogen's layout) ─────────────────────────────────────────────────────────────────
 const ordererOrgDir = path.join(CRYPTO, 'ordererOrganizations', ORDERER.domain);
@@ -373,38 +408,47 @@ function ordererChannels() {
   return (json.channels ?? []).map((c) => c.name);
 }
 
-async function createChannel() {
-  await ensureFabricTools();
-  await requireUp();
-  mkdirSync(CHANNEL_BLOCKS, { recursive: true });
-  const onOrderer = new Set(ordererChannels());
-  const missing = CHANNELS.filter((c) => !onOrderer.has(c));
-  if (missing.length) {
-    // The batch settings go into each channel's genesis block: they apply to the channels created now.
-    const batch = writeConfigtx();
-    console.log(`› batch settings for ${missing.join(', ')}: BatchTimeout ${batch.timeoutMs} ms, MaxMessageCount ${batch.count}, PreferredMaxBytes ${batch.preferred}`);
+/** Business channels first (business, business2, … in set order), then the others, routing last. */
+function channelOrder(channels) {
+  const rank = (c) => (c === ROUTING ? [2, 0, c] : /^business(\d*)$/.test(c) ? [0, Number(c.slice(8) || 1), c] : [1, 0, c]);
+  return [...channels].sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
+  });
+}
+
+/** The channels the network has (the orderer's), in channelOrder. */
+function networkChannels() {
+  return channelOrder(ordererChannels());
+}
+
+/**
+ * Creates `channel` on the orderer unless it has it (genesis block from data/fabric/configtx.yaml, osnadmin join) and
+ * joins every peer that has not joined it yet.
+ */
+function joinChannel(channel, onOrderer) {
+  const block = path.join(CHANNEL_BLOCKS, `${channel}.block`);
+  if (!onOrderer.has(channel)) {
+    fabric('configtxgen', ['-profile', PROFILE, '-outputBlock', block, '-channelID', channel], { env: { FABRIC_CFG_PATH: DATA } });
+    const out = fabric('osnadmin', ['channel', 'join', '--channelID', channel, '--config-block', block, ...osnadminArgs()]);
+    const status = JSON.parse(out.slice(out.indexOf('{')));
+    console.log(`› ${channel}: genesis block made, orderer joined (${status.status}, ${status.consensusRelation})`);
+  } else if (!existsSync(block)) {
+    // Created earlier but the block file is gone: the peers can join from the orderer's copy of block 0.
+    fabric('peer', ['channel', 'fetch', '0', block, '-c', channel, ...ordererClientArgs()], { env: peerAdminEnv(PEERS[0]) });
   }
-  for (const channel of CHANNELS) {
-    const block = path.join(CHANNEL_BLOCKS, `${channel}.block`);
-    if (!onOrderer.has(channel)) {
-      fabric('configtxgen', ['-profile', PROFILE, '-outputBlock', block, '-channelID', channel], { env: { FABRIC_CFG_PATH: DATA } });
-      const out = fabric('osnadmin', ['channel', 'join', '--channelID', channel, '--config-block', block, ...osnadminArgs()]);
-      const status = JSON.parse(out.slice(out.indexOf('{')));
-      console.log(`› ${channel}: genesis block made, orderer joined (${status.status}, ${status.consensusRelation})`);
-    } else if (!existsSync(block)) {
-      // Created earlier but the block file is gone: the peers can join from the orderer's copy of block 0.
-      fabric('peer', ['channel', 'fetch', '0', block, '-c', channel, ...ordererClientArgs()], { env: peerAdminEnv(PEERS[0]) });
-    }
-    for (const p of PEERS) {
-      const joined = fabric('peer', ['channel', 'list'], { env: peerAdminEnv(p) });
-      if (joined.split('\n').some((l) => l.trim() === channel)) continue;
-      fabric('peer', ['channel', 'join', '-b', block], { env: peerAdminEnv(p) });
-      console.log(`  peer0.${p.domain} joined ${channel}`);
-    }
+  for (const p of PEERS) {
+    const joined = fabric('peer', ['channel', 'list'], { env: peerAdminEnv(p) });
+    if (joined.split('\n').some((l) => l.trim() === channel)) continue;
+    fabric('peer', ['channel', 'join', '-b', block], { env: peerAdminEnv(p) });
+    console.log(`  peer0.${p.domain} joined ${channel}`);
   }
-  // The peers pull block 0 from the orderer once its Raft node has a leader: wait until every peer has it.
+}
+
+/** The peers pull block 0 from the orderer once its Raft node has a leader: waits until every peer has it. */
+async function waitForGenesis(channels) {
   const deadline = Date.now() + 60_000;
-  for (const channel of CHANNELS) {
+  for (const channel of channels) {
     for (const p of PEERS) {
       while (channelHeight(p, channel) < 1) {
         if (Date.now() > deadline) throw new Error(`peer0.${p.domain} has no block of ${channel} after 60 s; see data/fabric/logs`);
@@ -412,8 +456,52 @@ async function createChannel() {
       }
     }
   }
-  writeConnectionProfiles();
+}
+
+/** The batch settings go into each channel's genesis block: they apply to the channels created from now on. */
+function batchSettingsFor(channels) {
+  const batch = writeConfigtx();
+  console.log(`› batch settings for ${channels.join(', ')}: BatchTimeout ${batch.timeoutMs} ms, MaxMessageCount ${batch.count}, PreferredMaxBytes ${batch.preferred}`);
+}
+
+async function createChannel() {
+  await ensureFabricTools();
+  await requireUp();
+  mkdirSync(CHANNEL_BLOCKS, { recursive: true });
+  const onOrderer = new Set(ordererChannels());
+  const missing = CHANNELS.filter((c) => !onOrderer.has(c));
+  if (missing.length) batchSettingsFor(missing);
+  for (const channel of CHANNELS) joinChannel(channel, onOrderer);
+  await waitForGenesis(CHANNELS);
+  writeConnectionProfiles(networkChannels());
   console.log(`✓ channels ${CHANNELS.join(', ')}: orderer and ${PEERS.length} peers joined`);
+}
+
+/**
+ * One more channel on a running network, as an operator adds a set: created with the batch settings of the
+ * environment, joined by every peer, written into the connection profiles, and every chaincode whose server this
+ * network runs deployed on it (pressure only when it is a business channel). The app sees it once its configuration
+ * names it (LEDGER_SETS or LEDGER_CHANNELS).
+ */
+async function addChannel(channel) {
+  // Fabric's rule for channel names, less the upper case it refuses anyway.
+  if (!/^[a-z][a-z0-9.-]{0,248}$/.test(channel ?? '')) throw new Error(`name the channel: lower-case letters, digits, '.' and '-', starting with a letter, not ${JSON.stringify(channel ?? '')}`);
+  await ensureFabricTools();
+  await requireUp();
+  mkdirSync(CHANNEL_BLOCKS, { recursive: true });
+  const onOrderer = new Set(ordererChannels());
+  if (!onOrderer.has(channel)) batchSettingsFor([channel]);
+  joinChannel(channel, onOrderer);
+  await waitForGenesis([channel]);
+  writeConnectionProfiles(networkChannels());
+  console.log(`✓ channel ${channel}: orderer and ${PEERS.length} peers joined`);
+  const pids = readPids();
+  const serving = Object.keys(CHAINCODES).filter((key) => running(pids[`chaincode-${CHAINCODES[key].name}`]) && CHAINCODES[key].on([channel]).length > 0);
+  if (EXTERNAL || serving.length === 0) {
+    console.log(`  no chaincode server runs here: npm run network -- deployCC deploys on it`);
+    return;
+  }
+  for (const key of serving) await deployCC(key, [channel]);
 }
 
 /**
@@ -425,7 +513,7 @@ async function createChannel() {
  * issue the users' attribute certificates (cryptogen wrote them), and cryptogen's User1 (OU client, no role
  * attribute), the adapter's own identity for reading blocks and events.
  */
-function writeConnectionProfiles() {
+function writeConnectionProfiles(channelNames) {
   const pem = (file) => readFileSync(file, 'utf8');
   const peerName = (p) => `peer0.${p.domain}`;
   const ordererName = `orderer.${ORDERER.domain}`;
@@ -457,7 +545,7 @@ function writeConnectionProfiles() {
     }),
   );
   const channels = Object.fromEntries(
-    CHANNELS.map((c) => [c, { orderers: [ordererName], peers: Object.fromEntries(PEERS.map((p) => [peerName(p), { endorsingPeer: true, chaincodeQuery: true, ledgerQuery: true, eventSource: true }])) }]),
+    channelNames.map((c) => [c, { orderers: [ordererName], peers: Object.fromEntries(PEERS.map((p) => [peerName(p), { endorsingPeer: true, chaincodeQuery: true, ledgerQuery: true, eventSource: true }])) }]),
   );
   for (const p of PEERS) {
     const profile = {
@@ -546,19 +634,16 @@ function status() {
     }
     const list = fabric('peer', ['channel', 'list'], { env: peerAdminEnv(p) });
     const joined = list.split('\n').map((l) => l.trim()).filter((l) => l && !/:/.test(l));
-    joined.sort((a, b) => (CHANNELS.indexOf(a) + 1 || 99) - (CHANNELS.indexOf(b) + 1 || 99));
-    const heights = joined.map((c) => `${c} ${channelHeight(p, c)}`);
+    const heights = channelOrder(joined).map((c) => `${c} ${channelHeight(p, c)}`);
     console.log(`  peer0.${p.domain} (${p.mspId}): ${heights.length ? heights.join(', ') : 'no channels'}`);
   }
-  const cc = pids[`chaincode-${CHAINCODE.name}`];
-  if (cc) {
-    for (const channel of CHANNELS) {
-      try {
-        const out = fabric('peer', ['lifecycle', 'chaincode', 'querycommitted', '-C', channel, '-n', CHAINCODE.name], { env: peerAdminEnv(PEERS[0]) });
-        console.log(`Chaincode on ${channel}: ${out.trim().split('\n').pop()}`);
-      } catch {
-        console.log(`Chaincode on ${channel}: not committed`);
-      }
+  if (!running(pids.orderer)) return;
+  const channels = networkChannels();
+  for (const cc of Object.values(CHAINCODES)) {
+    if (!pids[`chaincode-${cc.name}`]) continue;
+    for (const channel of cc.on(channels)) {
+      const current = committed(cc.name, channel);
+      console.log(`Chaincode ${cc.name} on ${channel}: ${current ? `version ${current.version}, sequence ${current.sequence}, approved by ${approvers(current).join(', ')}` : 'not committed'}`);
     }
   }
 }
@@ -640,17 +725,17 @@ async function startPeer(org) {
 const CC_DIR = path.join(DATA, 'chaincode');
 
 /**
- * The ccaas package: metadata.json (type ccaas) and code.tar.gz holding connection.json, the address every peer
- * dials. The chaincode's code is not in it: it is whatever the server at that address runs.
+ * A chaincode's ccaas package: metadata.json (type ccaas) and code.tar.gz holding connection.json, the address every
+ * peer dials. The chaincode's code is not in it: it is whatever the server at that address runs.
  */
-function packageChaincode() {
-  const label = `${CHAINCODE.name}_${CHAINCODE.version}`;
-  const work = path.join(CC_DIR, 'package');
+function packageChaincode(cc) {
+  const label = `${cc.name}_${cc.version}`;
+  const work = path.join(CC_DIR, `package-${cc.name}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const pem = (dir, file) => readFileSync(path.join(dir, file), 'utf8');
   const connection = {
-    address: CHAINCODE.address,
+    address: cc.address,
     dial_timeout: '10s',
     tls_required: true,
     client_auth_required: true,
@@ -675,34 +760,54 @@ function packageChaincode() {
 
 function chaincodeServerCli() {
   // fabric-chaincode-node is hoisted to the root node_modules by the workspaces; the chaincode's own folder otherwise.
-  for (const base of [path.join(CHAINCODE.dir, 'node_modules'), path.join(ROOT, 'node_modules')]) {
+  for (const base of [path.join(CHAINCODE_DIR, 'node_modules'), path.join(ROOT, 'node_modules')]) {
     const cli = path.join(base, 'fabric-shim', 'cli.js');
     if (existsSync(cli)) return cli;
   }
   throw new Error('fabric-shim is not installed (npm ci)');
 }
 
-async function startChaincodeServer(packageId) {
-  const name = `chaincode-${CHAINCODE.name}`;
+/**
+ * The module fabric-chaincode-node loads for `cc` (--module-path: a folder whose package.json `main` exports
+ * `contracts`). The fund chaincode is the chaincode package itself. Another contract list of the same package gets a
+ * two-line module under data/fabric that hands that export on as `contracts`, so chaincode/ needs no entry file per
+ * chaincode.
+ */
+function chaincodeModule(cc) {
+  if (!existsSync(path.join(CHAINCODE_DIR, 'dist', 'index.js'))) build();
+  if (!cc.contractsExport) return CHAINCODE_DIR;
+  const listed = spawnSync(process.execPath, ['-e', `process.stdout.write(String(Array.isArray(require(${JSON.stringify(CHAINCODE_DIR)})[${JSON.stringify(cc.contractsExport)}])))`], { encoding: 'utf8' });
+  if (listed.stdout !== 'true') {
+    throw new Error(`the chaincode package (chaincode/dist) exports no ${cc.contractsExport} list${listed.status ? `: ${listed.stderr.trim().split('\n')[0]}` : ''}; build it (npm run build) once it has the ${cc.name} contract`);
+  }
+  const dir = path.join(CC_DIR, `module-${cc.name}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: cc.name, version: `${cc.version}.0`, private: true, main: 'index.js' }, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'index.js'), `// Written by scripts/network.mjs: the ${cc.name} chaincode is the chaincode package's ${cc.contractsExport}.\nexports.contracts = require(${JSON.stringify(CHAINCODE_DIR)}).${cc.contractsExport};\n`);
+  return dir;
+}
+
+async function startChaincodeServer(cc, packageId) {
+  const name = `chaincode-${cc.name}`;
   const pids = readPids();
   if (running(pids[name]) && pids[name].packageId === packageId) return pids[name];
   if (running(pids[name])) process.kill(-pids[name].pid, 'SIGTERM');
-  if (!existsSync(path.join(CHAINCODE.dir, 'dist', 'index.js'))) build();
+  const modulePath = chaincodeModule(cc);
   // What `npm run server -w chaincode` runs (fabric-chaincode-node server), without npm in between,
   // so the recorded pid is the server itself.
   const tls = ccServerTls();
   const tlsArgs = ['--chaincode-tls-cert-file', path.join(tls, 'server.crt'), '--chaincode-tls-key-file', path.join(tls, 'server.key'), '--chaincode-tls-client-cacert-file', path.join(tls, 'ca.crt')];
-  const entry = startProcess(name, process.execPath, [chaincodeServerCli(), 'server', '--chaincode-address', CHAINCODE.address, '--chaincode-id', packageId, ...tlsArgs], {
-    cwd: CHAINCODE.dir,
+  const entry = startProcess(name, process.execPath, [chaincodeServerCli(), 'server', '--chaincode-address', cc.address, '--chaincode-id', packageId, '--module-path', modulePath, ...tlsArgs], {
+    cwd: CHAINCODE_DIR,
     env: { CORE_CHAINCODE_LOGGING_LEVEL: process.env.CORE_CHAINCODE_LOGGING_LEVEL ?? 'info' },
     packageId,
-    ports: { listen: Number(CHAINCODE.address.split(':')[1]) },
+    ports: { listen: Number(cc.address.split(':')[1]) },
   });
   // The server is up when its port accepts connections.
   const deadline = Date.now() + 30_000;
-  const [host, port] = CHAINCODE.address.split(':');
+  const [host, port] = cc.address.split(':');
   for (;;) {
-    if (!running(entry)) throw new Error(`the chaincode server exited; the end of ${entry.log}:\n${tail(entry.log)}`);
+    if (!running(entry)) throw new Error(`the ${cc.name} chaincode server exited; the end of ${entry.log}:\n${tail(entry.log)}`);
     const ok = await new Promise((resolve) => {
       const s = new net.Socket();
       s.once('connect', () => (s.destroy(), resolve(true)));
@@ -710,76 +815,116 @@ async function startChaincodeServer(packageId) {
       s.connect(Number(port), host);
     });
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`the chaincode server did not listen on ${CHAINCODE.address} within 30 s; see ${entry.log}`);
+    if (Date.now() > deadline) throw new Error(`the ${cc.name} chaincode server did not listen on ${cc.address} within 30 s; see ${entry.log}`);
     await sleep(300);
   }
-  console.log(`› chaincode server (pid ${entry.pid}) on ${CHAINCODE.address} as ${packageId}`);
+  console.log(`› ${cc.name} chaincode server (pid ${entry.pid}) on ${cc.address} as ${packageId}`);
   return entry;
 }
 
-function committed(channel) {
+/** A chaincode's committed definition on a channel, as the province's peer reports it; undefined when there is none. */
+function committed(name, channel) {
   try {
-    const out = fabric('peer', ['lifecycle', 'chaincode', 'querycommitted', '-C', channel, '-n', CHAINCODE.name, '-O', 'json'], { env: peerAdminEnv(PEERS[0]) });
+    const out = fabric('peer', ['lifecycle', 'chaincode', 'querycommitted', '-C', channel, '-n', name, '-O', 'json'], { env: peerAdminEnv(PEERS[0]) });
     return JSON.parse(out.slice(out.indexOf('{')));
   } catch {
     return undefined;
   }
 }
+/** The organisations whose approval a definition (querycommitted or checkcommitreadiness output) carries. */
+const approvers = (definition) => Object.entries(definition?.approvals ?? {}).filter(([, yes]) => yes).map(([msp]) => msp).sort();
 
-async function deployCC() {
+/**
+ * One chaincode definition on one channel: each organisation approves (side by side; one transaction each), the
+ * province's peer must then report every organisation's approval (checkcommitreadiness), the definition is
+ * committed with every peer endorsing, and the committed definition must carry the sequence and every approval.
+ * A definition this script committed before with the same version, package and policy is kept.
+ */
+async function defineOn(cc, channel, packageId) {
+  const policy = policyOf(channel);
+  const current = committed(cc.name, channel);
+  // What this script committed last (the committed definition carries the policy only as protobuf bytes).
+  const recordFile = path.join(CC_DIR, `definition-${cc.name}-${channel}.json`);
+  const record = existsSync(recordFile) ? JSON.parse(readFileSync(recordFile, 'utf8')) : undefined;
+  // A ccaas package id changes with the address and the TLS material, not with the code (the code is whatever the
+  // server runs): a committed definition with the same version, package and policy is kept.
+  if (current && record?.sequence === current.sequence && record.version === cc.version && record.packageId === packageId && record.policy === policy) {
+    console.log(`› ${channel}: ${cc.name} ${current.version} already committed (sequence ${current.sequence}, endorsement ${policy})`);
+    return;
+  }
+  const sequence = String((current?.sequence ?? 0) + 1);
+  const definition = ['--channelID', channel, '--name', cc.name, '--version', cc.version, '--sequence', sequence, '--signature-policy', policy];
+  await Promise.all(PEERS.map((p) => fabricAsync('peer', ['lifecycle', 'chaincode', 'approveformyorg', ...ordererClientArgs(), ...definition, '--package-id', packageId], { env: peerAdminEnv(p) })));
+  // Each approval waited for its own organisation's peer; the province's may be a block behind.
+  const everyone = PEERS.map((p) => p.mspId).sort();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const out = await fabricAsync('peer', ['lifecycle', 'chaincode', 'checkcommitreadiness', ...definition, '-O', 'json'], { env: peerAdminEnv(PEERS[0]) });
+    const approved = approvers(JSON.parse(out.slice(out.indexOf('{'))));
+    if (approved.join() === everyone.join()) break;
+    if (Date.now() > deadline) throw new Error(`${channel}: ${cc.name} sequence ${sequence} approved only by ${approved.join(', ') || 'nobody'} after 30 s`);
+    await sleep(300);
+  }
+  const endorsers = PEERS.flatMap((p) => ['--peerAddresses', `127.0.0.1:${p.port}`, '--tlsRootCertFiles', peerTlsCa(p)]);
+  await fabricAsync('peer', ['lifecycle', 'chaincode', 'commit', ...ordererClientArgs(), ...definition, ...endorsers], { env: peerAdminEnv(PEERS[0]) });
+  const now = committed(cc.name, channel);
+  if (String(now?.sequence) !== sequence || approvers(now).join() !== everyone.join()) {
+    throw new Error(`${channel}: ${cc.name} committed, but the province's peer reports ${JSON.stringify(now)}`);
+  }
+  writeFileSync(recordFile, JSON.stringify({ version: cc.version, sequence: Number(sequence), packageId, policy }, null, 2) + '\n');
+  console.log(`› ${channel}: ${cc.name} ${cc.version} approved by ${approvers(now).join(', ')} and committed (sequence ${sequence}, endorsement ${policy})`);
+}
+
+/**
+ * `deployCC [fund|pressure|all]`: the chaincode (default fund) on every channel of the network it belongs on, or on
+ * `only` (addChannel's new channel). The configured channels must exist (createChannel); channels added since
+ * (addChannel) are included.
+ */
+async function deployCC(which = 'fund', only) {
+  const keys = which === 'all' ? Object.keys(CHAINCODES) : [which];
+  for (const key of keys) if (!CHAINCODES[key]) throw new Error(`which chaincode? ${Object.keys(CHAINCODES).join(', ')} or all, not ${JSON.stringify(which)}`);
   await ensureFabricTools();
   await requireUp();
   mkdirSync(CC_DIR, { recursive: true });
-  const { label, pkg } = packageChaincode();
-  const packageId = `${label}:${createHash('sha256').update(readFileSync(pkg)).digest('hex')}`;
-  for (const p of PEERS) {
-    fabric('peer', ['lifecycle', 'chaincode', 'install', pkg], { env: peerAdminEnv(p), allow: /chaincode already successfully installed/ });
-  }
-  console.log(`› installed ${label} on ${PEERS.length} peers: ${packageId}`);
-  if (!EXTERNAL) await startChaincodeServer(packageId);
+  const created = networkChannels();
+  const missing = (only ?? CHANNELS).filter((c) => !created.includes(c));
+  if (missing.length) throw new Error(`channel ${missing.join(', ')} not created: npm run network -- createChannel first`);
+  for (const key of keys) {
+    const cc = CHAINCODES[key];
+    const channels = cc.on(only ?? created);
+    if (channels.length === 0) throw new Error(`${cc.name} belongs on no channel of this network (${created.join(', ')})`);
+    const { label, pkg } = packageChaincode(cc);
+    const packageId = `${label}:${createHash('sha256').update(readFileSync(pkg)).digest('hex')}`;
+    for (const p of PEERS) {
+      fabric('peer', ['lifecycle', 'chaincode', 'install', pkg], { env: peerAdminEnv(p), allow: /chaincode already successfully installed/ });
+    }
+    console.log(`› installed ${label} on ${PEERS.length} peers: ${packageId}`);
+    if (!EXTERNAL) await startChaincodeServer(cc, packageId);
 
-  for (const channel of CHANNELS) {
-    const policy = policyOf(channel);
-    const current = committed(channel);
-    // What this script committed last (the committed definition carries the policy only as protobuf bytes).
-    const recordFile = path.join(CC_DIR, `definition-${channel}.json`);
-    const record = existsSync(recordFile) ? JSON.parse(readFileSync(recordFile, 'utf8')) : undefined;
-    // A ccaas package id changes with the address and the TLS material, not with the code (the code is whatever the
-    // server runs): a committed definition with the same version, package and policy is kept.
-    if (current && record?.sequence === current.sequence && record.version === CHAINCODE.version && record.packageId === packageId && record.policy === policy) {
-      console.log(`› ${channel}: ${CHAINCODE.name} ${current.version} already committed (sequence ${current.sequence}, endorsement ${policy})`);
+    // The channels side by side: each waits for two blocks of its own (approvals, commit).
+    await Promise.all(channels.map((channel) => defineOn(cc, channel, packageId)));
+
+    if (EXTERNAL) {
+      console.log(`✓ ${cc.name} committed on ${channels.join(', ')}; start its server as ${packageId} at ${cc.address} (network/compose: CHAINCODE_ID=${packageId} docker compose --profile chaincode up -d)`);
       continue;
     }
-    const sequence = String((current?.sequence ?? 0) + 1);
-    const definition = ['--channelID', channel, '--name', CHAINCODE.name, '--version', CHAINCODE.version, '--sequence', sequence, '--signature-policy', policy];
-    // Each organisation approves on its own (one transaction each, ordered into the same blocks when they meet).
-    await Promise.all(PEERS.map((p) => fabricAsync('peer', ['lifecycle', 'chaincode', 'approveformyorg', ...ordererClientArgs(), ...definition, '--package-id', packageId], { env: peerAdminEnv(p) })));
-    const endorsers = PEERS.flatMap((p) => ['--peerAddresses', `127.0.0.1:${p.port}`, '--tlsRootCertFiles', peerTlsCa(p)]);
-    fabric('peer', ['lifecycle', 'chaincode', 'commit', ...ordererClientArgs(), ...definition, ...endorsers], { env: peerAdminEnv(PEERS[0]) });
-    writeFileSync(recordFile, JSON.stringify({ version: CHAINCODE.version, sequence: Number(sequence), packageId, policy }, null, 2) + '\n');
-    console.log(`› ${channel}: ${CHAINCODE.name} ${CHAINCODE.version} approved by ${PEERS.map((p) => p.mspId).join(', ')} and committed (sequence ${sequence}, endorsement ${policy})`);
-  }
-
-  if (EXTERNAL) {
-    console.log(`✓ committed; start the chaincode server as ${packageId} at ${CHAINCODE.address} (network/compose: CHAINCODE_ID=${packageId} docker compose --profile chaincode up -d)`);
-    return;
-  }
-  // End to end: a query the contract answers without any identity attribute (contract metadata).
-  for (const channel of CHANNELS) {
-    const out = fabric('peer', ['chaincode', 'query', '-C', channel, '-n', CHAINCODE.name, '-c', JSON.stringify({ function: 'org.hyperledger.fabric:GetMetadata', Args: [] })], { env: peerAdminEnv(PEERS[0]) });
-    const metadata = JSON.parse(out.slice(out.indexOf('{')));
-    console.log(`✓ ${channel}: peer chaincode query answered; contracts ${Object.keys(metadata.contracts ?? {}).join(', ')}`);
+    // End to end: a query the contracts answer without any identity attribute (contract metadata).
+    for (const channel of channels) {
+      const out = fabric('peer', ['chaincode', 'query', '-C', channel, '-n', cc.name, '-c', JSON.stringify({ function: 'org.hyperledger.fabric:GetMetadata', Args: [] })], { env: peerAdminEnv(PEERS[0]) });
+      const metadata = JSON.parse(out.slice(out.indexOf('{')));
+      console.log(`✓ ${channel}: ${cc.name} answers a peer chaincode query; contracts ${Object.keys(metadata.contracts ?? {}).join(', ')}`);
+    }
   }
 }
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
-const COMMANDS = { up, down, createChannel, deployCC, status, stopPeer, startPeer, crypto };
+const COMMANDS = { up, down, createChannel, addChannel, deployCC: (which) => deployCC(which), status, stopPeer, startPeer, crypto };
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [command, ...args] = process.argv.slice(2);
   const fn = COMMANDS[command];
   if (!fn) {
-    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}  (stopPeer <org> [--kill], startPeer <org>)`);
+    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}  (deployCC [fund|pressure|all], addChannel <name>, stopPeer <org> [--kill], startPeer <org>)`);
     process.exit(2);
   }
   Promise.resolve(fn(...args)).catch((err) => {

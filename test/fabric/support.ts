@@ -44,9 +44,14 @@ export function script(file: string, args: string[], env: Record<string, string>
   return out;
 }
 
-/** The Fabric adapter acting for one organisation (FABRIC_ORG): its peer answers queries and events. */
-export function openFabric(org: string, channels: readonly string[] = CHANNELS, env: Record<string, string> = {}): Promise<LedgerGateway> {
-  return openLedger(ledgerConfig({ LEDGER: 'fabric', FABRIC_DIR, FABRIC_ORG: org, LEDGER_CHANNELS: channels.join(','), ...env }));
+/**
+ * The Fabric adapter acting for one organisation (FABRIC_ORG): its peer answers queries and events, or the first of
+ * `nodes` that answers (FabricConfig.nodes: peer names, endpoints or organisations, in order of preference).
+ */
+export function openFabric(org: string, channels: readonly string[] = CHANNELS, env: Record<string, string> = {}, nodes?: string[]): Promise<LedgerGateway> {
+  const config = ledgerConfig({ LEDGER: 'fabric', FABRIC_DIR, FABRIC_ORG: org, LEDGER_CHANNELS: channels.join(','), ...env });
+  if (nodes) config.fabric = { ...config.fabric!, nodes };
+  return openLedger(config);
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -92,21 +97,24 @@ export class Timings {
 }
 
 /**
- * A fresh network for one suite: the Fabric commands (built when missing), `network up`, both channels with 200 ms
- * blocks (as the embedded test platform cuts them) and the chaincode deployed. down() takes it down if `up` was
- * tried, also after a failure.
+ * A fresh network for one suite: the Fabric commands (built when missing), `network up`, the channels (business and
+ * routing, or those `env` configures, e.g. LEDGER_SETS) with 200 ms blocks (as the embedded test platform cuts them)
+ * and the chaincode deployed. down() takes it down if `up` was tried, also after a failure.
  */
 export class SuiteNetwork {
   private started = false;
 
-  constructor(private readonly timings: Timings) {}
+  constructor(
+    private readonly timings: Timings,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   async up(): Promise<void> {
     await this.timings.time('fabric-tools ensure', () => script('fabric-tools.mjs', []));
     this.started = true;
     await this.timings.time('network up', () => script('network.mjs', ['up']));
-    await this.timings.time('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200' }));
-    await this.timings.time('deployCC', () => script('network.mjs', ['deployCC']));
+    await this.timings.time('createChannel (BATCH_TIMEOUT_MS=200)', () => script('network.mjs', ['createChannel'], { BATCH_TIMEOUT_MS: '200', ...this.env }));
+    await this.timings.time('deployCC', () => script('network.mjs', ['deployCC'], this.env));
   }
 
   async down(): Promise<void> {

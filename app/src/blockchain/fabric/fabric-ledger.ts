@@ -4,11 +4,13 @@
  *
  * - enrol: an X.509 certificate with the role and org attributes, issued by the organisation's own CA (the key
  *   cryptogen wrote) with the embedded CA code, subject OU "client" as fabric-ca writes it;
+ * - the gateway peer: the peer of FABRIC_ORG, or the first of the configured gateway peers (FABRIC_PEERS, `nodes`)
+ *   that answers: discovery, queries, block events and commit events go to it;
  * - submit: endorsed by the peers service discovery picks for the chaincode's endorsement policy, ordered, and
- *   resolved when the peer of FABRIC_ORG has committed it; a refusal by the chaincode is an EndorsementError with
+ *   resolved when the gateway peer has committed it; a refusal by the chaincode is an EndorsementError with
  *   the chaincode's status and message ("AUTHORISATION: …"), a transaction the peers invalidated (MVCC_READ_CONFLICT,
  *   ENDORSEMENT_POLICY_FAILURE, …) a CommitError with Fabric's validation code and the block it is in;
- * - evaluate: on the peer of FABRIC_ORG, the one submit waits for, so a query sees what a submit just committed;
+ * - evaluate: on the gateway peer, the one submit waits for, so a query sees what a submit just committed;
  * - chainInfo, getBlock, getTransaction: qscc on that peer, blocks decoded with @hyperledger/fabric-protos;
  * - blockEvents, chaincodeEvents: that peer's block events from a block number, then live, each block read through
  *   qscc and decoded the same way; a checkpoint {blockNumber, txId} resumes after that transaction;
@@ -16,13 +18,16 @@
  * - a peer that stops and starts again (test/fabric/peer-restart.fabric.test.ts): block and event streams on it
  *   resume by themselves from the next block (fabric-network's event source reconnects), reads of a block for a
  *   stream and queries wait for its connection to come back; submits whose endorsement needs a stopped peer fail
- *   (fabric-network: "No valid responses from any peers … Endorsement has failed") and nothing is ordered.
+ *   (fabric-network: "No valid responses from any peers … Endorsement has failed") and nothing is ordered;
+ * - with several gateway peers (thesis 4.3.3.2: the relay forwards to at least two nodes of a set), a gateway peer
+ *   that stops answering is left for the next one in the list, for queries, commit waits, discovery and streams
+ *   alike (test/fabric/failover.fabric.test.ts); the adapter stays on the peer it moved to until that one fails.
  *
  * One fabric-common Client (one set of connections) serves every user: a fabric-network Gateway per identity shares it.
  */
 import * as crypto from 'node:crypto';
 import './sdk-logging';
-import { Client } from 'fabric-common';
+import { Client, type Channel, type Discoverer, type Endorser } from 'fabric-common';
 import { Gateway, type BlockListener, type CommitEvent, type CommitListener, type Contract, type GatewayOptions, type Network, type Query, type X509Identity } from 'fabric-network';
 import { loadFromConfig } from 'fabric-network/lib/impl/ccp/networkconfig';
 import { common } from '@hyperledger/fabric-protos';
@@ -44,8 +49,11 @@ import {
 import { CertificateAuthority, type Identity } from '../embedded/identity';
 import { checkEnrolment } from '../embedded/membership';
 import { decodeBlock, type DecodedBlock } from './blocks';
-import { loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
+import { fabricPeers, gatewayPeerNames, loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
 import { nativeSigningProvider } from './signing';
+
+/** The longest pause between attempts to reach a peer or orderer whose connection was lost. */
+const RECONNECT_BACKOFF_MS = 2000;
 
 export interface FabricLedgerOptions {
   fabric: FabricConfig;
@@ -86,6 +94,8 @@ export class FabricLedger implements LedgerGateway {
     private readonly client: Client,
     /** The adapter's own identity (the organisation's User1, no role): reads blocks, events and chain info. */
     private readonly service: Identity,
+    /** The configured gateway peers; undefined: FABRIC_ORG's peers, as fabric-network picks them by default. */
+    private readonly nodes: GatewayNodes | undefined,
   ) {
     // fabric-common's Client keeps no list of the eventers and discoverers that fabric-network creates on it, and
     // Gateway.disconnect() leaves some of them connected (a network's discovery service is never closed; an event
@@ -104,6 +114,10 @@ export class FabricLedger implements LedgerGateway {
     if (opts.channels.length === 0) throw new Error('the Fabric ledger needs at least one channel');
     const profile = loadConnectionProfile(opts.fabric);
     const client = new Client(`fund-${profile.mspId}`);
+    // grpc-js retries a lost connection with a back-off that grows to two minutes, and a new client to the same
+    // address shares that connection (and its back-off): after a long outage a restarted peer stayed unreachable for
+    // tens of seconds (20 s after 70 s down, measured). On a network this size a retry every second or two is cheap.
+    client.setCentralizedConnectionOptions({ 'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS });
     await loadFromConfig(client, profile.json);
     const own = profile.organisations.get(profile.mspId)!;
     const service: Identity = {
@@ -114,7 +128,10 @@ export class FabricLedger implements LedgerGateway {
       certificate: own.user.certificate,
       privateKey: crypto.createPrivateKey(own.user.privateKey),
     };
-    const ledger = new FabricLedger(opts.fabric, [...new Set(opts.channels)], profile, client, service);
+    // FABRIC_PEERS is read here as long as the app's ledgerConfig does not pass it on as fabric.nodes.
+    const nodes = opts.fabric.nodes ?? fabricPeers(process.env);
+    const gatewayNodes = nodes ? new GatewayNodes(gatewayPeerNames(nodes, profile)) : undefined;
+    const ledger = new FabricLedger(opts.fabric, [...new Set(opts.channels)], profile, client, service, gatewayNodes);
     try {
       // Every channel answers (discovery included) before the app starts on it.
       for (const channel of ledger.channelNames) await ledger.chainInfo(channel);
@@ -127,6 +144,11 @@ export class FabricLedger implements LedgerGateway {
 
   channels(): string[] {
     return [...this.channelNames];
+  }
+
+  /** The configured gateway peers, the one in use first (for the operators' pages); empty without FABRIC_PEERS. */
+  gatewayNodes(): string[] {
+    return this.nodes?.inOrder() ?? [];
   }
 
   async enrol(req: EnrolRequest): Promise<Identity> {
@@ -275,28 +297,89 @@ export class FabricLedger implements LedgerGateway {
    */
   private network(identity: Identity, channel: string): Promise<Network> {
     const name = this.channelOf(channel);
-    return cachedPromise(this.networks, `${identityKey(identity)}\0${name}`, async () => (await this.gateway(identity)).getNetwork(name));
+    return cachedPromise(this.networks, `${identityKey(identity)}\0${name}`, async () => {
+      const gateway = await this.gateway(identity);
+      if (this.nodes) this.discoverThroughNodes(this.client.getChannel(name));
+      const network = await gateway.getNetwork(name);
+      if (this.nodes) this.streamFromNodes(network);
+      return network;
+    });
+  }
+
+  /**
+   * fabric-network asks the identity's own organisation's peers for discovery; with gateway peers configured, the
+   * channel's discovery requests go to them instead, in order (fabric-common's DiscoveryService tries its targets in
+   * turn until one answers). One Channel serves every identity, so this is done once per channel.
+   */
+  private discoverThroughNodes(channel: Channel): void {
+    const patched = channel as Channel & { fundNodes?: true };
+    if (patched.fundNodes) return;
+    patched.fundNodes = true;
+    const newDiscoveryService = channel.newDiscoveryService.bind(channel);
+    channel.newDiscoveryService = (name: string) => {
+      const service = newDiscoveryService(name);
+      const send = service.send.bind(service);
+      const discoverers = new Map<string, Discoverer>();
+      service.send = (request = {}) => {
+        const targets = this.nodePeers(channel).map((peer) => {
+          let discoverer = discoverers.get(peer.name);
+          if (!discoverer) {
+            discoverer = this.client.newDiscoverer(peer.name, peer.mspid);
+            discoverer.setEndpoint(peer.endpoint);
+            discoverers.set(peer.name, discoverer);
+          }
+          return discoverer;
+        });
+        return send({ ...request, targets });
+      };
+      return service;
+    };
+  }
+
+  /**
+   * Block and chaincode event streams: fabric-network's event source takes the identity's organisation's peers in a
+   * random order; with gateway peers configured it takes them in order, from the one in use (fabric-common's
+   * EventService starts on the first target that connects, and the event source starts again on an error).
+   */
+  private streamFromNodes(network: Network): void {
+    const manager = eventServiceManager(network);
+    manager.newDefaultEventService = () => manager.newEventService(this.nodePeers(network.getChannel()));
   }
 
   private async contract(identity: Identity, channel: string): Promise<Contract> {
     return (await this.network(identity, channel)).getContract(this.config.chaincode);
   }
 
-  /** The peers of FABRIC_ORG on a channel: where queries run and whose commit a submit waits for. */
-  private ownPeers(network: Network) {
-    const peers = network.getChannel().getEndorsers(this.profile.mspId);
-    if (peers.length === 0) throw new Error(`no peer of ${this.profile.mspId} on channel ${network.getChannel().name}`);
+  /**
+   * The gateway peers of a channel, the one in use first: where queries run and whose commit a submit waits for.
+   * Without configured nodes, the peers of FABRIC_ORG.
+   */
+  private gatewayPeers(network: Network): Endorser[] {
+    const channel = network.getChannel();
+    if (this.nodes) return this.nodePeers(channel);
+    const peers = channel.getEndorsers(this.profile.mspId);
+    if (peers.length === 0) throw new Error(`no peer of ${this.profile.mspId} on channel ${channel.name}`);
+    return peers;
+  }
+
+  /** The configured gateway peers (the one in use first) that the channel knows. */
+  private nodePeers(channel: Channel): Endorser[] {
+    const peers = this.nodes!.inOrder()
+      .map((name) => channel.getEndorser(name) ?? this.client.getEndorser(name))
+      .filter((peer): peer is Endorser => peer !== undefined);
+    if (peers.length === 0) throw new Error(`none of the gateway peers ${this.nodes!.names.join(', ')} is on channel ${channel.name}`);
     return peers;
   }
 
   /**
-   * Evaluates on the first of FABRIC_ORG's peers that answers; a refusal (status ≥ 400) is final. A peer that has
+   * Evaluates on the first gateway peer that answers; a refusal (status ≥ 400) is final. A peer that has
    * just restarted finds its gRPC connection in reconnect back-off ("14 UNAVAILABLE: No connection established"):
-   * the connection is checked once (fabric-common waits for it, reconnecting if need be) and the query asked again.
+   * the connection is checked once (fabric-common waits for it, reconnecting if need be) and the query asked again;
+   * a peer that still does not answer is left for the next.
    */
   private async query(network: Network, query: Query): Promise<Buffer> {
     let last: Error | undefined;
-    for (const peer of this.ownPeers(network)) {
+    for (const peer of this.gatewayPeers(network)) {
       for (let attempt = 0; attempt < 2; attempt++) {
         const result = (await query.evaluate([peer]))[peer.name];
         if (!(result instanceof Error)) {
@@ -306,31 +389,77 @@ export class FabricLedger implements LedgerGateway {
         last = result;
         if (attempt > 0 || !(await peer.checkConnection().catch(() => false))) break;
       }
+      this.nodes?.failed(peer.name);
     }
     throw last ?? new Error('no peer answered the query');
   }
 
-  /** fabric-network's commit strategy: wait for the transaction's commit event on FABRIC_ORG's peer, keep the outcome. */
+  /**
+   * fabric-network's commit strategy: wait for the transaction's commit event on the gateway peer and keep the
+   * outcome. When that peer's event stream fails (it could not start, or the peer went away), the wait moves to the
+   * next gateway peer: its listener starts first, then that peer is asked whether it has the transaction already
+   * (it may have committed it before the listener started); only when no peer is left does the submit fail.
+   */
   private commitHandler(txId: string, network: Network) {
     let listener: CommitListener | undefined;
-    let committed: Promise<void> = Promise.resolve();
+    let settled = false;
+    let settle!: (outcome: CommitOutcome | Error) => void;
+    const committed = new Promise<void>((resolve, reject) => {
+      settle = (outcome) => {
+        if (settled) return;
+        settled = true;
+        stop();
+        if (outcome instanceof Error) return reject(outcome);
+        this.commits.set(txId, outcome);
+        resolve();
+      };
+    });
+    committed.catch(() => undefined); // observed by waitForEvents
     const stop = () => {
       if (listener) network.removeCommitListener(listener);
       listener = undefined;
     };
+
+    /** Listens on peers[from], or on the first after it whose listener starts; throws when none does. */
+    const listenFrom = async (peers: Endorser[], from: number, askFirst: boolean): Promise<void> => {
+      let last: Error | undefined;
+      for (let i = from; i < peers.length && !settled; i++) {
+        const peer = peers[i];
+        let starting = true;
+        let startError: Error | undefined;
+        const current: CommitListener = (error, event?: CommitEvent) => {
+          if (listener !== current) return; // a listener left behind
+          if (event) return settle({ blockNumber: event.getBlockEvent().blockNumber.toNumber(), code: event.status as ValidationCode });
+          stop();
+          this.nodes?.failed(peer.name);
+          const failure = error ?? new Error(`no commit event for ${txId} from ${peer.name}`);
+          if (starting) startError = failure;
+          else if (i + 1 < peers.length) listenFrom(peers, i + 1, true).catch(settle);
+          else settle(failure);
+        };
+        listener = current;
+        await network.addCommitListener(current, [peer], txId);
+        starting = false;
+        if (startError) {
+          // fabric-network shares one commit event service per peer; a start that failed leaves it marked in use, so
+          // later listeners would be added to it as if it ran and wait in vain. Closing it tells them (an error: they
+          // move on) and lets the next start begin afresh.
+          eventServiceManager(network).getCommitEventService(peer).close();
+          last = startError;
+          askFirst = true;
+          continue;
+        }
+        if (askFirst) {
+          const found = await this.getTransaction(network.getChannel().name, txId).catch(() => undefined);
+          if (found && listener === current) settle({ blockNumber: found.blockNumber, code: found.validationCode });
+        }
+        return;
+      }
+      if (!settled) throw last ?? new Error(`no gateway peer to wait on for ${txId}`);
+    };
+
     return {
-      startListening: async () => {
-        committed = new Promise<void>((resolve, reject) => {
-          listener = (error, event?: CommitEvent) => {
-            stop();
-            if (error || !event) return reject(error ?? new Error(`no commit event for ${txId}`));
-            this.commits.set(txId, { blockNumber: event.getBlockEvent().blockNumber.toNumber(), code: event.status as ValidationCode });
-            resolve();
-          };
-        });
-        committed.catch(() => undefined); // observed by waitForEvents
-        await network.addCommitListener(listener!, this.ownPeers(network).slice(0, 1), txId);
-      },
+      startListening: () => listenFrom(this.gatewayPeers(network), 0, false),
       waitForEvents: () => withTimeout(committed, this.config.timeoutSeconds * 1000, `transaction ${txId} was not committed within ${this.config.timeoutSeconds} s`).finally(stop),
       cancelListening: stop,
     };
@@ -412,6 +541,33 @@ function refusal(txId: string, err: unknown): EndorsementError | undefined {
   const refused = candidates.find((r) => (r?.response?.status ?? 0) >= 400);
   if (refused) return new EndorsementError(txId, refused.response!.status!, refused.response!.message ?? '');
   return undefined;
+}
+
+/**
+ * The configured gateway peers (FABRIC_PEERS) in order, and the one in use: the first until it fails, then the next,
+ * wrapping round. The adapter stays on the peer it moved to (no going back when the first returns: a restarted peer
+ * may still be catching up, and a query there would not see what was committed meanwhile).
+ */
+class GatewayNodes {
+  private current = 0;
+
+  constructor(readonly names: readonly string[]) {}
+
+  /** Every name, the one in use first. */
+  inOrder(): string[] {
+    return [...this.names.slice(this.current), ...this.names.slice(0, this.current)];
+  }
+
+  /** `name` did not answer: if it is the one in use, the next one is. */
+  failed(name: string): void {
+    if (this.names[this.current] === name && this.names.length > 1) this.current = (this.current + 1) % this.names.length;
+  }
+}
+
+/** fabric-network's event services of a Network (not part of its typed interface). */
+function eventServiceManager(network: Network) {
+  return (network as unknown as { eventServiceManager: { newDefaultEventService(): unknown; newEventService(peers: Endorser[]): unknown; getCommitEventService(peer: Endorser): { close(): void } } })
+    .eventServiceManager;
 }
 
 /** The promise kept under `key`, made on first use; one that fails is forgotten, so the next call tries again. */

@@ -2,3 +2,4 @@
 export * from './fabric-ledger';
 export * from './profile';
 export * from './blocks';
+export * from './channels';

@@ -15,6 +15,18 @@ export interface FabricConfig {
   chaincode: string;
   /** Seconds to wait for endorsement and for the commit event (FABRIC_TIMEOUT_S, default 60). */
   timeoutSeconds: number;
+  /**
+   * The gateway peers in order of preference (FABRIC_PEERS, comma-separated: peer names, host:port endpoints or
+   * organisation names for all of that organisation's peers): discovery, queries and commit events go to the first
+   * that answers, and to the next when it stops answering. Default: FABRIC_ORG's peers.
+   */
+  nodes?: string[];
+}
+
+/** FABRIC_PEERS as FabricConfig.nodes: undefined when unset or empty. */
+export function fabricPeers(env: { FABRIC_PEERS?: string } = process.env): string[] | undefined {
+  const nodes = env.FABRIC_PEERS?.split(',').map((n) => n.trim()).filter(Boolean);
+  return nodes && nodes.length > 0 ? nodes : undefined;
 }
 
 export interface OrganisationProfile {
@@ -36,7 +48,8 @@ export interface ConnectionProfile {
 
 interface ProfileFile {
   client?: { organization?: string };
-  organizations?: Record<string, { mspid?: string; 'x-fund'?: { name?: string; ca?: { certificate?: string; privateKey?: string }; user?: { certificate?: string; privateKey?: string } } }>;
+  peers?: Record<string, { url?: string }>;
+  organizations?: Record<string, { mspid?: string; peers?: string[]; 'x-fund'?: { name?: string; ca?: { certificate?: string; privateKey?: string }; user?: { certificate?: string; privateKey?: string } } }>;
 }
 
 /** Reads data/fabric/connection-<org>.json for `config.org` (a short name or an MSP id). */
@@ -68,4 +81,27 @@ export function loadConnectionProfile(config: FabricConfig): ConnectionProfile {
   const mspId = chosen.json.client?.organization ?? '';
   if (!organisations.has(mspId)) throw new Error(`${chosen.file}: client.organization ${JSON.stringify(mspId)} is not among its organizations`);
   return { json: chosen.json, mspId, organisations };
+}
+
+/**
+ * The profile's names of the peers `nodes` (FabricConfig.nodes) designate, in their order, each once: a peer's name
+ * (peer0.county.fund.local), its endpoint (localhost:8051, 127.0.0.1:8051, grpcs://…), or an organisation (county,
+ * CountyMSP) for all of its peers. A node that designates no peer of the profile is an error.
+ */
+export function gatewayPeerNames(nodes: readonly string[], profile: ConnectionProfile): string[] {
+  const json = profile.json as ProfileFile;
+  const peers = Object.entries(json.peers ?? {});
+  const endpoint = (s: string) => s.trim().replace(/^grpcs?:\/\//, '').replace(/^127\.0\.0\.1:/, 'localhost:');
+  const names: string[] = [];
+  for (const node of nodes) {
+    let found = peers.filter(([name]) => name === node).map(([name]) => name);
+    if (found.length === 0) found = peers.filter(([, p]) => p.url && endpoint(p.url) === endpoint(node)).map(([name]) => name);
+    if (found.length === 0) {
+      const org = Object.entries(json.organizations ?? {}).find(([key, o]) => key === node || o.mspid === node || o['x-fund']?.name === node);
+      found = org?.[1].peers ?? [];
+    }
+    if (found.length === 0) throw new Error(`gateway peer ${JSON.stringify(node)} (FABRIC_PEERS) is no peer or organisation of the connection profile; it has ${peers.map(([name]) => name).join(', ')}`);
+    for (const name of found) if (!names.includes(name)) names.push(name);
+  }
+  return names;
 }
