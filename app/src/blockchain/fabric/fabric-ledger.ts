@@ -82,6 +82,8 @@ export class FabricLedger implements LedgerGateway {
   private readonly authorities = new Map<string, Promise<CertificateAuthority>>();
   /** Commit outcomes by txId, written by the commit handler, taken by submit(). */
   private readonly commits = new Map<string, CommitOutcome>();
+  /** submitAsync's callers by txId, told when the orderer has accepted their transaction. */
+  private readonly handedOver = new Map<string, () => void>();
   private readonly streams = new Set<EventStream<unknown>>();
   /** Every eventer and discoverer fabric-network created on the client, disconnected by close(): see the constructor. */
   private readonly endpoints = new Set<{ disconnect(): void }>();
@@ -174,6 +176,29 @@ export class FabricLedger implements LedgerGateway {
     if (!outcome) throw new Error(`transaction ${txId} was submitted but its commit was not observed`);
     if (outcome.code !== 'VALID') throw new CommitError(txId, outcome.blockNumber, outcome.code, outcome.code);
     return { txId, blockNumber: outcome.blockNumber, payload };
+  }
+
+  /**
+   * submit(), resolving as soon as the orderer has accepted the transaction (as fabric-gateway's submitAsync, or the
+   * peer CLI's invoke that the thesis's benchmark clients ran), with its commit to follow in `committed`. A refusal
+   * at endorsement or by the orderer rejects this call itself.
+   */
+  async submitAsync(identity: Identity, req: TransactionRequest): Promise<{ txId: string; committed: Promise<SubmitResult> }> {
+    let txId = '';
+    let accepted!: () => void;
+    const ordered = new Promise<void>((resolve) => (accepted = resolve));
+    const committed = this.submit(identity, {
+      ...req,
+      beforeEndorse: async (id) => {
+        txId = id;
+        this.handedOver.set(id, accepted);
+        await req.beforeEndorse?.(id);
+      },
+    });
+    const forget = () => this.handedOver.delete(txId);
+    committed.then(forget, forget);
+    await Promise.race([ordered, committed]);
+    return { txId, committed };
   }
 
   async evaluate(identity: Identity, req: TransactionRequest): Promise<Buffer> {
@@ -460,7 +485,11 @@ export class FabricLedger implements LedgerGateway {
 
     return {
       startListening: () => listenFrom(this.gatewayPeers(network), 0, false),
-      waitForEvents: () => withTimeout(committed, this.config.timeoutSeconds * 1000, `transaction ${txId} was not committed within ${this.config.timeoutSeconds} s`).finally(stop),
+      waitForEvents: () => {
+        // fabric-network waits for the events once the orderer has accepted the transaction.
+        this.handedOver.get(txId)?.();
+        return withTimeout(committed, this.config.timeoutSeconds * 1000, `transaction ${txId} was not committed within ${this.config.timeoutSeconds} s`).finally(stop);
+      },
       cancelListening: stop,
     };
   }
