@@ -776,9 +776,10 @@ function chaincodeServerCli() {
 function chaincodeModule(cc) {
   if (!existsSync(path.join(CHAINCODE_DIR, 'dist', 'index.js'))) build();
   if (!cc.contractsExport) return CHAINCODE_DIR;
-  const listed = spawnSync(process.execPath, ['-e', `process.stdout.write(String(Array.isArray(require(${JSON.stringify(CHAINCODE_DIR)})[${JSON.stringify(cc.contractsExport)}])))`], { encoding: 'utf8' });
-  if (listed.stdout !== 'true') {
-    throw new Error(`the chaincode package (chaincode/dist) exports no ${cc.contractsExport} list${listed.status ? `: ${listed.stderr.trim().split('\n')[0]}` : ''}; build it (npm run build) once it has the ${cc.name} contract`);
+  // Read from the compiled declarations: loading the package here would run its decorators and logging for nothing.
+  const declarations = readFileSync(path.join(CHAINCODE_DIR, 'dist', 'index.d.ts'), 'utf8');
+  if (!new RegExp(`\\b${cc.contractsExport}\\b`).test(declarations)) {
+    throw new Error(`the chaincode package (chaincode/dist) exports no ${cc.contractsExport}; build it (npm run build) once it has the ${cc.name} contract`);
   }
   const dir = path.join(CC_DIR, `module-${cc.name}`);
   mkdirSync(dir, { recursive: true });
