@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BlockStore, DATA_FILE, INDEX_FILE, blockHeaderHash, computeDataHash, type Block } from '@fund/app/dist/blockchain/embedded/ledger';
+import { BlockStore, DATA_FILE, INDEX_FILE, blockHeaderHash, computeDataHash, encodeBlock, parseBlock, type Block } from '@fund/app/dist/blockchain/embedded/ledger';
 import { nextBlock, removeDir, tempDir, tx } from './support/ledger';
 
 describe('BlockStore', () => {
@@ -108,6 +108,16 @@ describe('BlockStore', () => {
     await appendBlocks(1);
     await reopen();
     assert.deepEqual(await store.getBlock(4), appended[4]);
+  });
+
+  test('a block read as its record bytes (for another thread) parses back to the block, checked to be that block', async () => {
+    await appendBlocks(2);
+    const bytes = await store.getBlockBytes(1);
+    assert.deepEqual(bytes, encodeBlock(appended[1]), 'the record as written');
+    assert.deepEqual(parseBlock(1, bytes), appended[1]);
+    assert.throws(() => parseBlock(0, bytes), /block 0: record holds block number 1/);
+    assert.throws(() => parseBlock(1, bytes.subarray(0, 20)), /block 1 is unreadable/);
+    await assert.rejects(store.getBlockBytes(2), /block 2 does not exist \(height 2\)/);
   });
 
   test('a torn last record is cut away (and kept aside); appending continues from there', async () => {

@@ -22,7 +22,7 @@ import type { EndorserPool } from './endorser-pool';
 import type { EventStream } from '../gateway';
 import { verifyProposal } from './proposal';
 import { BlockCutter, type BatchSettings, type CutReason } from './ledger/block-cutter';
-import { blockHeaderHash, createBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
+import { blockHeaderHash, createBlock, encodeBlock, encodeResults, validTransactions, type Block, type StoredTransaction } from './ledger/block';
 import { ChannelStore } from './ledger/channel-store';
 import { SortedKeys } from './ledger/sorted-keys';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
@@ -114,10 +114,12 @@ export class ChannelLedger {
     return this.store.blocks.height();
   }
 
-  /** Runs the proposal against committed state; throws ProposalError if it may not run at all. */
-  async endorse(signedProposal: peer.SignedProposal): Promise<Endorsement> {
+  /**
+   * Runs the proposal against committed state; throws ProposalError if it may not run at all.
+   * `bytes` is the SignedProposal serialized, when the caller already has it (a channel thread received it so).
+   */
+  async endorse(signedProposal: peer.SignedProposal, bytes: Uint8Array = signedProposal.serializeBinary()): Promise<Endorsement> {
     if (this.closed) throw new Error(`channel ${this.channel} is closed`);
-    const bytes = signedProposal.serializeBinary();
     // Checked once, here: the worker and the committer rely on it.
     const verified = checkProposal(this.channel, this.opts.namespace, signedProposal, this.opts.trustRoots());
     const run = { channel: this.channel, txId: verified.txId, signedProposal, input: verified.input };
@@ -140,9 +142,19 @@ export class ChannelLedger {
   }
 
   async getBlock(n: number): Promise<Block> {
+    return this.recentBlock(n) ?? this.store.blocks.getBlock(n);
+  }
+
+  /** Block n as the block store's JSON record, for a reader on another thread (see parseBlock). */
+  async getBlockBytes(n: number): Promise<Buffer> {
+    const recent = this.recentBlock(n);
+    // A block built here has its transactions' bytes cached (encodeTransactions): no serializing again.
+    return recent ? encodeBlock(recent) : this.store.blocks.getBlockBytes(n);
+  }
+
+  private recentBlock(n: number): Block | undefined {
     const first = this.lastCommitted[0]?.number ?? Infinity;
-    if (n >= first && n - first < this.lastCommitted.length) return this.lastCommitted[n - first];
-    return this.store.blocks.getBlock(n);
+    return n >= first && n - first < this.lastCommitted.length ? this.lastCommitted[n - first] : undefined;
   }
 
   /**

@@ -6,10 +6,14 @@
  *
  *   <dataDir>/msp/<mspId>.json         the organisations' certificate authorities
  *   <dataDir>/<channel>/blocks, state  one ledger per channel
+ *
+ * A channel's peer runs on this thread (LocalChannel, with endorsement on a shared pool of
+ * workers) or, with `channelThreads`, entirely on a worker thread of its own (ChannelThread), so
+ * that channels work in parallel. Either way proposals are built and signed here, with the
+ * caller's identity, and enrolment stays here.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { contracts } from '@fund/chaincode';
 import {
   CommitError,
   EndorsementError,
@@ -24,33 +28,57 @@ import {
   type TransactionRequest,
   type TransactionSummary,
 } from '../gateway';
-import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
-import { ChannelLedger, type Endorsement } from './channel-ledger';
-import { ProposalError } from './endorser';
+import { FUND_CHAINCODE, chaincodeIdOf, loadChaincodeModule, type ChaincodeModule } from './chaincode-module';
+import { ChaincodeConnection } from './chaincode-support';
+import { ChannelLedger } from './channel-ledger';
+import { LocalChannel, type ChannelPeer, type Outcome, type Started } from './channel-peer';
+import { ChannelThread } from './channel-thread';
 import { EndorserPool } from './endorser-pool';
 import { subjectCommonName, type Identity } from './identity';
 import { Membership } from './membership';
 import { buildProposal, proposalFunction } from './proposal';
 import { THESIS_BATCH, type BatchSettings } from './ledger/block-cutter';
-import { blockHeaderHash, type Block, type StoredTransaction } from './ledger/block';
+import type { Block, StoredTransaction } from './ledger/block';
 
-export const CHAINCODE_NAME = 'fund';
-export const CHAINCODE_VERSION = '0.1.0';
+/** Which channels run on a thread of their own: all, none, or those named. */
+export type ChannelThreads = 'all' | 'none' | readonly string[];
 
 export interface EmbeddedLedgerOptions {
   dataDir: string;
   channels: readonly string[];
   /** Block cutting; defaults to the thesis's BatchTimeout 2 s, MaxMessageCount 10. */
   batch?: Partial<BatchSettings>;
-  /** A chaincode to use instead of the in-process fund chaincode (e.g. a CCaaS connection). */
+  /** Which chaincode runs on every channel, and the name proposals are built for (default FUND_CHAINCODE). */
+  chaincodeModule?: ChaincodeModule;
+  /** A chaincode to use instead of the in-process one (e.g. a CCaaS connection); channel threads cannot use it. */
   chaincode?: ChaincodeConnection;
   /** Proposal timestamps (the chaincode's notion of "now"); tests move it, the platform does not. */
   clock?: () => Date;
   /**
-   * Endorsement worker threads (default: one per core but one, at least one). 0 runs the
-   * chaincode on the calling thread; a custom `chaincode` connection always does.
+   * Endorsement worker threads shared by the channels that run on this thread (default: one per
+   * core but one, at least one; none are started when every channel has a thread of its own).
+   * 0 runs the chaincode on the calling thread; a custom `chaincode` connection always does.
    */
   endorsers?: number;
+  /**
+   * Channels whose whole peer (endorsement, block cutting, validation, commit, state database and
+   * block store) runs on a worker thread of its own, so that channels work on separate cores
+   * (default 'none'). Enrolment and proposal signing stay on this thread.
+   */
+  channelThreads?: ChannelThreads;
+  /** Endorsement workers inside each channel thread (default 0: the channel thread runs the chaincode itself). */
+  threadEndorsers?: number;
+}
+
+/**
+ * LEDGER_CHANNEL_THREADS' value as channelThreads: unset, empty or "none" → none; "all" → every
+ * channel; otherwise a comma-separated list of channel names.
+ */
+export function parseChannelThreads(value: string | undefined): ChannelThreads {
+  const v = value?.trim() ?? '';
+  if (v === '' || v === 'none') return 'none';
+  if (v === 'all') return 'all';
+  return v.split(',').map((c) => c.trim()).filter(Boolean);
 }
 
 export class EmbeddedLedger implements LedgerGateway {
@@ -59,46 +87,63 @@ export class EmbeddedLedger implements LedgerGateway {
 
   private constructor(
     private readonly membership: Membership,
-    private readonly chaincode: ChaincodeConnection,
-    private readonly ledgers: Map<string, ChannelLedger>,
+    private readonly chaincodeModule: ChaincodeModule,
+    private readonly peers: Map<string, ChannelPeer>,
     private readonly clock: () => Date,
-    private readonly ownsChaincode: boolean,
+    /** The main thread's chaincode, when this ledger started it (not a caller's connection). */
+    private readonly ownChaincode: ChaincodeConnection | undefined,
     private readonly endorsers: EndorserPool | undefined,
   ) {}
 
   static async open(opts: EmbeddedLedgerOptions): Promise<EmbeddedLedger> {
     if (opts.channels.length === 0) throw new Error('the embedded ledger needs at least one channel');
     const batch: BatchSettings = { ...THESIS_BATCH, ...opts.batch };
+    const chaincodeModule = opts.chaincodeModule ?? FUND_CHAINCODE;
+    const channels = [...new Set(opts.channels)];
+    const threaded = threadedChannels(opts.channelThreads ?? 'none', channels);
+    if (opts.chaincode && threaded.size > 0) throw new Error('a chaincode connection serves this thread only: channel threads run the chaincode module themselves');
+    const local = channels.filter((c) => !threaded.has(c));
     const membership = await Membership.open(path.join(opts.dataDir, 'msp'));
-    const chaincode =
-      opts.chaincode ??
-      (await ChaincodeConnection.inProcess(loadContractChaincode([...contracts], '@fund/chaincode', CHAINCODE_VERSION), `${CHAINCODE_NAME}:${CHAINCODE_VERSION}`));
-    const ledgers = new Map<string, ChannelLedger>();
+    const ownChaincode =
+      !opts.chaincode && local.length > 0 ? await ChaincodeConnection.inProcess(loadChaincodeModule(chaincodeModule), chaincodeIdOf(chaincodeModule)) : undefined;
+    const chaincode = opts.chaincode ?? ownChaincode;
+    const peers = new Map<string, ChannelPeer>();
     let endorsers: EndorserPool | undefined;
     try {
-      for (const channel of new Set(opts.channels)) {
-        ledgers.set(
-          channel,
-          await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode, namespace: CHAINCODE_NAME, batch, trustRoots: () => membership.roots() }),
-        );
+      const threads = Promise.allSettled(
+        [...threaded].map((channel) =>
+          ChannelThread.start({ dataDir: opts.dataDir, channel, batch, chaincode: chaincodeModule, endorsers: opts.threadEndorsers ?? 0, trustRoots: () => membership.roots() }),
+        ),
+      );
+      const ledgers: ChannelLedger[] = [];
+      try {
+        for (const channel of local) {
+          ledgers.push(await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode: chaincode!, namespace: chaincodeModule.name, batch, trustRoots: () => membership.roots() }));
+        }
+      } finally {
+        for (const t of await threads) if (t.status === 'fulfilled') peers.set(t.value.channel, t.value);
+        for (const l of ledgers) peers.set(l.channel, new LocalChannel(l));
       }
-      const workers = opts.chaincode ? 0 : (opts.endorsers ?? Math.max(1, os.availableParallelism() - 1));
+      const failed = (await threads).find((t) => t.status === 'rejected');
+      if (failed) throw failed.reason;
+      const workers = opts.chaincode || ledgers.length === 0 ? 0 : (opts.endorsers ?? Math.max(1, os.availableParallelism() - 1));
       if (workers > 0) {
-        const stores = new Map([...ledgers].map(([channel, ledger]) => [channel, ledger.store]));
-        endorsers = await EndorserPool.start(workers, { namespace: CHAINCODE_NAME, chaincodeId: `${CHAINCODE_NAME}:${CHAINCODE_VERSION}` }, stores);
-        for (const ledger of ledgers.values()) ledger.useEndorsers(endorsers);
+        endorsers = await EndorserPool.start(workers, { chaincode: chaincodeModule }, new Map(ledgers.map((l) => [l.channel, l.store])));
+        for (const ledger of ledgers) ledger.useEndorsers(endorsers);
       }
     } catch (err) {
       await endorsers?.close();
-      for (const l of ledgers.values()) await l.close().catch(() => undefined);
-      if (!opts.chaincode) await chaincode.close();
+      await Promise.all([...peers.values()].map((p) => p.close().catch(() => undefined)));
+      await ownChaincode?.close();
       throw err;
     }
-    return new EmbeddedLedger(membership, chaincode, ledgers, opts.clock ?? (() => new Date()), !opts.chaincode, endorsers);
+    // In the order the caller named them.
+    const ordered = new Map(channels.map((c) => [c, peers.get(c)!]));
+    return new EmbeddedLedger(membership, chaincodeModule, ordered, opts.clock ?? (() => new Date()), ownChaincode, endorsers);
   }
 
   channels(): string[] {
-    return [...this.ledgers.keys()];
+    return [...this.peers.keys()];
   }
 
   enrol(req: EnrolRequest): Promise<Identity> {
@@ -106,40 +151,46 @@ export class EmbeddedLedger implements LedgerGateway {
   }
 
   async submit(identity: Identity, req: TransactionRequest): Promise<SubmitResult> {
-    const ledger = this.ledger(req.channel);
-    const endorsement = await this.endorse(ledger, identity, req, req.beforeEndorse);
-    const status = await ledger.order(endorsement);
-    if (status.code !== 'VALID') throw new CommitError(endorsement.proposal.txId, status.blockNumber, status.code, status.message ?? status.code);
-    return { txId: endorsement.proposal.txId, blockNumber: status.blockNumber, payload: endorsement.response.payload };
+    const { txId, started } = await this.start(identity, req, true);
+    return committed(txId, await started.outcome);
+  }
+
+  /**
+   * Like fabric-gateway's submitAsync: resolves once the transaction is endorsed and with the
+   * orderer (throws EndorsementError if it was refused), with `committed` to follow, which
+   * settles as submit() would.
+   */
+  async submitAsync(identity: Identity, req: TransactionRequest): Promise<{ txId: string; committed: Promise<SubmitResult> }> {
+    const { txId, started } = await this.start(identity, req, true, true);
+    const result = started.outcome.then((o) => committed(txId, o));
+    if (!started.ordered) await result;
+    return { txId, committed: result };
   }
 
   async evaluate(identity: Identity, req: TransactionRequest): Promise<Buffer> {
-    return (await this.endorse(this.ledger(req.channel), identity, req)).response.payload;
+    const { txId, started } = await this.start(identity, req, false);
+    return settled(txId, await started.outcome).payload;
   }
 
   async chainInfo(channel: string): Promise<ChainInfo> {
-    const ledger = this.ledger(channel);
-    const height = ledger.height;
-    if (height === 0) return { channel, height, currentBlockHash: '', previousBlockHash: '' };
-    const last = await ledger.getBlock(height - 1);
-    return { channel, height, currentBlockHash: blockHeaderHash(last), previousBlockHash: last.previousHash };
+    return this.peer(channel).chainInfo();
   }
 
   async getBlock(channel: string, n: number): Promise<BlockEvent> {
-    return blockEvent(channel, await this.ledger(channel).getBlock(n));
+    return blockEvent(channel, await this.peer(channel).getBlock(n));
   }
 
   async getTransaction(channel: string, txId: string): Promise<(TransactionSummary & { blockNumber: number }) | undefined> {
-    const found = await this.ledger(channel).store.blocks.getTransaction(txId);
+    const found = await this.peer(channel).getTransaction(txId);
     return found && { ...summary(found.transaction, found.txNum), blockNumber: found.blockNumber };
   }
 
   blockEvents(channel: string, startBlock = 0): EventStream<BlockEvent> {
-    return mapStream(this.ledger(channel).blocks(startBlock), (block) => [blockEvent(channel, block)]);
+    return mapStream(this.peer(channel).blocks(startBlock), (block) => [blockEvent(channel, block)]);
   }
 
   chaincodeEvents(channel: string, checkpoint: Checkpoint = { blockNumber: 0 }): EventStream<ChaincodeEventRecord> {
-    return mapStream(this.ledger(channel).blocks(checkpoint.blockNumber), (block) => {
+    return mapStream(this.peer(channel).blocks(checkpoint.blockNumber), (block) => {
       const events = chaincodeEventsOf(channel, block);
       if (block.number !== checkpoint.blockNumber || !checkpoint.txId) return events;
       const seen = events.findIndex((e) => e.txId === checkpoint.txId);
@@ -152,38 +203,61 @@ export class EmbeddedLedger implements LedgerGateway {
     return JSON.parse(payload.toString('utf8')) as unknown[];
   }
 
-  /** Orders what is pending, commits it, closes every channel and the chaincode. */
+  /** Orders what is pending, commits it, closes every channel (and its thread) and the chaincode. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const ledger of this.ledgers.values()) await ledger.close();
+      await Promise.all([...this.peers.values()].map((p) => p.close()));
       await this.endorsers?.close();
-      if (this.ownsChaincode) await this.chaincode.close();
+      await this.ownChaincode?.close();
     })();
     return this.closing;
   }
 
-  /** The ledger of one channel, for the operator tools. */
+  /** The ledger of one channel that runs on this thread, for the operator tools. */
   ledger(channel: string): ChannelLedger {
-    const ledger = this.ledgers.get(channel);
-    if (!ledger) throw new Error(`unknown channel ${JSON.stringify(channel)}; this ledger has ${this.channels().join(', ')}`);
-    return ledger;
+    const peer = this.peer(channel);
+    if (!(peer instanceof LocalChannel)) throw new Error(`channel ${JSON.stringify(channel)} runs on a thread of its own: its ChannelLedger is not reachable from this thread`);
+    return peer.ledger;
   }
 
-  private async endorse(ledger: ChannelLedger, identity: Identity, req: TransactionRequest, beforeEndorse?: (txId: string) => Promise<void>): Promise<Endorsement> {
-    if (this.closing) throw new Error('the ledger is shutting down');
-    const proposal = buildProposal({ channel: ledger.channel, chaincode: CHAINCODE_NAME, args: [req.fcn, ...(req.args ?? [])], identity, timestamp: this.clock() });
-    await beforeEndorse?.(proposal.txId);
-    let endorsement: Endorsement;
-    try {
-      endorsement = await ledger.endorse(proposal.signedProposal);
-    } catch (err) {
-      if (err instanceof ProposalError) throw new EndorsementError(proposal.txId, 403, err.message);
-      throw err;
-    }
-    const { status, message } = endorsement.response;
-    if (status >= 400) throw new EndorsementError(proposal.txId, status, message);
-    return endorsement;
+  private peer(channel: string): ChannelPeer {
+    const peer = this.peers.get(channel);
+    if (!peer) throw new Error(`unknown channel ${JSON.stringify(channel)}; this ledger has ${this.channels().join(', ')}`);
+    return peer;
   }
+
+  /**
+   * Builds and signs the proposal here, with the caller's identity, lets a submit's `beforeEndorse`
+   * see its txId, then has the channel's peer endorse it (and, for a submit, order it).
+   */
+  private async start(identity: Identity, req: TransactionRequest, submit: boolean, tellOrdered = false): Promise<{ txId: string; started: Started }> {
+    const peer = this.peer(req.channel);
+    if (this.closing) throw new Error('the ledger is shutting down');
+    const proposal = buildProposal({ channel: peer.channel, chaincode: this.chaincodeModule.name, args: [req.fcn, ...(req.args ?? [])], identity, timestamp: this.clock() });
+    if (submit) await req.beforeEndorse?.(proposal.txId);
+    return { txId: proposal.txId, started: await peer.start(proposal.signedProposal, submit, tellOrdered) };
+  }
+}
+
+/** The outcome as the gateway reports it: the chaincode's payload, or EndorsementError / CommitError. */
+function settled(txId: string, outcome: Outcome): Outcome & { kind: 'done' } {
+  if (outcome.kind === 'refused') throw new EndorsementError(txId, outcome.status, outcome.message);
+  if (outcome.kind === 'invalid') throw new CommitError(txId, outcome.blockNumber, outcome.code, outcome.message);
+  return outcome;
+}
+
+function committed(txId: string, outcome: Outcome): SubmitResult {
+  const { blockNumber, payload } = settled(txId, outcome);
+  return { txId, blockNumber: blockNumber!, payload };
+}
+
+/** The channels of `channels` that get a thread of their own; names that are not among them are an error. */
+function threadedChannels(option: ChannelThreads, channels: readonly string[]): Set<string> {
+  if (option === 'none') return new Set();
+  if (option === 'all') return new Set(channels);
+  const unknown = option.filter((c) => !channels.includes(c));
+  if (unknown.length > 0) throw new Error(`channel threads asked for ${unknown.map((c) => JSON.stringify(c)).join(', ')}, which this ledger does not have (${channels.join(', ')})`);
+  return new Set(option);
 }
 
 function mapStream<T, U>(source: AsyncIterable<T> & { close(): void }, map: (item: T) => Iterable<U>): EventStream<U> {

@@ -8,6 +8,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { ChaincodeModule } from './chaincode-module';
 import type { ExecuteRequest } from './chaincode-support';
 import type { Simulation } from './endorser';
 import { validTransactions, type Block } from './ledger/block';
@@ -15,8 +16,8 @@ import type { ChannelStore } from './ledger/channel-store';
 import type { KeyModification, Version } from './simulator';
 
 export interface WorkerOptions {
-  namespace: string;
-  chaincodeId: string;
+  /** Loaded by module in each worker: classes do not cross threads. */
+  chaincode: ChaincodeModule;
 }
 
 type Bytes = Uint8Array;

@@ -1,20 +1,21 @@
 /**
- * An endorsing peer on its own thread: it runs the fund chaincode through fabric-shim's
+ * An endorsing peer on its own thread: it runs the ledger's chaincode through fabric-shim's
  * contract dispatch against an in-memory replica of each channel's committed state, which the
  * ledger keeps current by posting every committed block's valid write sets. Key history is
  * asked of the ledger, which holds it on disk. See endorser-pool.ts for the other side.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { peer } from '@hyperledger/fabric-protos';
-import { contracts } from '@fund/chaincode';
-import { ChaincodeConnection, loadContractChaincode } from './chaincode-support';
+import { chaincodeIdOf, loadChaincodeModule } from './chaincode-module';
+import { ChaincodeConnection } from './chaincode-support';
 import { simulateProposal, type Simulation } from './endorser';
 import { MemoryState } from './memory-state';
 import type { KeyModification } from './simulator';
 import { asBuffer as buf, type FromWorker, type ToWorker, type WorkerOptions } from './endorser-pool';
 
 const port = parentPort!;
-const { namespace, chaincodeId } = workerData as WorkerOptions;
+const { chaincode: chaincodeModule } = workerData as WorkerOptions;
+const namespace = chaincodeModule.name;
 
 interface Replica {
   state: MemoryState;
@@ -44,7 +45,7 @@ function replica(channel: string): Replica {
 }
 
 async function main(): Promise<void> {
-  const chaincode = await ChaincodeConnection.inProcess(loadContractChaincode([...contracts], '@fund/chaincode', chaincodeId.split(':')[1] ?? ''), chaincodeId);
+  const chaincode = await ChaincodeConnection.inProcess(loadChaincodeModule(chaincodeModule), chaincodeIdOf(chaincodeModule));
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
       case 'snapshot': {

@@ -10,3 +10,6 @@ export * from './channel-ledger';
 export * from './embedded-ledger';
 export * from './endorser';
 export * from './endorser-pool';
+export * from './chaincode-module';
+export * from './channel-peer';
+export * from './channel-thread';

@@ -114,19 +114,17 @@ export class BlockStore {
   }
 
   async getBlock(n: number): Promise<Block> {
+    return parseBlock(n, await this.getBlockBytes(n));
+  }
+
+  /** Block n's record as stored (its JSON, UTF-8), unparsed: for a reader on another thread. */
+  async getBlockBytes(n: number): Promise<Buffer> {
     if (!Number.isInteger(n) || n < 0 || n >= this.height()) throw new RangeError(`block ${n} does not exist (height ${this.height()})`);
     const start = this.offsets[n];
     const bytes = Buffer.alloc((this.offsets[n + 1] ?? this.size) - start);
     await this.data.read(bytes, 0, bytes.length, start);
     if (bytes.readUInt32BE(0) !== bytes.length - HEADER_BYTES) throw new Error(`block ${n}: record length does not match the index`);
-    let block: Block;
-    try {
-      block = JSON.parse(bytes.subarray(HEADER_BYTES).toString('utf8')) as Block;
-    } catch (err) {
-      throw new Error(`block ${n} is unreadable: ${(err as Error).message}`);
-    }
-    if (block.number !== n) throw new Error(`block ${n}: record holds block number ${block.number}`);
-    return block;
+    return bytes.subarray(HEADER_BYTES);
   }
 
   /** First occurrence of a txId (later duplicates are DUPLICATE_TXID by definition). */
@@ -186,6 +184,18 @@ export class BlockStore {
  * unindexed tail. A record cut short by a crash is moved aside to blocks.dat.torn-<offset>
  * and truncated away; blocks.idx is rewritten whenever it disagrees.
  */
+/** Block n from its record's JSON (getBlockBytes), checked to be block n. */
+export function parseBlock(n: number, json: Uint8Array): Block {
+  let block: Block;
+  try {
+    block = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8')) as Block;
+  } catch (err) {
+    throw new Error(`block ${n} is unreadable: ${(err as Error).message}`);
+  }
+  if (block.number !== n) throw new Error(`block ${n}: record holds block number ${block.number}`);
+  return block;
+}
+
 async function loadOffsets(data: FileHandle, dir: string): Promise<{ offsets: number[]; size: number }> {
   let size = (await data.stat()).size;
   const idxPath = path.join(dir, INDEX_FILE);
