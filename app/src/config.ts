@@ -13,9 +13,14 @@ export interface AppConfig {
   maxUploadBytes: number;
   /** Interface language for a visitor who has not chosen one. */
   defaultLang: 'zh-CN' | 'en';
-  /** Business channel (projects, drafts, reconciliation) and routing channel. */
+  /** Set 1's business channel (projects, drafts, reconciliation), every set's channel, and the routing channel. */
   businessChannel: string;
+  businessChannels: string[];
   routingChannel: string;
+  /** The platform's own address as a client of the relay, checked against the whitelist like any client. */
+  platformAddress: string;
+  /** A new set's capacity on the routing chain: business ids at most, and the count that raises a warning. */
+  setCapacity: { maxNum: number; warnNum: number };
   /** A funded project with no progress report for this many days is flagged as stalled. */
   stalledAfterDays: number;
   ledger: LedgerConfig;
@@ -33,9 +38,19 @@ export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     uploadDir: path.resolve(env.UPLOAD_DIR ?? path.join(dataDir, 'uploads')),
     maxUploadBytes: (envInteger(env, 'MAX_UPLOAD_MB', 1, 1024) ?? 20) * 1024 * 1024,
     defaultLang: lang,
-    businessChannel: ledger.channels[0],
-    routingChannel: ledger.channels[1] ?? ledger.channels[0],
+    businessChannel: ledger.sets[0],
+    businessChannels: ledger.sets,
+    routingChannel: ledger.routingChannel,
+    platformAddress: env.PLATFORM_ADDRESS?.trim() || '127.0.0.1',
+    setCapacity: setCapacity(env),
     stalledAfterDays: envInteger(env, 'STALLED_AFTER_DAYS', 1, 3650) ?? 30,
     ledger,
   };
+}
+
+function setCapacity(env: NodeJS.ProcessEnv): { maxNum: number; warnNum: number } {
+  const maxNum = envInteger(env, 'SET_MAX_NUM', 1, 10_000_000) ?? 100_000;
+  const warnNum = envInteger(env, 'SET_WARN_NUM', 1, 10_000_000) ?? Math.ceil(maxNum * 0.8);
+  if (warnNum > maxNum) throw new Error(`SET_WARN_NUM (${warnNum}) must not exceed SET_MAX_NUM (${maxNum})`);
+  return { maxNum, warnNum };
 }

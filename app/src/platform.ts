@@ -2,13 +2,14 @@
 import type { Request } from 'express';
 import type { AppConfig } from './config';
 import type { Chain } from './services/chain';
-import type { Projector } from './services/projector';
+import type { Projectors } from './services/projector';
 import type { UserDoc } from './models/user';
 
 export interface Platform {
   config: AppConfig;
   chain: Chain;
-  projector: Projector;
+  /** The projectors of every set (one province). */
+  projector: Projectors;
   /** The platform operator's service identity: the projector reads with it, the sweep runs as it. */
   system: UserDoc;
   startedAt: Date;

@@ -8,8 +8,9 @@ import { openLedger, type LedgerGateway } from './blockchain';
 import { appConfig, type AppConfig } from './config';
 import { createApp } from './app';
 import { Chain } from './services/chain';
-import { Projector } from './services/projector';
-import { bootstrap } from './services/bootstrap';
+import { Projectors } from './services/projector';
+import { bootstrap, bootstrapRouting } from './services/bootstrap';
+import { Relay } from './blockchain/relay';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
 import type { Platform } from './platform';
@@ -35,9 +36,12 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   // drop the pool and break the operations in flight (seen with the bundled server under 50 users).
   await mongoose.connect(config.mongodbUri, { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 60_000, heartbeatFrequencyMS: 20_000 });
   await mongoose.connection.syncIndexes();
-  const chain = new Chain(gateway, config.businessChannel, secrets.walletKey);
-  const system = await bootstrap(chain, [...new Set([config.businessChannel, config.routingChannel])]);
-  const projector = new Projector(chain, system);
+  const relay = new Relay(gateway, { routingChannel: config.routingChannel, sets: config.businessChannels, platformAddress: config.platformAddress });
+  const chain = new Chain(relay, secrets.walletKey, config.platformAddress);
+  const system = await bootstrap(chain, [...new Set([...config.businessChannels, config.routingChannel])]);
+  await bootstrapRouting(chain, system, config.businessChannels, config.setCapacity);
+  await relay.start(await chain.identityOf(system));
+  const projector = new Projectors(chain, system, config.businessChannels);
   await projector.start();
   if (demo) await seedDemo(chain, system, log);
 
@@ -63,6 +67,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await projector.stop();
+      await relay.stop();
       await mongoose.disconnect();
       await gateway.close();
     },

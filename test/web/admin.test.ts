@@ -119,25 +119,27 @@ describe('administration pages', () => {
       assert.equal(res.status, 302, `${path}: ${formError(res.text)}`);
       return res;
     };
-    await ok('/admin/routing/sets', { setId: 'set-1', channel: 'business', maxNum: '2', warnNum: '1' });
-    await ok('/admin/routing/sets/set-1/nodes', { nodeId: 'peer0.province', listenIp: '10.0.0.11', p2pPort: '7051', rpcPort: '7052', nodeType: 'peer', caHash: 'AB'.repeat(32), agencyInfo: '省财政厅', desc: '省级节点' });
+    // SET-1 (the business channel) was registered by the platform's first start; the operator adds a second set.
+    await ok('/admin/routing/sets', { setId: 'set-2', channel: 'business2', maxNum: '2', warnNum: '1' });
+    await ok('/admin/routing/sets/set-2/nodes', { nodeId: 'peer0.province', listenIp: '10.0.0.11', p2pPort: '7051', rpcPort: '7052', nodeType: 'peer', caHash: 'AB'.repeat(32), agencyInfo: '省财政厅', desc: '省级节点' });
     const routed = await ok('/admin/routing/routes', { businessId: 'PRJ-2026-0001' });
     assert.equal(routed.location, '/admin/routing?businessId=PRJ-2026-0001#lookup');
     await ok('/admin/routing/whitelist', { address: '10.1.0.0/16', description: '中继服务器' });
 
     const page = await admin.get('/admin/routing?businessId=PRJ-2026-0001&address=10.1.2.3');
     assert.equal(page.status, 200);
-    assert.match(textOf(byId(page.text, 'route-result')), /PRJ-2026-0001 → .*set-1.*business/);
+    assert.match(textOf(byId(page.text, 'route-result')), /PRJ-2026-0001 → .*SET-1.*business/);
     assert.match(textOf(byId(page.text, 'check-result')), /10\.1\.2\.3.*10\.1\.0\.0\/16/);
-    assert.equal(textOf(byId(page.text, 'set-count')), '1');
-    assert.equal(textOf(byId(page.text, 'route-count')), '1');
+    assert.equal(textOf(byId(page.text, 'set-count')), '2');
+    assert.match(textOf(byId(page.text, 'set-set-2-health')), /LEDGER_SETS|unavailable|不可用/, 'a set this platform does not serve is shown as such');
+    assert.equal(textOf(byId(page.text, 'route-count')), '21', "the demo's 20 projects were routed when filed, then this id");
     assert.ok(page.text.includes('data-node="peer0.province"'));
     assert.ok(page.text.includes('abababab'), 'the CA hash is stored in lower case');
     // Registering the same id again changes nothing and says so.
     const again = await admin.post('/admin/routing/routes', { businessId: 'PRJ-2026-0001' });
     assert.equal(again.status, 302);
 
-    await ok('/admin/routing/sets/set-1/nodes/peer0.province/remove', { confirm: 'peer0.province' });
+    await ok('/admin/routing/sets/set-2/nodes/peer0.province/remove', { confirm: 'peer0.province' });
     await ok('/admin/routing/whitelist/remove', { address: '10.1.0.0/16' });
     const emptied = await admin.get('/admin/routing?address=10.1.2.3');
     assert.ok(!emptied.text.includes('data-node="peer0.province"'));

@@ -256,6 +256,7 @@ describe('bad input: a clear message, and nothing written', () => {
   test('administration: routing chain', async () => {
     const admin = c.admin;
     const set = { setId: 'set-1', channel: 'business', maxNum: '100', warnNum: '80' };
+    // The platform's first start registered SET-1 for the business channel: node forms below address a set that does not exist.
     await refused('an empty set', () => admin.post('/admin/routing/sets', {}), { message: /setId/ });
     await refused('warnNum above maxNum', () => admin.post('/admin/routing/sets', { ...set, warnNum: '120' }), { message: /warnNum/ });
     await refused('a negative maxNum', () => admin.post('/admin/routing/sets', { ...set, maxNum: '-3' }), { message: /maxNum/ });
@@ -269,7 +270,7 @@ describe('bad input: a clear message, and nothing written', () => {
     await refused('a node for a set that does not exist', () => admin.post('/admin/routing/sets/set-none/nodes', node), { message: /set-none/ });
     await refused('removing a node without the button', () => admin.post('/admin/routing/sets/set-1/nodes/peer0/remove', {}), { message: /Remove/ });
     await refused('a business id with spaces', () => admin.post('/admin/routing/routes', { businessId: 'PRJ 1' }), { message: /businessId/ });
-    await refused('a route while no set is registered', () => admin.post('/admin/routing/routes', { businessId: 'PRJ-2026-0001' }), { message: /no set is registered/ });
+    await refused('a second set on a channel that already serves one', () => admin.post('/admin/routing/sets', { ...set, setId: 'set-9' }), { message: /already serves set SET-1/ });
     await refused('a whitelist entry that is no address', () => admin.post('/admin/routing/whitelist', { address: '10.1.0.0/33', description: '中继' }), { message: /address/ });
     await refused('a whitelist entry with no description', () => admin.post('/admin/routing/whitelist', { address: '10.1.0.0/16' }), { message: /description/ });
     await refused('removing an address that is not listed', () => admin.post('/admin/routing/whitelist/remove', { address: '10.9.9.9' }), { message: /10\.9\.9\.9/ });

@@ -11,7 +11,11 @@ export * from './gateway';
 export interface LedgerConfig {
   backend: 'embedded' | 'fabric';
   dataDir: string;
+  /** Every channel: the sets, then the routing channel. */
   channels: string[];
+  /** The business channels ("sets", thesis chapter 4), set 1 first. */
+  sets: string[];
+  routingChannel: string;
   batch: BatchSettings;
   /** Endorsement worker threads; undefined = one per core but one. */
   endorsers?: number;
@@ -19,9 +23,15 @@ export interface LedgerConfig {
   fabric?: FabricConfig;
 }
 
+/** The business channel of set k (1-based): `business`, then `business2`, `business3`, … */
+export function setChannel(k: number): string {
+  return k === 1 ? 'business' : `business${k}`;
+}
+
 /**
  * LEDGER (embedded | fabric, default embedded), LEDGER_DATA_DIR (default data/ledger),
- * LEDGER_CHANNELS (comma-separated, default business,routing), and the orderer's batch
+ * LEDGER_SETS (business channels, default 1: `business`, then business2, …, beside the `routing` channel), or
+ * LEDGER_CHANNELS (comma-separated: the sets, then the routing channel last; default business,routing), and the orderer's batch
  * settings BATCH_MAX_MESSAGE_COUNT / BATCH_TIMEOUT_MS / BATCH_PREFERRED_MAX_BYTES
  * (default the thesis's 10 / 2000 / 2 MiB), LEDGER_ENDORSERS (endorsement worker threads,
  * default one per core but one; 0 runs the chaincode on the main thread).
@@ -36,12 +46,19 @@ export interface LedgerConfig {
 export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const backend = env.LEDGER ?? 'embedded';
   if (backend !== 'embedded' && backend !== 'fabric') throw new Error(`LEDGER must be "embedded" or "fabric", not ${JSON.stringify(backend)}`);
-  const channels = (env.LEDGER_CHANNELS ?? 'business,routing').split(',').map((c) => c.trim()).filter(Boolean);
+  const setCount = envInteger(env, 'LEDGER_SETS', 1, 64) ?? 1;
+  const named = env.LEDGER_CHANNELS?.split(',').map((c) => c.trim()).filter(Boolean);
+  const channels = named ?? [...Array.from({ length: setCount }, (_, i) => setChannel(i + 1)), 'routing'];
   if (channels.length === 0) throw new Error('LEDGER_CHANNELS must name at least one channel');
+  if (new Set(channels).size !== channels.length) throw new Error(`LEDGER_CHANNELS names a channel twice: ${channels.join(',')}`);
+  // One channel serves as both set and routing chain (the chaincode tests' and tools' minimal ledger).
+  const sets = channels.length === 1 ? channels : channels.slice(0, -1);
   return {
     backend,
     dataDir: path.resolve(env.LEDGER_DATA_DIR ?? path.join('data', 'ledger')),
     channels,
+    sets,
+    routingChannel: channels[channels.length - 1],
     batch: {
       maxMessageCount: envInteger(env, 'BATCH_MAX_MESSAGE_COUNT', 1) ?? THESIS_BATCH.maxMessageCount,
       batchTimeoutMs: envInteger(env, 'BATCH_TIMEOUT_MS', 1) ?? THESIS_BATCH.batchTimeoutMs,

@@ -25,9 +25,9 @@ export async function act<T>(req: Request, action: string, target: string, work:
   }
   // Committed: whatever fails from here on, the transaction stands and is projected from the chain anyway.
   await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
-  // Only the business channel has projections to wait for.
-  const { chain, projector } = platformOf(req);
-  if (done.channel === chain.channel) await projector.settled(done.txId, done.blockNumber);
+  // Only the sets have projections to wait for (a registry write: set 1's stands for all).
+  const { projector } = platformOf(req);
+  if (projector.bySet.has(done.channel)) await projector.settled(done.txId, done.blockNumber, undefined, done.channel);
   return done;
 }
 

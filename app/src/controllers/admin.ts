@@ -211,6 +211,9 @@ async function renderOrganisation(req: Request, res: Response, orgId: string, st
 
 interface SetWithNodes extends RouteSet {
   nodes: RouteNode[];
+  /** The set's chain as this platform sees it: its height, or why it does not answer (not served, down). */
+  height?: number;
+  healthError?: string;
 }
 
 async function renderRouting(req: Request, res: Response, status = 200, values: Body = {}, error?: string, errorSet?: string) {
@@ -224,6 +227,11 @@ async function renderRouting(req: Request, res: Response, status = 200, values: 
     sets = await Promise.all(
       manager.sets.map(async (setId) => ({ ...(await routingQuery<RouteSet>(req, 'RouteSet:getSet', [setId])), nodes: await routingQuery<RouteNode[]>(req, 'RouteSet:getNodeList', [setId]) })),
     );
+    const served = config.businessChannels;
+    for (const set of sets) {
+      if (!served.includes(set.channel)) set.healthError = res.locals.t('admin.setNotServed', { channel: set.channel });
+      else set.height = await platformOf(req).chain.gateway.chainInfo(set.channel).then((i) => i.height, (e: Error) => ((set.healthError = e.message), undefined));
+    }
     whitelist = await routingQuery<WhitelistEntry[]>(req, 'Whitelist:list');
   } catch (err) {
     chainError = refusal(res, err);

@@ -36,6 +36,21 @@ function fail(res: Response, status: number, code: string, message: string) {
   res.status(status).json({ error: { code, message } });
 }
 
+/**
+ * 接入准入 (thesis 4.3.3.2 (1)): a caller's address must be on the routing chain's whitelist, checked by the relay
+ * before the token; a refusal is answered 403 and written to the audit log.
+ */
+async function admission(req: Request, res: Response, next: NextFunction) {
+  const address = req.socket.remoteAddress ?? '';
+  try {
+    platformOf(req).chain.relay.admit(address);
+  } catch (err) {
+    await audit(req, 'relay:refused', `${req.method} ${req.path}`, false, (err as Error).message);
+    return fail(res, 403, 'NOT_ADMITTED', (err as Error).message);
+  }
+  next();
+}
+
 async function authenticate(req: Request, res: Response, next: NextFunction) {
   const header = req.get('authorization') ?? '';
   const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header)?.[1];
@@ -51,7 +66,7 @@ async function authenticate(req: Request, res: Response, next: NextFunction) {
 export function register(router: Router): void {
   // Parsed here, so a malformed or oversized body reaches this router's JSON error handler below.
   router.use(express.json({ limit: '256kb' }));
-  router.use('/bank', authenticate);
+  router.use('/bank', admission, authenticate);
 
   router.post('/bank/transfers', async (req, res) => {
     const parsed = recordSchema.safeParse(req.body);

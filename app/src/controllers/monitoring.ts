@@ -16,7 +16,7 @@ import type { Translate } from '../i18n';
 import { act, flash, FormError, refusal } from './act';
 import { OVERSIGHT, route } from './route';
 
-export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled'] as const;
+export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled', 'capacity'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 const TABS = ['alerts', 'resolved', 'audit'] as const;
 type Tab = (typeof TABS)[number];
@@ -188,6 +188,18 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
       });
     }
   }
+  // A set at its warnNum on the routing chain (thesis 4.3.3.2 (3)): the operators must add a set before it is full.
+  if (user.role === 'admin' || user.role === 'leadingGroup') {
+    for (const set of await platformOf(req).chain.relay.setStatus()) {
+      if (set.memberCount < set.warnNum) continue;
+      add({
+        kind: 'capacity',
+        ref: set.setId,
+        since: new Date(set.registeredAt),
+        what: t(set.memberCount >= set.maxNum ? 'monitor.what.setFull' : 'monitor.what.setWarning', { setId: set.setId, channel: set.channel, n: set.memberCount, warn: set.warnNum, max: set.maxNum }),
+      });
+    }
+  }
   alerts.sort((a, b) => a.since.getTime() - b.since.getTime() || a.ref.localeCompare(b.ref));
   return { alerts, thresholdHours, stalledDays: config.stalledAfterDays };
 }
@@ -276,7 +288,7 @@ export function register(router: Router): void {
       if (reason.length < REASON_MIN) throw new FormError(t('monitor.err.reasonShort', { min: REASON_MIN }));
       if (reason.length > REASON_MAX) throw new FormError(t('monitor.err.reasonLong', { max: REASON_MAX, n: reason.length }));
       const { chain } = platformOf(req);
-      const done = await act(req, 'Reconciliation:resolveDiscrepancy', id, () => chain.submit(req.user!, 'Reconciliation:resolveDiscrepancy', id, reason));
+      const done = await act(req, 'Reconciliation:resolveDiscrepancy', id, () => chain.submitTo(req.user!, { channel: open.channel ?? undefined }, 'Reconciliation:resolveDiscrepancy', id, reason));
       flash(req, 'success', t('monitor.resolved', { id, block: done.blockNumber }));
       res.redirect('/monitoring?tab=resolved');
     } catch (err) {
@@ -291,7 +303,10 @@ export function register(router: Router): void {
       const done = await act(req, 'Reconciliation:sweepUnmatched', 'pending', () =>
         chain.submit<{ flagged: number; discrepancyIds: string[] }>(req.user!, 'Reconciliation:sweepUnmatched'),
       );
-      const { flagged, discrepancyIds } = done.result;
+      // Every set sweeps its own pending transfers.
+      const results = done.perSet?.map((p) => p.result) ?? [done.result];
+      const flagged = results.reduce((n, r) => n + r.flagged, 0);
+      const discrepancyIds = results.flatMap((r) => r.discrepancyIds);
       flash(req, flagged > 0 ? 'warning' : 'success', t('monitor.swept', { n: flagged, ids: discrepancyIds.join(', ') || '—', block: done.blockNumber }));
       res.redirect('/monitoring?kind=unmatched');
     } catch (err) {

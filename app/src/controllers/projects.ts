@@ -127,6 +127,7 @@ export function register(router: Router): void {
       const done = await act(req, 'Project:file', input.name, () => chain.submit<Project>(req.user!, 'Project:file', JSON.stringify(input)));
       await keepFiles(req, files);
       flash(req, 'success', res.locals.t('common.done', { block: done.blockNumber, txId: done.txId }));
+      if (done.route) flash(req, 'info', res.locals.t('project.routedTo', { setId: done.route.setId, channel: done.route.channel }));
       res.redirect(`/projects/${done.result.id}`);
     } catch (err) {
       await renderForm(req, res, 400, body, refusal(res, err));
@@ -174,7 +175,7 @@ export function register(router: Router): void {
     const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
     const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
     const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => f._id));
-    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, channel: chain.channel });
+    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, channel: view.channel ?? chain.channel });
   });
 
   route(router, 'GET', '/files/:sha256', ANY_USER, async (req, res) => {
@@ -196,10 +197,11 @@ export function register(router: Router): void {
 async function chainHistory(req: Request, projectId: string) {
   const { chain } = platformOf(req);
   const identity = await chain.identityOf(req.user!);
-  const entries = (await chain.gateway.history(identity, chain.channel, 'Project', projectId)) as Array<{ txId: string; timestamp: string; value: Project | null }>;
+  const channel = (await chain.relay.locate(identity, projectId)) ?? chain.channel;
+  const entries = (await chain.gateway.history(identity, channel, 'Project', projectId)) as Array<{ txId: string; timestamp: string; value: Project | null }>;
   return Promise.all(
     entries.map(async (e) => {
-      const tx = await chain.gateway.getTransaction(chain.channel, e.txId);
+      const tx = await chain.gateway.getTransaction(channel, e.txId);
       return { txId: e.txId, at: e.timestamp, status: e.value?.status, revision: e.value?.revision, fcn: tx?.fcn, creator: tx?.creator, mspId: tx?.creatorMspId, block: tx?.blockNumber };
     }),
   );

@@ -41,6 +41,8 @@ const projectViewSchema = new Schema({
   releasedFen: { type: Number, default: 0 },
   doc: mixed,
   blockNumber: Number,
+  /** The set (business channel) that owns the project. */
+  channel: String,
 });
 projectViewSchema.index({ status: 1, updatedAt: -1 });
 projectViewSchema.index({ county: 1, updatedAt: -1 });
@@ -94,6 +96,8 @@ const discrepancyViewSchema = new Schema({
   resolution: mixed,
   raisedAt: Date,
   doc: mixed,
+  /** The set whose chain holds it. */
+  channel: String,
 });
 
 /** Every chaincode event, in ledger order: the audit trail of the chain and the feed of notifications. */

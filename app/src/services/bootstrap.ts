@@ -1,6 +1,8 @@
 /**
- * First start of a platform: the operator's service identity, and both channels initialised with
- * which MSP carries which role. Idempotent: later starts find everything in place.
+ * First start of a platform: the operator's service identity, every channel initialised with which MSP
+ * carries which role, and the routing chain given the configured sets and, while its whitelist is empty,
+ * the platform's own address. Idempotent: later starts find everything in place; a set added to the
+ * configuration (LEDGER_SETS) is registered on the next start.
  */
 import { User, type UserDoc } from '../models/user';
 import { ROLE_MSPS } from '../blockchain/msp';
@@ -28,4 +30,25 @@ export async function bootstrap(chain: Chain, channels: string[], options: { unm
     }
   }
   return system;
+}
+
+export interface SetCapacity {
+  maxNum: number;
+  warnNum: number;
+}
+
+/** Registers the configured sets the routing chain does not know yet, and the platform's address on an empty whitelist. */
+export async function bootstrapRouting(chain: Chain, system: UserDoc, sets: readonly string[], capacity: SetCapacity): Promise<void> {
+  const identity = await chain.identityOf(system);
+  const manager = await chain.evaluateAs<{ sets: string[] }>(identity, 'RouteManager:getManager', []);
+  const known = await Promise.all(manager.sets.map((id) => chain.evaluateAs<{ channel: string }>(identity, 'RouteSet:getSet', [id])));
+  for (const [i, channel] of sets.entries()) {
+    if (known.some((s) => s.channel === channel)) continue;
+    const setId = `SET-${i + 1}`;
+    await chain.submitAs(identity, 'RouteManager:registerSet', [JSON.stringify({ setId, channel, ...capacity })]);
+  }
+  const whitelist = await chain.evaluateAs<unknown[]>(identity, 'Whitelist:list', []);
+  if (whitelist.length === 0) {
+    await chain.submitAs(identity, 'Whitelist:add', [JSON.stringify({ address: chain.address, description: '本平台 the web platform itself' })]);
+  }
 }

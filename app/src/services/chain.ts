@@ -1,9 +1,12 @@
 /**
  * The web platform's one door to the ledger: every call is signed with the acting user's own
  * certificate (from the wallet), so the chaincode's access rules apply to the person, not to the
- * server. Errors come back as ChainError with the chaincode's class (VALIDATION, AUTHORISATION, …).
+ * server, and goes through the relay (blockchain/relay), which admits the platform by its address and
+ * takes the call to the set that owns its business. Errors come back as ChainError with the chaincode's
+ * class (VALIDATION, AUTHORISATION, …).
  */
 import { CommitError, EndorsementError, type Identity, type LedgerGateway } from '../blockchain';
+import { RelayError, businessRoute, type Relay, type RelayCall, type RelayedResult } from '../blockchain/relay';
 import { MSP_OF_ROLE } from '../blockchain/msp';
 import { exportIdentity, importIdentity, signBytes } from '../blockchain/embedded/identity';
 import { seal, unseal } from './secrets';
@@ -27,6 +30,10 @@ export class ChainError extends Error {
       const code = err.code as ChainErrorCode;
       return new ChainError(code, err.message.replace(/^[A-Z_]+:\s*/, ''), err.txId);
     }
+    if (err instanceof RelayError) {
+      const code: ChainErrorCode = err.code === 'NOT_ADMITTED' ? 'AUTHORISATION' : err.code === 'UNAVAILABLE' ? 'CHAINCODE' : err.code;
+      return new ChainError(code, err.message);
+    }
     if (err instanceof CommitError) {
       return new ChainError('MVCC', `someone else changed the same record at the same moment (${err.code}); nothing was written — reload and try again`, err.txId);
     }
@@ -39,7 +46,14 @@ export interface Submitted<T> {
   txId: string;
   blockNumber: number;
   channel: string;
+  /** A registry write's result on each set (set 1 first). */
+  perSet?: Array<{ channel: string; result: T }>;
+  /** A new project's route, with the routing chain's warning when its set reached warnNum. */
+  route?: RelayedResult['route'];
 }
+
+/** How a call may be steered: a channel named outright, or the project it belongs to when its arguments do not say. */
+export type CallOptions = Pick<RelayCall, 'channel' | 'businessId' | 'onDigest'>;
 
 /** Something that can act on the chain: a logged-in user, or the platform's own service identity. */
 export type Actor = Pick<UserDoc, 'id'> & { wallet?: { certificate?: string | null } | null };
@@ -48,10 +62,20 @@ export class Chain {
   private readonly identities = new Map<string, Identity>();
 
   constructor(
-    readonly gateway: LedgerGateway,
-    readonly channel: string,
+    readonly relay: Relay,
     private readonly walletKey: Buffer,
+    /** The platform's own address as a relay client (PLATFORM_ADDRESS). */
+    readonly address = '127.0.0.1',
   ) {}
+
+  get gateway(): LedgerGateway {
+    return this.relay.gateway;
+  }
+
+  /** Set 1's business channel. */
+  get channel(): string {
+    return this.relay.setChannels[0];
+  }
 
   /** Enrol a certificate for a user with the MSP's CA; returns the wallet entry to store on the user. */
   async enrol(enrollmentId: string, role: string, orgId: string) {
@@ -82,21 +106,40 @@ export class Chain {
     this.identities.set(userId, identity);
   }
 
-  async submitAs<T>(identity: Identity, fcn: string, args: string[], channel = this.channel): Promise<Submitted<T>> {
+  async submitAs<T>(identity: Identity, fcn: string, args: string[], options: CallOptions | string = {}): Promise<Submitted<T>> {
+    const steer = typeof options === 'string' ? { channel: options } : options;
     try {
-      const r = await this.gateway.submit(identity, { channel, fcn, args });
-      return { result: parse<T>(r.payload), txId: r.txId, blockNumber: r.blockNumber, channel };
+      this.admit(fcn);
+      const r = await this.relay.submit(identity, { fcn, args, ...steer });
+      return {
+        result: parse<T>(r.payload),
+        txId: r.txId,
+        blockNumber: r.blockNumber,
+        channel: r.channel,
+        ...(r.perSet ? { perSet: r.perSet.map((p) => ({ channel: p.channel, result: parse<T>(p.payload) })) } : {}),
+        ...(r.route ? { route: r.route } : {}),
+      };
     } catch (err) {
       throw ChainError.from(err);
     }
   }
 
-  async evaluateAs<T>(identity: Identity, fcn: string, args: string[], channel = this.channel): Promise<T> {
+  async evaluateAs<T>(identity: Identity, fcn: string, args: string[], options: CallOptions | string = {}): Promise<T> {
+    const steer = typeof options === 'string' ? { channel: options } : options;
     try {
-      return parse<T>(await this.gateway.evaluate(identity, { channel, fcn, args }));
+      this.admit(fcn);
+      return parse<T>(await this.relay.evaluate(identity, { fcn, args, ...steer }));
     } catch (err) {
       throw ChainError.from(err);
     }
+  }
+
+  /**
+   * The relay admits the platform by its address like any client. The routing chain's own management is not
+   * refused: an operator who took the platform off the whitelist must still be able to put it back.
+   */
+  private admit(fcn: string): void {
+    if (businessRoute(fcn, []).kind !== 'routing') this.relay.admit(this.address);
   }
 
   async submit<T>(user: Actor, fcn: string, ...args: string[]): Promise<Submitted<T>> {
@@ -105,6 +148,11 @@ export class Chain {
 
   async evaluate<T>(user: Actor, fcn: string, ...args: string[]): Promise<T> {
     return this.evaluateAs<T>(await this.identityOf(user), fcn, args);
+  }
+
+  /** A user's submit steered to a set (a discrepancy's, whose id does not say which). */
+  async submitTo<T>(user: Actor, options: CallOptions, fcn: string, ...args: string[]): Promise<Submitted<T>> {
+    return this.submitAs<T>(await this.identityOf(user), fcn, args, options);
   }
 
   /** Approval: the approver signs exactly the draft content the chain will issue, then approves. */

@@ -1,5 +1,5 @@
 /**
- * The projector: reads the business channel's chaincode events from its checkpoint and keeps the
+ * The projector: reads one set's (business channel's) chaincode events from its checkpoint and keeps the
  * off-chain projections (models/projections.ts) in step. An event says what changed; the projector
  * then reads the changed records from the chain itself, so a projection always equals chain state
  * and replaying from block 0 after the projections were dropped rebuilds them exactly.
@@ -49,12 +49,13 @@ export class Projector extends EventEmitter {
   private readonly recentTxIds = new Set<string>();
   private failure?: Error;
   private stopping = false;
-  /** The home dashboard's figures, kept up to date by each batch. */
-  readonly figures = new HomeFigures();
-
   constructor(
     private readonly chain: Chain,
     private readonly reader: Actor,
+    /** The set this projector follows. */
+    readonly channel: string,
+    /** The home dashboard's figures, shared by the projectors of every set and kept up to date by each batch. */
+    readonly figures: HomeFigures,
   ) {
     super();
     this.setMaxListeners(0);
@@ -69,10 +70,10 @@ export class Projector extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const saved = await Checkpoint.findById(this.chain.channel).lean();
+    const saved = await Checkpoint.findById(this.channel).lean();
     const checkpoint = saved ? { blockNumber: saved.blockNumber!, txId: saved.txId ?? undefined } : undefined;
     this.projectedBlock = saved ? saved.blockNumber! - 1 : -1;
-    this.stream = this.chain.gateway.chaincodeEvents(this.chain.channel, checkpoint);
+    this.stream = this.chain.gateway.chaincodeEvents(this.channel, checkpoint);
     this.running = this.consume(this.stream).catch((err: Error) => {
       this.failure = err;
       console.error(`projector stopped: ${err.stack ?? err.message}`);
@@ -203,7 +204,7 @@ export class Projector extends EventEmitter {
     );
 
     const last = records[records.length - 1];
-    await Checkpoint.updateOne({ _id: this.chain.channel }, { $set: { blockNumber: last.blockNumber, txId: last.txId, updatedAt: new Date() } }, { upsert: true });
+    await Checkpoint.updateOne({ _id: this.channel }, { $set: { blockNumber: last.blockNumber, txId: last.txId, updatedAt: new Date() } }, { upsert: true });
     // Events arrive in ledger order: every earlier block is now fully projected.
     this.projectedBlock = Math.max(this.projectedBlock, last.blockNumber - 1);
     for (const record of records) {
@@ -213,8 +214,13 @@ export class Projector extends EventEmitter {
     this.emit('projected', last.blockNumber);
   }
 
+  /** Reads from this projector's own set: what its events name is there. */
+  private async read<T>(fcn: string, ...args: string[]): Promise<T> {
+    return this.chain.evaluateAs<T>(await this.chain.identityOf(this.reader), fcn, args, { channel: this.channel });
+  }
+
   private async refreshOrganisation(orgId: string): Promise<void> {
-    const org = await this.chain.evaluate<Organisation>(this.reader, 'Organisation:get', orgId);
+    const org = await this.read<Organisation>('Organisation:get', orgId);
     await OrganisationView.updateOne(
       { _id: org.id },
       { $set: { name: org.name, type: org.type, mspId: org.mspId, county: org.county, accounts: org.accounts, active: org.active, registeredAt: new Date(org.registeredAt) } },
@@ -223,13 +229,13 @@ export class Projector extends EventEmitter {
   }
 
   private readTransfer(serial: string): Promise<SerialState> {
-    return this.chain.evaluate<SerialState>(this.reader, 'Reconciliation:getSerial', serial);
+    return this.read<SerialState>('Reconciliation:getSerial', serial);
   }
 
   /** The project's and its drafts' projections as the chain holds them now; what was read is kept in `fresh`. */
   private async projectWrites(projectId: string, blockNumber: number, fresh: Fresh) {
-    const project = await this.chain.evaluate<Project>(this.reader, 'Project:get', projectId);
-    const drafts = project.draftIds.length > 0 ? await this.chain.evaluate<Draft[]>(this.reader, 'Draft:listByProject', projectId) : [];
+    const project = await this.read<Project>('Project:get', projectId);
+    const drafts = project.draftIds.length > 0 ? await this.read<Draft[]>('Draft:listByProject', projectId) : [];
     fresh.projects.set(projectId, project);
     fresh.drafts.set(projectId, drafts);
     const draftWrites = drafts.map((d) => {
@@ -272,6 +278,7 @@ export class Projector extends EventEmitter {
       releasedFen: drafts.filter((d) => d.status === 'ACCEPTED').reduce((sum, d) => sum + Number(d.amount), 0),
       doc: project,
       blockNumber,
+      channel: this.channel,
     };
     const { county, town, status, budgetFen, releasedFen, implementingUnitId, payerIds } = view;
     return {
@@ -279,6 +286,45 @@ export class Projector extends EventEmitter {
       projectWrite: { updateOne: { filter: { _id: projectId }, update: { $set: view }, upsert: true } },
       figures: { county, town, status, budgetFen, releasedFen, implementingUnitId, payerIds } satisfies ProjectFigures,
     };
+  }
+}
+
+/**
+ * The projectors of every set, writing the same collections: lists, dashboards, exports and the monitoring centre
+ * read one province whatever set a project is on.
+ */
+export class Projectors {
+  readonly figures = new HomeFigures();
+  readonly bySet: ReadonlyMap<string, Projector>;
+
+  constructor(chain: Chain, reader: Actor, channels: readonly string[]) {
+    this.bySet = new Map(channels.map((channel) => [channel, new Projector(chain, reader, channel, this.figures)]));
+  }
+
+  async start(): Promise<void> {
+    for (const p of this.bySet.values()) await p.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.bySet.values()].map((p) => p.stop()));
+  }
+
+  /** Moves whenever any set's projection moves (a cache key for the dashboard). */
+  get lastBlock(): number {
+    let sum = 0;
+    for (const p of this.bySet.values()) sum += p.lastBlock + 1;
+    return sum;
+  }
+
+  get error(): Error | undefined {
+    for (const p of this.bySet.values()) if (p.error) return p.error;
+    return undefined;
+  }
+
+  /** Waits until a transaction of a set (set 1 when not named) is projected. */
+  async settled(txId: string, blockNumber: number, timeoutMs?: number, channel?: string): Promise<void> {
+    const projector = channel === undefined ? this.bySet.values().next().value : this.bySet.get(channel);
+    await projector?.settled(txId, blockNumber, timeoutMs);
   }
 }
 
@@ -319,7 +365,7 @@ function discrepancyOp(event: ProjectedEvent, scope: ScopeFields) {
     return {
       updateOne: {
         filter: { _id: d.id as string },
-        update: { $setOnInsert: { kind: d.kind, serial: d.serial, projectId: d.projectId, ...scope, problems: d.problems, raisedAt: at, status: 'OPEN' } },
+        update: { $setOnInsert: { kind: d.kind, serial: d.serial, projectId: d.projectId, ...scope, problems: d.problems, raisedAt: at, status: 'OPEN', channel: event.channel } },
         upsert: true,
       },
     };

@@ -16,6 +16,7 @@ import {
   getProject,
   listProjects,
   progressSchema,
+  projectIdSchema,
   projectInputSchema,
   projects,
   rejectProject,
@@ -27,6 +28,8 @@ import {
 } from './project';
 
 const opinionSchema = text('opinion', 1000);
+/** The filing's optional id; the rest is checked by projectInputSchema. */
+const filingSchema = z.looseObject({ id: projectIdSchema.optional() });
 const filterSchema = z.strictObject({
   status: z.enum(PROJECT_STATUSES, `status must be one of ${PROJECT_STATUSES.join(', ')}`).optional(),
   county: text('county', 40).optional(),
@@ -38,11 +41,15 @@ export class ProjectContract extends FundContract {
     super('Project');
   }
 
-  /** A county office files (申报) a project of its own county. */
+  /**
+   * A county office files (申报) a project of its own county. The JSON may carry the project's `id` when the relay
+   * registered its route first (see fileProject).
+   */
   @Transaction()
   async file(ctx: FundContext, projectJson: string): Promise<Project> {
     const caller = await authorise(ctx, ['countyOffice']);
-    return fileProject(ctx, caller, parseJsonArg('project', projectJson, projectInputSchema));
+    const { id: routedId, ...input } = parseJsonArg('project', projectJson, filingSchema);
+    return fileProject(ctx, caller, parseArg('project', input, projectInputSchema), routedId);
   }
 
   @Transaction()

@@ -125,12 +125,20 @@ function requireOwnCounty(caller: Caller, county: string): void {
   if (caller.org?.county !== county) throw denied(`${caller.orgId} files projects for ${caller.org?.county ?? 'no county'}, not ${county}`);
 }
 
-export async function fileProject(ctx: FundContext, caller: Caller, input: ProjectInput): Promise<Project> {
+/** A project id: PRJ- and 12 upper-case hex digits. */
+export const PROJECT_ID_PATTERN = /^PRJ-[0-9A-F]{12}$/;
+export const projectIdSchema = z.string('id must be a string').regex(PROJECT_ID_PATTERN, 'id must be PRJ- followed by 12 upper-case hexadecimal digits');
+
+/**
+ * `routedId` is the id the relay registered on the routing chain before choosing this set (a project's set is
+ * decided before the project exists); without it the id is derived from the transaction id, unique and the same on
+ * every endorser.
+ */
+export async function fileProject(ctx: FundContext, caller: Caller, input: ProjectInput, routedId?: string): Promise<Project> {
   requireOwnCounty(caller, input.county);
   await checkParties(ctx, input);
-  // Derived from the transaction id: unique, and the same on every endorser.
-  const projectId = `PRJ-${ctx.txId.slice(0, 12).toUpperCase()}`;
-  if (await projects(ctx).exists(projectId)) throw badState(`project id ${projectId} collides; resubmit`);
+  const projectId = routedId ?? `PRJ-${ctx.txId.slice(0, 12).toUpperCase()}`;
+  if (await projects(ctx).exists(projectId)) throw badState(`project id ${projectId} is already taken; resubmit`);
   const project: Project = {
     ...input,
     id: projectId,

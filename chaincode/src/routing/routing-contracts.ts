@@ -1,4 +1,5 @@
 import { Info, Transaction } from 'fabric-contract-api';
+import { z } from 'zod';
 import { FundContract } from '../ledger/base-contract';
 import { FundContext } from '../ledger/context';
 import { id, parseArg, parseJsonArg } from '../ledger/validation';
@@ -21,6 +22,7 @@ import {
   listWhitelist,
   nodeSchema,
   registerRoute,
+  registerRoutes,
   registerSet,
   removeNode,
   removeWhitelistEntry,
@@ -33,6 +35,7 @@ const onRoutingChannel = { bindOrganisation: false };
 const authoriseRouting = (ctx: FundContext, roles: readonly Role[]) => authorise(ctx, roles, onRoutingChannel);
 /** Roles whose actions create a new business id to route: filing a project, or the operator by hand. */
 const ROUTE_REGISTRARS: readonly Role[] = ['admin', 'countyOffice', 'leadingGroup'];
+const businessIdsSchema = z.array(id('businessId'), 'businessIds must be a list of ids').min(1, 'businessIds must not be empty').max(500, 'at most 500 business ids at once');
 
 @Info({ title: 'RouteManager', description: '路由管理合约: sets and business-id routes (thesis table 4.2)' })
 export class RouteManagerContract extends FundContract {
@@ -50,6 +53,13 @@ export class RouteManagerContract extends FundContract {
   async registerRoute(ctx: FundContext, businessId: string): Promise<Route & { warning: boolean; existing: boolean }> {
     await authoriseRouting(ctx, ROUTE_REGISTRARS);
     return registerRoute(ctx, parseArg('businessId', businessId, id('businessId')));
+  }
+
+  /** Several new business ids at once, in order (the relay's batch of filings that arrived together). */
+  @Transaction()
+  async registerRoutes(ctx: FundContext, businessIdsJson: string): Promise<Array<Route & { warning: boolean; existing: boolean }>> {
+    await authoriseRouting(ctx, ROUTE_REGISTRARS);
+    return registerRoutes(ctx, parseJsonArg('businessIds', businessIdsJson, businessIdsSchema));
   }
 
   @Transaction(false)

@@ -126,31 +126,58 @@ export const isFull = (set: RouteSet) => set.memberCount >= set.maxNum;
  * Registering an id that is already routed returns its route unchanged.
  */
 export async function registerRoute(ctx: FundContext, businessId: string): Promise<Route & { warning: boolean; existing: boolean }> {
-  const existing = await routes(ctx).get(businessId);
-  if (existing) return { ...existing, warning: false, existing: true };
+  return (await registerRoutes(ctx, [businessId]))[0];
+}
+
+/**
+ * registerRoute for several ids in one transaction, in order. Every registration reads and writes the route manager
+ * and its set, so concurrent single registrations would invalidate each other (MVCC); the relay gathers the new
+ * projects that arrive together into one of these. A chaincode does not read its own writes, so the manager and
+ * the sets are kept in memory and written once.
+ */
+export async function registerRoutes(ctx: FundContext, businessIds: string[]): Promise<Array<Route & { warning: boolean; existing: boolean }>> {
+  if (new Set(businessIds).size !== businessIds.length) throw invalid('businessIds: an id is listed twice');
   const m = await getManager(ctx);
-  if (m.sets.length === 0) throw badState('no set is registered on the routing chain');
-  let index = m.currentFreeSet;
-  let set: RouteSet | undefined;
-  for (; index < m.sets.length; index++) {
-    const candidate = await getSet(ctx, m.sets[index]);
-    if (!isFull(candidate)) {
-      set = candidate;
-      break;
+  const loaded = new Map<string, RouteSet>();
+  const setAt = async (index: number) => {
+    const id = m.sets[index];
+    if (!loaded.has(id)) loaded.set(id, await getSet(ctx, id));
+    return loaded.get(id)!;
+  };
+  const changed = new Set<string>();
+  const results: Array<Route & { warning: boolean; existing: boolean }> = [];
+  for (const businessId of businessIds) {
+    const existing = await routes(ctx).get(businessId);
+    if (existing) {
+      results.push({ ...existing, warning: false, existing: true });
+      continue;
     }
+    if (m.sets.length === 0) throw badState('no set is registered on the routing chain');
+    let set: RouteSet | undefined;
+    for (; m.currentFreeSet < m.sets.length; m.currentFreeSet++) {
+      const candidate = await setAt(m.currentFreeSet);
+      if (!isFull(candidate)) {
+        set = candidate;
+        break;
+      }
+    }
+    if (!set) throw badState(`all ${m.sets.length} sets are full; register a new set`);
+    set.memberCount++;
+    changed.add(set.setId);
+    const route: Route = { businessId, setId: set.setId, channel: set.channel, registeredAt: ctx.nowIso, txId: ctx.txId };
+    await members(ctx).put(INDEX_VALUE, set.setId, businessId);
+    await routes(ctx).put(route, businessId);
+    m.routeCount++;
+    const full = isFull(set);
+    if (full) m.currentFreeSet++;
+    const warning = set.memberCount >= set.warnNum;
+    ctx.emit('RouteRegistered', { businessId, setId: set.setId, channel: set.channel });
+    if (warning) ctx.emit('RouteSetWarning', { setId: set.setId, memberCount: set.memberCount, warnNum: set.warnNum, maxNum: set.maxNum, full });
+    results.push({ ...route, warning, existing: false });
   }
-  if (!set) throw badState(`all ${m.sets.length} sets are full; register a new set`);
-  const updated: RouteSet = { ...set, memberCount: set.memberCount + 1 };
-  const route: Route = { businessId, setId: set.setId, channel: set.channel, registeredAt: ctx.nowIso, txId: ctx.txId };
-  await sets(ctx).put(updated, set.setId);
-  await members(ctx).put(INDEX_VALUE, set.setId, businessId);
-  await routes(ctx).put(route, businessId);
-  const full = isFull(updated);
-  await manager(ctx).put({ ...m, currentFreeSet: full ? index + 1 : index, routeCount: m.routeCount + 1 }, MANAGER);
-  const warning = updated.memberCount >= updated.warnNum;
-  ctx.emit('RouteRegistered', { businessId, setId: set.setId, channel: set.channel });
-  if (warning) ctx.emit('RouteSetWarning', { setId: set.setId, memberCount: updated.memberCount, warnNum: set.warnNum, maxNum: set.maxNum, full });
-  return { ...route, warning, existing: false };
+  for (const id of changed) await sets(ctx).put(loaded.get(id)!, id);
+  if (changed.size > 0) await manager(ctx).put(m, MANAGER);
+  return results;
 }
 
 export async function getRoute(ctx: FundContext, businessId: string): Promise<Route> {
