@@ -9,7 +9,7 @@ import { appConfig, type AppConfig } from './config';
 import { createApp } from './app';
 import { Chain } from './services/chain';
 import { Projectors } from './services/projector';
-import { bootstrap, bootstrapRouting } from './services/bootstrap';
+import { bootstrap, bootstrapRouting, levelRegistries } from './services/bootstrap';
 import { Relay } from './blockchain/relay';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
@@ -40,6 +40,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   const chain = new Chain(relay, secrets.walletKey, config.platformAddress);
   const system = await bootstrap(chain, [...new Set([...config.businessChannels, config.routingChannel])]);
   await bootstrapRouting(chain, system, config.businessChannels, config.setCapacity);
+  await levelRegistries(chain, system, config.businessChannels);
   await relay.start(await chain.identityOf(system));
   const projector = new Projectors(chain, system, config.businessChannels);
   await projector.start();

@@ -12,14 +12,33 @@ describe('ledgerConfig', () => {
       backend: 'embedded',
       dataDir: path.resolve('data', 'ledger'),
       channels: ['business', 'routing'],
+      sets: ['business'],
+      routingChannel: 'routing',
       batch: { maxMessageCount: 10, batchTimeoutMs: 2000, preferredMaxBytes: 2 * 1024 * 1024 },
       endorsers: undefined,
+      channelThreads: 'none',
     });
+  });
+
+  test('LEDGER_SETS: business, business2, … beside routing, each set on a thread of its own', () => {
+    const c = ledgerConfig({ LEDGER_SETS: '3' });
+    assert.deepEqual([c.channels, c.sets, c.routingChannel, c.channelThreads], [['business', 'business2', 'business3', 'routing'], ['business', 'business2', 'business3'], 'routing', ['business', 'business2', 'business3']]);
+    assert.equal(ledgerConfig({ LEDGER_SETS: '2', LEDGER_CHANNEL_THREADS: 'none' }).channelThreads, 'none');
+    assert.throws(() => ledgerConfig({ LEDGER_SETS: '0' }), /LEDGER_SETS must be a positive integer/);
   });
 
   test('reads every variable', () => {
     const c = ledgerConfig({ LEDGER_DATA_DIR: '/tmp/x', LEDGER_CHANNELS: ' set1, set2 ,routing', BATCH_MAX_MESSAGE_COUNT: '500', BATCH_TIMEOUT_MS: '250', BATCH_PREFERRED_MAX_BYTES: '1048576', LEDGER_ENDORSERS: '0' });
-    assert.deepEqual(c, { backend: 'embedded', dataDir: '/tmp/x', channels: ['set1', 'set2', 'routing'], batch: { maxMessageCount: 500, batchTimeoutMs: 250, preferredMaxBytes: 1048576 }, endorsers: 0 });
+    assert.deepEqual(c, {
+      backend: 'embedded',
+      dataDir: '/tmp/x',
+      channels: ['set1', 'set2', 'routing'],
+      sets: ['set1', 'set2'],
+      routingChannel: 'routing',
+      batch: { maxMessageCount: 500, batchTimeoutMs: 250, preferredMaxBytes: 1048576 },
+      endorsers: 0,
+      channelThreads: ['set1', 'set2'],
+    });
   });
 
   test('bad values are refused with the variable named', () => {

@@ -13,6 +13,7 @@ import type { Project } from '@fund/chaincode/dist/project/project';
 import { ProjectView } from '@fund/app/dist/models/projections';
 import { AuditEntry } from '@fund/app/dist/models/activity';
 import { User } from '@fund/app/dist/models/user';
+import { appConfig } from '@fund/app/dist/config';
 import { WebClient, byId, formError, startTestPlatform, textOf, type TestPlatform } from '../support/platform';
 
 /** A request from another loopback address (the whole 127.0.0.0/8 is local on Linux). */
@@ -121,8 +122,17 @@ describe('relay over two sets', () => {
     const form = await county.get('/projects/new');
     assert.equal(form.status, 200);
     const before = await heights();
+    const res = await fileSmallProject(county);
+    assert.equal(res.status, 400, 'refused');
+    assert.match(formError(res.text), /all 2 sets are full/);
+    assert.deepEqual(await heights(), before, 'no block on any channel');
+    const audit = await AuditEntry.findOne({ action: 'Project:file', ok: false }).sort({ _id: -1 }).lean();
+    assert.match(audit?.message ?? '', /full/);
+  });
+
+  async function fileSmallProject(county: WebClient) {
     const unit = await User.findOne({ username: 'unit' }).lean();
-    const res = await county.postMultipart('/projects', {
+    return county.postMultipart('/projects', {
       name: '满员测试项目',
       town: '大塘镇',
       department: '县农业农村局',
@@ -135,12 +145,7 @@ describe('relay over two sets', () => {
       amount_countyFinance: '100.00',
       payer_countyFinance: 'LS-FIN',
     });
-    assert.equal(res.status, 400, 'refused');
-    assert.match(formError(res.text), /all 2 sets are full/);
-    assert.deepEqual(await heights(), before, 'no block on any channel');
-    const audit = await AuditEntry.findOne({ action: 'Project:file', ok: false }).sort({ _id: -1 }).lean();
-    assert.match(audit?.message ?? '', /full/);
-  });
+  }
 
   test('admission: a bank API caller off the whitelist gets 403 and an audit entry; listed, it gets through', async () => {
     const url = `${p.url.replace('localhost', '127.0.0.1')}/api/bank/transfers/GZB-NONE-01`;
@@ -184,5 +189,22 @@ describe('relay over two sets', () => {
     assert.equal(page.status, 200);
     assert.match(textOf(byId(page.text, 'set-SET-1-fill')), /15/);
     for (const setId of ['SET-1', 'SET-2']) assert.match(textOf(byId(page.text, `set-${setId}-health`)), /height \d+|区块高度 \d+/);
+  });
+
+  test('a third set added to the configuration: registered on the routing chain, its registry levelled, new projects land there', async () => {
+    await p.stopPlatform();
+    Object.assign(p.config, appConfig({ DATA_DIR: p.config.dataDir, PORT: '0', MONGODB_URI: p.mongoUri, BATCH_TIMEOUT_MS: '200', LEDGER_SETS: '3', SET_MAX_NUM: '15', SET_WARN_NUM: '12' }));
+    await p.startPlatform();
+    assert.deepEqual(sets(), ['business', 'business2', 'business3']);
+    const identity = await system();
+    const orgs = async (channel: string) => (JSON.parse((await p.running.gateway.evaluate(identity, { channel, fcn: 'Organisation:list', args: [''] })).toString()) as Array<{ id: string; accounts: unknown[]; active: boolean }>).map((o) => JSON.stringify([o.id, o.accounts, o.active])).sort();
+    assert.deepEqual(await orgs('business3'), await orgs('business'), 'every organisation, account and standing of set 1 is on set 3');
+    const county = await WebClient.loggedIn(p.url, 'county');
+    await county.get('/projects/new');
+    const res = await fileSmallProject(county);
+    assert.equal(res.status, 302, formError(res.text));
+    const projectId = res.location.split('/').pop()!;
+    assert.equal((await ProjectView.findById(projectId).lean())?.channel, 'business3');
+    assert.equal(await relay().locate(identity, projectId), 'business3');
   });
 });

@@ -1,6 +1,7 @@
 /** The blockchain layer: the LedgerGateway interface and the adapter chosen by configuration. */
 import * as path from 'node:path';
-import { EmbeddedLedger } from './embedded/embedded-ledger';
+import { EmbeddedLedger, parseChannelThreads, type ChannelThreads } from './embedded/embedded-ledger';
+import { channelLayout } from './fabric/channels';
 import type { FabricConfig } from './fabric/profile';
 import { THESIS_BATCH, type BatchSettings } from './embedded/ledger/block-cutter';
 import type { LedgerGateway } from './gateway';
@@ -19,13 +20,10 @@ export interface LedgerConfig {
   batch: BatchSettings;
   /** Endorsement worker threads; undefined = one per core but one. */
   endorsers?: number;
+  /** Channels whose whole peer runs on a thread of its own (LEDGER_CHANNEL_THREADS). */
+  channelThreads: ChannelThreads;
   /** LEDGER=fabric only: where the network is and which organisation's peer the app uses. */
   fabric?: FabricConfig;
-}
-
-/** The business channel of set k (1-based): `business`, then `business2`, `business3`, … */
-export function setChannel(k: number): string {
-  return k === 1 ? 'business' : `business${k}`;
 }
 
 /**
@@ -46,25 +44,24 @@ export function setChannel(k: number): string {
 export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const backend = env.LEDGER ?? 'embedded';
   if (backend !== 'embedded' && backend !== 'fabric') throw new Error(`LEDGER must be "embedded" or "fabric", not ${JSON.stringify(backend)}`);
-  const setCount = envInteger(env, 'LEDGER_SETS', 1, 64) ?? 1;
-  const named = env.LEDGER_CHANNELS?.split(',').map((c) => c.trim()).filter(Boolean);
-  const channels = named ?? [...Array.from({ length: setCount }, (_, i) => setChannel(i + 1)), 'routing'];
-  if (channels.length === 0) throw new Error('LEDGER_CHANNELS must name at least one channel');
-  if (new Set(channels).size !== channels.length) throw new Error(`LEDGER_CHANNELS names a channel twice: ${channels.join(',')}`);
-  // One channel serves as both set and routing chain (the chaincode tests' and tools' minimal ledger).
-  const sets = channels.length === 1 ? channels : channels.slice(0, -1);
+  const layout = channelLayout(env);
+  const channels = layout.all;
+  const sets = layout.business;
   return {
     backend,
     dataDir: path.resolve(env.LEDGER_DATA_DIR ?? path.join('data', 'ledger')),
     channels,
     sets,
-    routingChannel: channels[channels.length - 1],
+    routingChannel: layout.routing,
     batch: {
       maxMessageCount: envInteger(env, 'BATCH_MAX_MESSAGE_COUNT', 1) ?? THESIS_BATCH.maxMessageCount,
       batchTimeoutMs: envInteger(env, 'BATCH_TIMEOUT_MS', 1) ?? THESIS_BATCH.batchTimeoutMs,
       preferredMaxBytes: envInteger(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
     },
     endorsers: envInteger(env, 'LEDGER_ENDORSERS', 0),
+    // Several sets work in parallel only if each has a core of its own (thesis 4.3.1): by default every set's peer
+    // runs on its own thread once there is more than one.
+    channelThreads: parseChannelThreads(env.LEDGER_CHANNEL_THREADS ?? (sets.length > 1 ? sets.join(',') : 'none')),
     ...(backend === 'fabric'
       ? {
           fabric: {
@@ -84,5 +81,5 @@ export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise
     const { FabricLedger } = await import('./fabric/fabric-ledger');
     return FabricLedger.open({ fabric: config.fabric ?? ledgerConfig({ ...process.env, LEDGER: 'fabric' }).fabric!, channels: config.channels });
   }
-  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers });
+  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers, channelThreads: config.channelThreads });
 }

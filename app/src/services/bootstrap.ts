@@ -52,3 +52,47 @@ export async function bootstrapRouting(chain: Chain, system: UserDoc, sets: read
     await chain.submitAs(identity, 'Whitelist:add', [JSON.stringify({ address: chain.address, description: '本平台 the web platform itself' })]);
   }
 }
+
+interface RegistryOrganisation {
+  id: string;
+  name: string;
+  type: string;
+  mspId: string;
+  county?: string;
+  accounts: Array<{ accountNo: string; bankId: string; name: string }>;
+  active: boolean;
+}
+
+/**
+ * Brings every set's registry (organisations, their accounts and standing, the channel configuration) level with set
+ * 1's. The relay writes the registry to every set, so this only has work when a set was added (LEDGER_SETS raised)
+ * or a registry write failed on some set; it runs at every start.
+ */
+export async function levelRegistries(chain: Chain, system: UserDoc, sets: readonly string[]): Promise<void> {
+  const identity = await chain.identityOf(system);
+  const [first, ...others] = sets;
+  const orgsOn = (channel: string) => chain.evaluateAs<RegistryOrganisation[]>(identity, 'Organisation:list', [''], channel);
+  const configOn = (channel: string) => chain.evaluateAs<Record<string, unknown>>(identity, 'Config:get', [], channel);
+  const reference = await orgsOn(first);
+  const { roleMsps, unmatchedThresholdHours, limitedPartnershipId } = await configOn(first);
+  const wanted = JSON.stringify({ roleMsps, unmatchedThresholdHours, limitedPartnershipId });
+  for (const channel of others) {
+    const present = new Map((await orgsOn(channel)).map((o) => [o.id, o]));
+    for (const org of reference) {
+      let there = present.get(org.id);
+      if (!there) {
+        const { id, name, type, mspId, county, accounts } = org;
+        await chain.submitAs(identity, 'Organisation:register', [JSON.stringify({ id, name, type, mspId, ...(county === undefined ? {} : { county }), accounts })], channel);
+        there = { ...org, active: true };
+      }
+      for (const account of org.accounts) {
+        if (!there.accounts.some((a) => a.accountNo === account.accountNo)) await chain.submitAs(identity, 'Organisation:addAccount', [org.id, JSON.stringify(account)], channel);
+      }
+      if (there.active !== org.active) await chain.submitAs(identity, 'Organisation:setActive', [org.id, String(org.active)], channel);
+    }
+    const current = await configOn(channel);
+    if (JSON.stringify({ roleMsps: current.roleMsps, unmatchedThresholdHours: current.unmatchedThresholdHours, limitedPartnershipId: current.limitedPartnershipId }) !== wanted) {
+      await chain.submitAs(identity, 'Config:update', [JSON.stringify({ roleMsps, unmatchedThresholdHours, ...(limitedPartnershipId === undefined ? {} : { limitedPartnershipId }) })], channel);
+    }
+  }
+}

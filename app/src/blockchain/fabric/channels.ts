@@ -29,7 +29,8 @@ export interface ChannelLayout {
  */
 export function channelLayout(env: { LEDGER_CHANNELS?: string; LEDGER_SETS?: string } = process.env): ChannelLayout {
   const listed = env.LEDGER_CHANNELS?.split(',').map((c) => c.trim()).filter(Boolean);
-  if (listed && listed.length > 0) {
+  if (listed?.length === 0) throw new Error('LEDGER_CHANNELS must name at least one channel');
+  if (listed) {
     if (new Set(listed).size !== listed.length) throw new Error(`LEDGER_CHANNELS names a channel twice: ${listed.join(',')}`);
     return { business: listed.length === 1 ? listed : listed.slice(0, -1), routing: listed[listed.length - 1], all: listed };
   }
