@@ -21,6 +21,8 @@ export interface AppConfig {
   platformAddress: string;
   /** A new set's capacity on the routing chain: business ids at most, and the count that raises a warning. */
   setCapacity: { maxNum: number; warnNum: number };
+  /** The first retry of a callback the receiver did not take; each next waits twice as long, up to ten minutes. */
+  callbackRetryMs: number;
   /** A funded project with no progress report for this many days is flagged as stalled. */
   stalledAfterDays: number;
   ledger: LedgerConfig;
@@ -43,6 +45,7 @@ export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     routingChannel: ledger.routingChannel,
     platformAddress: env.PLATFORM_ADDRESS?.trim() || '127.0.0.1',
     setCapacity: setCapacity(env),
+    callbackRetryMs: envInteger(env, 'RELAY_CALLBACK_RETRY_MS', 10, 600_000) ?? 1000,
     stalledAfterDays: envInteger(env, 'STALLED_AFTER_DAYS', 1, 3650) ?? 30,
     ledger,
   };

@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import type { AppConfig } from './config';
 import type { Chain } from './services/chain';
 import type { Projectors } from './services/projector';
+import type { RelayRequests } from './services/relay-requests';
 import type { UserDoc } from './models/user';
 
 export interface Platform {
@@ -10,6 +11,8 @@ export interface Platform {
   chain: Chain;
   /** The projectors of every set (one province). */
   projector: Projectors;
+  /** Asynchronous requests through the relay: digests, callbacks, the pages' live feed. */
+  requests: RelayRequests;
   /** The platform operator's service identity: the projector reads with it, the sweep runs as it. */
   system: UserDoc;
   startedAt: Date;

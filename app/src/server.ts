@@ -11,6 +11,7 @@ import { Chain } from './services/chain';
 import { Projectors } from './services/projector';
 import { bootstrap, bootstrapRouting, levelRegistries } from './services/bootstrap';
 import { Relay } from './blockchain/relay';
+import { RelayRequests } from './services/relay-requests';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
 import type { Platform } from './platform';
@@ -44,9 +45,11 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   await relay.start(await chain.identityOf(system));
   const projector = new Projectors(chain, system, config.businessChannels);
   await projector.start();
+  const requests = new RelayRequests(chain, config.callbackRetryMs);
+  await requests.start();
   if (demo) await seedDemo(chain, system, log);
 
-  const platform: Platform = { config, chain, projector, system, startedAt: new Date() };
+  const platform: Platform = { config, chain, projector, requests, system, startedAt: new Date() };
   const app = createApp(platform, secrets.sessionSecret);
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
@@ -67,6 +70,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
       clearInterval(sweep);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await requests.stop();
       await projector.stop();
       await relay.stop();
       await mongoose.disconnect();

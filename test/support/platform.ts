@@ -162,6 +162,11 @@ export class WebClient {
 
   constructor(readonly base: string) {}
 
+  /** The session's cookies as a Cookie header, for a request of the test's own (a server-sent event stream). */
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
   static async loggedIn(base: string, username: string, password = DEMO_PASSWORD): Promise<WebClient> {
     const client = new WebClient(base);
     await client.login(username, password);

@@ -16,7 +16,7 @@ import type { Organisation } from '@fund/chaincode/dist/organisation/organisatio
 import type { Route, RouteManager, RouteNode, RouteSet, WhitelistEntry } from '@fund/chaincode/dist/routing/routing';
 import { FABRIC_ATTR_OID } from '../blockchain/embedded/identity';
 import { User, type UserDoc } from '../models/user';
-import { ApiClient, AuditEntry } from '../models/activity';
+import { RelayRequest, ApiClient, AuditEntry } from '../models/activity';
 import { OrganisationView } from '../models/projections';
 import { createUser } from '../services/accounts';
 import { MSP_OF_ROLE } from '../blockchain/msp';
@@ -290,7 +290,8 @@ async function renderApiClients(req: Request, res: Response, status = 200, value
   const owners = await User.find({ _id: { $in: userIds } }).select('username displayName active').lean();
   const usernames = Object.fromEntries(owners.map((u) => [String(u._id), u]));
   const bankNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
-  res.status(status).render('admin-api-clients', { title: 'admin.apiClients', clients, bankUsers, usernames, bankNames, values, error });
+  const requests = await RelayRequest.find().sort({ createdAt: -1 }).limit(20).lean();
+  res.status(status).render('admin-api-clients', { title: 'admin.apiClients', clients, bankUsers, usernames, bankNames, values, error, requests });
 }
 
 export function register(router: Router): void {

@@ -19,7 +19,17 @@ import { act, audit } from './act';
 export const API_ROUTES: RouteSpec[] = [
   { method: 'POST', path: '/api/bank/transfers', access: ['bank'] },
   { method: 'GET', path: '/api/bank/transfers/:serial', access: ['bank'] },
+  { method: 'POST', path: '/api/bank/callback', access: ['bank'] },
+  { method: 'GET', path: '/api/bank/requests/:digest', access: ['bank'] },
 ];
+
+const callbackSchema = z.strictObject({
+  url: z
+    .string('url must be a string')
+    .max(500, 'url must be at most 500 characters')
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'url must be an http:// or https:// address')
+    .nullable(),
+});
 
 const recordSchema = z.strictObject({
   serial: z.string('serial must be a string').regex(/^[A-Za-z0-9-]{6,40}$/, 'serial must be 6–40 letters, digits or "-"'),
@@ -60,8 +70,12 @@ async function authenticate(req: Request, res: Response, next: NextFunction) {
     return fail(res, 401, 'UNAUTHENTICATED', 'send "Authorization: Bearer <token>" with a token the platform administrator issued to your bank');
   }
   req.user = user;
+  res.locals.apiClient = client;
   next();
 }
+
+/** "Prefer: respond-async" (RFC 7240): answer 202 with the digest, and the result by callback. */
+const wantsAsync = (req: Request) => /(^|[,\s])respond-async([,;\s]|$)/i.test(req.get('prefer') ?? '');
 
 export function register(router: Router): void {
   // Parsed here, so a malformed or oversized body reaches this router's JSON error handler below.
@@ -81,6 +95,20 @@ export function register(router: Router): void {
         throw err;
       });
       if (verdict.outcome === 'ALREADY_RECORDED') return res.status(200).json({ serial: record.serial, idempotent: true, outcome: verdict.outcome });
+      if (wantsAsync(req)) {
+        const client = res.locals.apiClient as { _id: unknown; callbackUrl?: string | null };
+        const digest = await platformOf(req).requests.submit({
+          user: req.user!,
+          ip: req.ip,
+          clientId: String(client._id),
+          callbackUrl: client.callbackUrl ?? undefined,
+          fcn: 'Reconciliation:recordBankTransfer',
+          args: [JSON.stringify(record)],
+          target: record.serial,
+        });
+        res.setHeader('Preference-Applied', 'respond-async');
+        return res.status(202).json({ serial: record.serial, digest, state: 'PENDING', statusUrl: `/api/bank/requests/${digest}`, callback: client.callbackUrl ?? null });
+      }
       const done = await act(req, ACTION, record.serial, () => chain.submit<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(record)));
       res.status(201).json({ serial: record.serial, outcome: done.result.outcome, draftIds: done.result.draftIds, problems: done.result.problems ?? [], txId: done.txId, blockNumber: done.blockNumber });
     } catch (err) {
@@ -98,6 +126,24 @@ export function register(router: Router): void {
       const e = ChainError.from(err);
       fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
     }
+  });
+
+  // The webhook the relay posts asynchronous results to (null removes it).
+  router.post('/bank/callback', async (req, res) => {
+    const parsed = callbackSchema.safeParse(req.body);
+    if (!parsed.success) return fail(res, 400, 'VALIDATION', parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ` : '') + i.message).join('; '));
+    const client = res.locals.apiClient as { _id: unknown };
+    await ApiClient.updateOne({ _id: client._id }, parsed.data.url ? { $set: { callbackUrl: parsed.data.url } } : { $unset: { callbackUrl: 1 } });
+    await audit(req, 'api:callback', parsed.data.url ?? '(removed)');
+    res.json({ callback: parsed.data.url });
+  });
+
+  router.get('/bank/requests/:digest', async (req, res) => {
+    const digest = String(req.params.digest);
+    if (!/^[0-9a-f]{64}$/.test(digest)) return fail(res, 400, 'VALIDATION', 'digest must be the 64 hexadecimal digits the relay answered with');
+    const found = await platformOf(req).requests.get(digest, String((res.locals.apiClient as { _id: unknown })._id));
+    if (!found) return fail(res, 404, 'NOT_FOUND', `no request ${digest} of this client`);
+    res.json(found);
   });
 
   router.use((req, res) => fail(res, 404, 'NOT_FOUND', `no API route ${req.method} ${req.path}`));

@@ -13,9 +13,10 @@ import * as exporting from './export';
 import * as notifications from './notifications';
 import * as reports from './reports';
 import * as bankApi from './bank-api';
+import * as relayEvents from './relay-events';
 
 const web = Router();
-for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, notifications, reports]) c.register(web);
+for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, notifications, reports, relayEvents]) c.register(web);
 
 const api = Router();
 bankApi.register(api);

@@ -1,5 +1,7 @@
-/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients. */
+/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients, the relay's asynchronous requests. */
 import { Schema, model } from 'mongoose';
+
+const mixed = Schema.Types.Mixed;
 
 /** One user action (业务监控): who did what, from where, and whether the chain accepted it. */
 const auditEntrySchema = new Schema({
@@ -73,6 +75,34 @@ const apiClientSchema = new Schema({
   userId: { type: String, required: true },
   active: { type: Boolean, default: true },
   at: { type: Date, default: () => new Date() },
+  /** Where the relay posts the result of this client's asynchronous requests (a webhook the bank registers). */
+  callbackUrl: String,
+});
+
+/**
+ * An asynchronous request through the relay (thesis 4.3.2): answered at once with its digest (the transaction
+ * id), settled when the transaction commits or fails, its result then posted to the client's callback once.
+ */
+const relayRequestSchema = new Schema({
+  _id: { type: String, required: true }, // the digest
+  clientId: { type: String, index: true },
+  fcn: String,
+  target: String,
+  channel: String,
+  state: { type: String, enum: ['PENDING', 'COMMITTED', 'FAILED'], index: true },
+  result: mixed,
+  error: { code: String, message: String },
+  blockNumber: Number,
+  createdAt: { type: Date, default: () => new Date() },
+  settledAt: Date,
+  callback: {
+    url: String,
+    state: { type: String, enum: ['NONE', 'WAITING', 'SENDING', 'DELIVERED'], index: true },
+    attempts: { type: Number, default: 0 },
+    nextAttemptAt: Date,
+    lastError: String,
+    deliveredAt: Date,
+  },
 });
 
 export const AuditEntry = model('AuditEntry', auditEntrySchema, 'auditLog');
@@ -81,3 +111,4 @@ export const Subscription = model('Subscription', subscriptionSchema, 'subscript
 export const ProblemReport = model('ProblemReport', problemReportSchema, 'problemReports');
 export const StoredFile = model('StoredFile', storedFileSchema, 'files');
 export const ApiClient = model('ApiClient', apiClientSchema, 'apiClients');
+export const RelayRequest = model('RelayRequest', relayRequestSchema, 'relayRequests');

@@ -35,8 +35,8 @@ export interface RelayCall {
   channel?: string;
   /** The project the call belongs to, when its arguments do not say (a discrepancy's id, say). */
   businessId?: string;
-  /** Receives the request's digest (its transaction id) before endorsement. */
-  onDigest?: (digest: string) => void;
+  /** Receives the request's digest (its transaction id) and its channel before endorsement; a rejection stops the submit. */
+  onDigest?: (digest: string, channel: string) => void | Promise<void>;
 }
 
 export interface RelayedResult extends SubmitResult {
@@ -261,7 +261,7 @@ export class Relay {
   }
 
   private async submitOn(identity: Identity, call: RelayCall, channel: string): Promise<RelayedResult> {
-    const result = await this.gateway.submit(identity, { channel, fcn: call.fcn, args: call.args, beforeEndorse: digestHook(call) });
+    const result = await this.gateway.submit(identity, { channel, fcn: call.fcn, args: call.args, beforeEndorse: digestHook(call, channel) });
     this.learn(call, channel);
     return { ...result, channel };
   }
@@ -287,7 +287,7 @@ export class Relay {
   private async submitEverywhere(identity: Identity, call: RelayCall): Promise<RelayedResult> {
     const channels = this.setChannels;
     if (channels.length > 1) await Promise.all(channels.map((channel) => this.gateway.evaluate(identity, { channel, fcn: call.fcn, args: call.args })));
-    const outcomes = await Promise.allSettled(channels.map((channel) => this.gateway.submit(identity, { channel, fcn: call.fcn, args: call.args, beforeEndorse: channel === channels[0] ? digestHook(call) : undefined })));
+    const outcomes = await Promise.allSettled(channels.map((channel) => this.gateway.submit(identity, { channel, fcn: call.fcn, args: call.args, beforeEndorse: channel === channels[0] ? digestHook(call, channel) : undefined })));
     const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ channel: channels[i], reason: o.reason as Error }] : []));
     if (failed.length === channels.length || (failed.length > 0 && channels.length === 1)) throw failed[0].reason;
     if (failed.length > 0) {
@@ -397,9 +397,9 @@ class RouteRegistrar {
   }
 }
 
-function digestHook(call: RelayCall): ((txId: string) => Promise<void>) | undefined {
+function digestHook(call: RelayCall, channel: string): ((txId: string) => Promise<void>) | undefined {
   const { onDigest } = call;
-  return onDigest && (async (txId) => onDigest(txId));
+  return onDigest && (async (txId) => onDigest(txId, channel));
 }
 
 function parseObject(json: string | undefined): Record<string, unknown> | undefined {
