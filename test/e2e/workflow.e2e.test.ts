@@ -12,10 +12,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DEMO_PASSWORD } from '@fund/app/dist/services/demo';
+import { ProjectView } from '@fund/app/dist/models/projections';
 import { startTestPlatform, waitFor, WebClient, type TestPlatform } from '../support/platform';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, 'dist-test', 'screenshots');
+const TWO_SETS = process.env.TEST_SETS === '2';
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' && !TWO_SETS ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, 'dist-test', TWO_SETS ? 'screenshots-two-sets' : 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The instant `ms` from now as a datetime-local value in Beijing time (the platform's zone). */
@@ -30,7 +32,9 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
 
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    platform = await startTestPlatform({ demo: true });
+    // TEST_SETS=2 (test/e2e/two-sets.e2e.test.ts): two sets of 11 projects at most, so the demo's 20 fill set 1 and
+    // spill onto set 2, where this test's own project lands too.
+    platform = await startTestPlatform({ demo: true, env: TWO_SETS ? { LEDGER_SETS: '2', SET_MAX_NUM: '11', SET_WARN_NUM: '10' } : {} });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
   });
   after(async () => {
@@ -93,6 +97,10 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     await county.waitForURL(/\/projects\/PRJ-/);
     projectId = county.url().split('/').pop()!;
     assert.match(await county.innerText('#project-status'), /待审批/);
+    if (TWO_SETS) {
+      assert.equal((await ProjectView.findById(projectId).lean())?.channel, 'business2', 'the new project is on set 2');
+      assert.ok(await ProjectView.exists({ channel: 'business' }), 'the demo projects of set 1 are there too');
+    }
 
     const lgo = await as('lgo');
     await lgo.goto(`${platform.url}/approvals`);
