@@ -11,6 +11,7 @@ import { Chain } from './services/chain';
 import { Projectors } from './services/projector';
 import { bootstrap, bootstrapRouting, levelRegistries } from './services/bootstrap';
 import { Relay } from './blockchain/relay';
+import { serveRoutedSets } from './services/sets';
 import { RelayRequests } from './services/relay-requests';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
@@ -45,6 +46,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   await relay.start(await chain.identityOf(system));
   const projector = new Projectors(chain, system, config.businessChannels);
   await projector.start();
+  await serveRoutedSets({ chain, projector, system, config }, log);
   const requests = new RelayRequests(chain, config.callbackRetryMs);
   await requests.start();
   if (demo) await seedDemo(chain, system, log);

@@ -131,7 +131,13 @@ describe('administration pages', () => {
     assert.match(textOf(byId(page.text, 'route-result')), /PRJ-2026-0001 → .*SET-1.*business/);
     assert.match(textOf(byId(page.text, 'check-result')), /10\.1\.2\.3.*10\.1\.0\.0\/16/);
     assert.equal(textOf(byId(page.text, 'set-count')), '2');
-    assert.match(textOf(byId(page.text, 'set-set-2-health')), /LEDGER_SETS|unavailable|不可用/, 'a set this platform does not serve is shown as such');
+    // The embedded ledger opened the new set's channel at once: initialised, the registry copied, in service.
+    assert.match(textOf(byId(page.text, 'set-set-2-health')), /height \d+|区块高度 \d+/);
+    assert.ok(p.running.gateway.channels().includes('business2'));
+    assert.ok(p.running.platform.chain.relay.setChannels.includes('business2'));
+    const { chain } = p.running.platform;
+    const orgsOn = async (channel: string) => (await chain.evaluateAs<Array<{ id: string }>>(await chain.identityOf(p.running.platform.system), 'Organisation:list', [''], channel)).map((o) => o.id).sort();
+    assert.deepEqual(await orgsOn('business2'), await orgsOn('business'));
     assert.equal(textOf(byId(page.text, 'route-count')), '21', "the demo's 20 projects were routed when filed, then this id");
     assert.ok(page.text.includes('data-node="peer0.province"'));
     assert.ok(page.text.includes('abababab'), 'the CA hash is stored in lower case');

@@ -151,6 +151,12 @@ export interface LedgerGateway {
   blockEvents(channel: string, startBlock?: number): EventStream<BlockEvent>;
   /** Chaincode events after `checkpoint` (or from block 0), then live. */
   chaincodeEvents(channel: string, checkpoint?: Checkpoint): EventStream<ChaincodeEventRecord>;
+  /**
+   * Opens a channel created after the start (an operator adds a set). The embedded ledger opens it on a thread of
+   * its own; on a Fabric network the channel is created and joined by `npm run network -- addChannel` and this
+   * method is absent.
+   */
+  addChannel?(channel: string): Promise<void>;
   /** Committed history of a project or draft, through the chaincode's own access rules. */
   history(identity: Identity, channel: string, entity: 'Project' | 'Draft', id: string): Promise<unknown[]>;
   close(): Promise<void>;

@@ -16,6 +16,7 @@ import type { Organisation } from '@fund/chaincode/dist/organisation/organisatio
 import type { Route, RouteManager, RouteNode, RouteSet, WhitelistEntry } from '@fund/chaincode/dist/routing/routing';
 import { FABRIC_ATTR_OID } from '../blockchain/embedded/identity';
 import { User, type UserDoc } from '../models/user';
+import { serveSet } from '../services/sets';
 import { RelayRequest, ApiClient, AuditEntry } from '../models/activity';
 import { OrganisationView } from '../models/projections';
 import { createUser } from '../services/accounts';
@@ -477,6 +478,11 @@ export function register(router: Router): void {
       const warnNum = wholeNumber(body, 'warnNum', 1, 10_000_000);
       if (warnNum > maxNum) throw new FormError('warnNum: must not exceed maxNum');
       const submitted = await onRouting(req, 'RouteManager:registerSet', setId, 'RouteManager:registerSet', [JSON.stringify({ setId, channel, maxNum, warnNum })]);
+      // The new set goes into service at once where the ledger can open its channel (the embedded ledger).
+      await serveSet(platformOf(req), channel).then(
+        () => flash(req, 'success', res.locals.t('admin.setServed', { setId, channel })),
+        (err: Error) => flash(req, 'warning', res.locals.t('admin.setNotServedYet', { setId, channel, reason: err.message })),
+      );
       doneOnRouting(req, res, submitted.blockNumber, submitted.txId);
       res.redirect('/admin/routing');
     } catch (err) {

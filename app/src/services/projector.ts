@@ -295,10 +295,26 @@ export class Projector extends EventEmitter {
  */
 export class Projectors {
   readonly figures = new HomeFigures();
-  readonly bySet: ReadonlyMap<string, Projector>;
+  private readonly projectors: Map<string, Projector>;
 
-  constructor(chain: Chain, reader: Actor, channels: readonly string[]) {
-    this.bySet = new Map(channels.map((channel) => [channel, new Projector(chain, reader, channel, this.figures)]));
+  constructor(
+    private readonly chain: Chain,
+    private readonly reader: Actor,
+    channels: readonly string[],
+  ) {
+    this.projectors = new Map(channels.map((channel) => [channel, new Projector(chain, reader, channel, this.figures)]));
+  }
+
+  get bySet(): ReadonlyMap<string, Projector> {
+    return this.projectors;
+  }
+
+  /** Starts projecting a set added while the platform runs. */
+  async add(channel: string): Promise<void> {
+    if (this.projectors.has(channel)) return;
+    const projector = new Projector(this.chain, this.reader, channel, this.figures);
+    this.projectors.set(channel, projector);
+    await projector.start();
   }
 
   async start(): Promise<void> {

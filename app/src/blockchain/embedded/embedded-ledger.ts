@@ -93,7 +93,22 @@ export class EmbeddedLedger implements LedgerGateway {
     /** The main thread's chaincode, when this ledger started it (not a caller's connection). */
     private readonly ownChaincode: ChaincodeConnection | undefined,
     private readonly endorsers: EndorserPool | undefined,
+    /** What a channel added later is opened with. */
+    private readonly opened: Pick<EmbeddedLedgerOptions, 'dataDir' | 'threadEndorsers'> & { batch: BatchSettings },
   ) {}
+
+  /**
+   * Opens one more channel while the ledger runs (an operator adds a set), on a thread of its own. Its data folder
+   * is created, or an existing one is opened as it is.
+   */
+  async addChannel(channel: string): Promise<void> {
+    if (this.closing) throw new Error('the ledger is shutting down');
+    if (this.peers.has(channel)) return;
+    if (!/^[a-z][a-z0-9.-]{0,48}$/.test(channel)) throw new Error(`${JSON.stringify(channel)} is not a channel name (lower-case letters, digits, "." or "-")`);
+    const membership = this.membership;
+    const peer = await ChannelThread.start({ dataDir: this.opened.dataDir, channel, batch: this.opened.batch, chaincode: this.chaincodeModule, endorsers: this.opened.threadEndorsers ?? 0, trustRoots: () => membership.roots() });
+    this.peers.set(channel, peer);
+  }
 
   static async open(opts: EmbeddedLedgerOptions): Promise<EmbeddedLedger> {
     if (opts.channels.length === 0) throw new Error('the embedded ledger needs at least one channel');
@@ -139,7 +154,7 @@ export class EmbeddedLedger implements LedgerGateway {
     }
     // In the order the caller named them.
     const ordered = new Map(channels.map((c) => [c, peers.get(c)!]));
-    return new EmbeddedLedger(membership, chaincodeModule, ordered, opts.clock ?? (() => new Date()), ownChaincode, endorsers);
+    return new EmbeddedLedger(membership, chaincodeModule, ordered, opts.clock ?? (() => new Date()), ownChaincode, endorsers, { dataDir: opts.dataDir, threadEndorsers: opts.threadEndorsers, batch });
   }
 
   channels(): string[] {

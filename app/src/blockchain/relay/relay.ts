@@ -85,12 +85,14 @@ export class Relay {
   onSetWarning?: (warning: { setId: string; memberCount: number; warnNum: number; maxNum: number; full: boolean; txId: string }) => void;
 
   private readonly registrar: RouteRegistrar;
+  private inService: readonly string[];
 
   constructor(
     readonly gateway: LedgerGateway,
     readonly options: RelayOptions,
   ) {
     this.registrar = new RouteRegistrar(gateway, options.routingChannel);
+    this.inService = options.sets;
   }
 
   get routingChannel(): string {
@@ -99,7 +101,12 @@ export class Relay {
 
   /** The business channels, set 1 first. */
   get setChannels(): readonly string[] {
-    return this.options.sets;
+    return this.inService;
+  }
+
+  /** Takes a set's channel into service (a set added while the platform runs). */
+  serve(channel: string): void {
+    if (!this.inService.includes(channel)) this.inService = [...this.inService, channel];
   }
 
   /** Loads the whitelist, sets and nodes with the operator's identity and follows the routing chain from now on. */
