@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- ledger|web|fabric]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
+// `npm run bench [-- ledger|web|fabric|chapter5]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
 // ledger at the thesis's block settings 5) in a
 // fresh process; prints the median run of each and writes every figure to bench-results/latest.json
 // (BENCH_OUT names another file).
@@ -7,10 +7,12 @@
 // BENCH_WEB_RUNS overrides its number of runs, BENCH_WEB_SECONDS the users' time (default 180).
 // The fabric scenarios bring the native Fabric network (npm run network) up and down themselves, each run; they
 // refuse to start while a network is running.
+// The chapter5 scenarios reproduce the thesis's tables 5.2/5.3 (test/bench/chapter5-bench.ts); after them
+// scripts/bench-plot.mjs writes bench-results/chapter5.md and chapter5.png.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, build, ensureDependencies } from './lib.mjs';
+import { ROOT, build, ensureDependencies, run } from './lib.mjs';
 
 ensureDependencies();
 build();
@@ -20,6 +22,9 @@ const only = process.argv[2];
 const LEDGER = path.join(ROOT, 'dist-test', 'bench', 'ledger-bench.js');
 const WEB = path.join(ROOT, 'dist-test', 'bench', 'web-bench.js');
 const FABRIC = path.join(ROOT, 'dist-test', 'bench', 'fabric-bench.js');
+const CHAPTER5 = path.join(ROOT, 'dist-test', 'bench', 'chapter5-bench.js');
+/** The columns of the thesis's tables 5.2 and 5.3: concurrent clients (per set). */
+const THESIS_CLIENTS = [1, 10, 20, 50, 100, 1000];
 const scenarios = [
   // The thesis's block settings (BatchTimeout 2 s, MaxMessageCount 10). The 100 measured blocks take about a second,
   // so they come after 3,000 transactions of warm-up (the thesis measured a running network, not a JIT compiler), and
@@ -31,6 +36,19 @@ const scenarios = [
   // then larger blocks.
   { kind: 'fabric', script: FABRIC, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000 } },
   { kind: 'fabric', script: FABRIC, params: { clients: 500, maxMessageCount: 500, batchTimeoutMs: 2000, warmupBlocks: 4 } },
+  // Thesis chapter 5 at its block settings: the pressure contract on 1, 2 and 4 sets, the full workflow on 1 and 2.
+  // A workflow client waits for each commit, so one client per set fills one block per BatchTimeout (2 s): 100 blocks
+  // would take over three minutes a run, so that column measures 10 blocks after 2.
+  ...[
+    ...[1, 2, 4].map((sets) => ({ workload: 'pressure', sets })),
+    ...[1, 2].map((sets) => ({ workload: 'workflow', sets })),
+  ].flatMap((config) =>
+    THESIS_CLIENTS.map((clients) => ({
+      kind: 'chapter5',
+      script: CHAPTER5,
+      params: { ...config, clients, ...(config.workload === 'workflow' && clients < 10 ? { warmupBlocks: 2, blocks: 10 } : {}) },
+    })),
+  ),
   // The web platform: pages with 10,000 projects on the ledger, then 50 simulated users (progress on stderr).
   { kind: 'web', script: WEB, runs: Number(process.env.BENCH_WEB_RUNS ?? runs), params: { projects: 10_000, users: 50, seconds: Number(process.env.BENCH_WEB_SECONDS ?? 180) } },
 ].filter((s) => !only || s.kind === only);
@@ -41,11 +59,13 @@ const describe = (row) =>
     ? `${row.page} (${row.role}): p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
     : row.scenario === 'web users'
       ? `${row.clients} users, ${row.workflows} workflows, ${row.requests} requests, ${row.errors} errors, p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
-      : `${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
+      : row.scenario.startsWith('chapter5')
+        ? `${row.sets} set(s) × ${row.clients} clients: ${row.tps} tx/s${row.sets > 1 ? ` (${row.perSetTps.join(' + ')})` : ''}, ${row.cpuMsPerTx} ms CPU/tx, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB`
+        : `${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
 /** Rows of different runs that measure the same thing. */
 const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? ''].join('|');
-/** The figure a row's median run is chosen by: throughput for the ledger, the 95th percentile for pages and users. */
-const figureOf = (row) => (row.scenario === 'workflow' ? row.tps : row.p95Ms);
+/** The figure a row's median run is chosen by: throughput for the ledgers, the 95th percentile for pages and users. */
+const figureOf = (row) => (row.scenario === 'workflow' || row.scenario.startsWith('chapter5') ? row.tps : row.p95Ms);
 
 const rows = [];
 for (const { script, params, runs: scenarioRuns = runs } of scenarios) {
@@ -81,3 +101,8 @@ const pageRows = rows.filter((r) => r.scenario === 'web page');
 if (pageRows.length) console.table(pageRows.map(({ page, role, projectsOnLedger, samples, p50Ms, p95Ms, met }) => ({ page, role, projectsOnLedger, samples, p50Ms, p95Ms, 'p95 < 150 ms': met })));
 const userRows = rows.filter((r) => r.scenario === 'web users');
 if (userRows.length) console.table(userRows.map(({ clients, thinkMs, seconds, workflows, requests, errors, errorsOfRuns, p50Ms, p95Ms, p99Ms, tps, peakRssMb, mongoPeakRssMb }) => ({ clients, thinkMs, seconds, workflows, requests, errors, errorsOfRuns: errorsOfRuns?.join(' '), p50Ms, p95Ms, p99Ms, tps, peakRssMb, mongoPeakRssMb })));
+const chapter5Rows = rows.filter((r) => r.scenario.startsWith('chapter5'));
+if (chapter5Rows.length) {
+  console.table(chapter5Rows.map(({ scenario, sets, clients, blocks, tps, perSetTps, cpuMsPerTx, cpuPercent, p50Ms, p99Ms, peakRssMb }) => ({ scenario, sets, clients, blocks, tps, perSetTps: perSetTps.join(' + '), cpuMsPerTx, cpuPercent, p50Ms, p99Ms, peakRssMb })));
+  run(process.execPath, [path.join(ROOT, 'scripts', 'bench-plot.mjs'), out]);
+}

@@ -10,6 +10,7 @@ import { RouteManagerContract, RouteSetContract, WhitelistContract } from './rou
 export { ConfigContract, OrganisationContract, ProjectContract, DraftContract, ReconciliationContract, RouteManagerContract, RouteSetContract, WhitelistContract };
 export { canonicalJson } from './ledger/canonical';
 export { ROLES, type Role } from './access/roles';
+export { pressureContracts } from './pressure/pressure-contract'; // thesis chapter 5's benchmark chaincode: deployed alone, not in `contracts`
 
 /** Read by fabric-chaincode-node (start / server) and by the embedded ledger: the same list in both. */
 export const contracts: Array<new () => object> = [
