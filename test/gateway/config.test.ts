@@ -16,6 +16,7 @@ describe('ledgerConfig', () => {
       routingChannel: 'routing',
       batch: { maxMessageCount: 10, batchTimeoutMs: 2000, preferredMaxBytes: 2 * 1024 * 1024 },
       endorsers: undefined,
+      routingBatchTimeoutMs: 100,
       channelThreads: 'none',
     });
   });
@@ -37,6 +38,7 @@ describe('ledgerConfig', () => {
       routingChannel: 'routing',
       batch: { maxMessageCount: 500, batchTimeoutMs: 250, preferredMaxBytes: 1048576 },
       endorsers: 0,
+      routingBatchTimeoutMs: 100,
       channelThreads: ['set1', 'set2'],
     });
   });

@@ -20,6 +20,8 @@ export interface LedgerConfig {
   batch: BatchSettings;
   /** Endorsement worker threads; undefined = one per core but one. */
   endorsers?: number;
+  /** The routing channel's BatchTimeout (ROUTING_BATCH_TIMEOUT_MS): a filing waits for its route's block. */
+  routingBatchTimeoutMs: number;
   /** Channels whose whole peer runs on a thread of its own (LEDGER_CHANNEL_THREADS). */
   channelThreads: ChannelThreads;
   /** LEDGER=fabric only: where the network is and which organisation's peer the app uses. */
@@ -59,6 +61,7 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
       preferredMaxBytes: envInteger(env, 'BATCH_PREFERRED_MAX_BYTES', 1) ?? THESIS_BATCH.preferredMaxBytes,
     },
     endorsers: envInteger(env, 'LEDGER_ENDORSERS', 0),
+    routingBatchTimeoutMs: envInteger(env, 'ROUTING_BATCH_TIMEOUT_MS', 1) ?? 100,
     // Several sets work in parallel only if each has a core of its own (thesis 4.3.1): by default every set's peer
     // runs on its own thread once there is more than one.
     channelThreads: parseChannelThreads(env.LEDGER_CHANNEL_THREADS ?? (sets.length > 1 ? sets.join(',') : 'none')),
@@ -81,5 +84,13 @@ export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise
     const { FabricLedger } = await import('./fabric/fabric-ledger');
     return FabricLedger.open({ fabric: config.fabric ?? ledgerConfig({ ...process.env, LEDGER: 'fabric' }).fabric!, channels: config.channels });
   }
-  return EmbeddedLedger.open({ dataDir: config.dataDir, channels: config.channels, batch: config.batch, endorsers: config.endorsers, channelThreads: config.channelThreads });
+  return EmbeddedLedger.open({
+    dataDir: config.dataDir,
+    channels: config.channels,
+    batch: config.batch,
+    // Unless the routing channel is also the only set (LEDGER_CHANNELS naming one channel).
+    channelBatch: config.sets.includes(config.routingChannel) ? {} : { [config.routingChannel]: { batchTimeoutMs: Math.min(config.routingBatchTimeoutMs, config.batch.batchTimeoutMs) } },
+    endorsers: config.endorsers,
+    channelThreads: config.channelThreads,
+  });
 }

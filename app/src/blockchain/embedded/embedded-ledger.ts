@@ -48,6 +48,11 @@ export interface EmbeddedLedgerOptions {
   channels: readonly string[];
   /** Block cutting; defaults to the thesis's BatchTimeout 2 s, MaxMessageCount 10. */
   batch?: Partial<BatchSettings>;
+  /**
+   * Block cutting of particular channels, over `batch` (as each Fabric channel has its own in its configuration):
+   * the routing channel's few, latency-critical transactions want a short BatchTimeout.
+   */
+  channelBatch?: Readonly<Record<string, Partial<BatchSettings>>>;
   /** Which chaincode runs on every channel, and the name proposals are built for (default FUND_CHAINCODE). */
   chaincodeModule?: ChaincodeModule;
   /** A chaincode to use instead of the in-process one (e.g. a CCaaS connection); channel threads cannot use it. */
@@ -113,6 +118,7 @@ export class EmbeddedLedger implements LedgerGateway {
   static async open(opts: EmbeddedLedgerOptions): Promise<EmbeddedLedger> {
     if (opts.channels.length === 0) throw new Error('the embedded ledger needs at least one channel');
     const batch: BatchSettings = { ...THESIS_BATCH, ...opts.batch };
+    const batchOf = (channel: string): BatchSettings => ({ ...batch, ...opts.channelBatch?.[channel] });
     const chaincodeModule = opts.chaincodeModule ?? FUND_CHAINCODE;
     const channels = [...new Set(opts.channels)];
     const threaded = threadedChannels(opts.channelThreads ?? 'none', channels);
@@ -127,13 +133,13 @@ export class EmbeddedLedger implements LedgerGateway {
     try {
       const threads = Promise.allSettled(
         [...threaded].map((channel) =>
-          ChannelThread.start({ dataDir: opts.dataDir, channel, batch, chaincode: chaincodeModule, endorsers: opts.threadEndorsers ?? 0, trustRoots: () => membership.roots() }),
+          ChannelThread.start({ dataDir: opts.dataDir, channel, batch: batchOf(channel), chaincode: chaincodeModule, endorsers: opts.threadEndorsers ?? 0, trustRoots: () => membership.roots() }),
         ),
       );
       const ledgers: ChannelLedger[] = [];
       try {
         for (const channel of local) {
-          ledgers.push(await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode: chaincode!, namespace: chaincodeModule.name, batch, trustRoots: () => membership.roots() }));
+          ledgers.push(await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode: chaincode!, namespace: chaincodeModule.name, batch: batchOf(channel), trustRoots: () => membership.roots() }));
         }
       } finally {
         for (const t of await threads) if (t.status === 'fulfilled') peers.set(t.value.channel, t.value);
