@@ -23,6 +23,7 @@ const LEDGER = path.join(ROOT, 'dist-test', 'bench', 'ledger-bench.js');
 const WEB = path.join(ROOT, 'dist-test', 'bench', 'web-bench.js');
 const FABRIC = path.join(ROOT, 'dist-test', 'bench', 'fabric-bench.js');
 const CHAPTER5 = path.join(ROOT, 'dist-test', 'bench', 'chapter5-bench.js');
+const RELAY = path.join(ROOT, 'dist-test', 'bench', 'relay-bench.js');
 /** The columns of the thesis's tables 5.2 and 5.3: concurrent clients (per set). */
 const THESIS_CLIENTS = [1, 10, 20, 50, 100, 1000];
 const scenarios = [
@@ -49,6 +50,9 @@ const scenarios = [
       params: { ...config, clients, ...(config.workload === 'workflow' && clients < 10 ? { warmupBlocks: 2, blocks: 10 } : {}) },
     })),
   ),
+  // What the relay costs: the workflow straight through the gateway and through the relay, alternating three times
+  // in one process (the run takes its own medians), plus the relay's cost on one query.
+  { kind: 'relay', script: RELAY, runs: 1, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 100, blocks: 1000, pairs: 3 } },
   // The web platform: pages with 10,000 projects on the ledger, then 50 simulated users (progress on stderr).
   { kind: 'web', script: WEB, runs: Number(process.env.BENCH_WEB_RUNS ?? runs), params: { projects: 10_000, users: 50, seconds: Number(process.env.BENCH_WEB_SECONDS ?? 180) } },
 ].filter((s) => !only || s.kind === only);
@@ -59,11 +63,15 @@ const describe = (row) =>
     ? `${row.page} (${row.role}): p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
     : row.scenario === 'web users'
       ? `${row.clients} users, ${row.workflows} workflows, ${row.requests} requests, ${row.errors} errors, p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
+      : row.scenario === 'relay overhead'
+        ? row.tps === undefined
+          ? `relay − gateway: p50 ${row.p50AddedMs} ms, CPU per tx ${row.cpuAddedPercent} %, tx/s ×${row.tpsRatio}; one query p50 +${row.queryP50AddedMs} ms`
+          : `via ${row.via}: ${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.cpuMsPerTx} ms CPU/tx`
       : row.scenario.startsWith('chapter5')
         ? `${row.sets} set(s) × ${row.clients} clients: ${row.tps} tx/s${row.sets > 1 ? ` (${row.perSetTps.join(' + ')})` : ''}, ${row.cpuMsPerTx} ms CPU/tx, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB`
         : `${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
 /** Rows of different runs that measure the same thing. */
-const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? ''].join('|');
+const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? '', row.via ?? ''].join('|');
 /** The figure a row's median run is chosen by: throughput for the ledgers, the 95th percentile for pages and users. */
 const figureOf = (row) => (row.scenario === 'workflow' || row.scenario.startsWith('chapter5') ? row.tps : row.p95Ms);
 
