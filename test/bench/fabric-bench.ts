@@ -402,6 +402,8 @@ async function main(): Promise<void> {
       /** Orderer, three peers and the chaincode server, summed. */
       networkPeakRssMb: Math.round(peakNetworkRss / 1024 / 1024),
       failed: [...errors.values()].reduce((a, b) => a + b, 0),
+      /** Commits the adapter found by asking the peer, their commit event not having come within 10 s. */
+      commitsFoundByQuery: ledger.commitsFoundByQuery,
       ...(errors.size ? { errors: Object.fromEntries(errors) } : {}),
       networkSetupSeconds: round1(networkSeconds),
     };

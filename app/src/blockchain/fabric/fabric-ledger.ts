@@ -54,6 +54,8 @@ import { nativeSigningProvider } from './signing';
 
 /** The longest pause between attempts to reach a peer or orderer whose connection was lost. */
 const RECONNECT_BACKOFF_MS = 2000;
+/** How often a submit whose commit event has not come asks the gateway peer for the transaction. */
+const COMMIT_CHECK_MS = 10_000;
 /** How long a connection to a gateway peer may take before the next gateway peer is tried. */
 const FAILOVER_WAIT_MS = 1000;
 
@@ -84,6 +86,8 @@ export class FabricLedger implements LedgerGateway {
   private readonly authorities = new Map<string, Promise<CertificateAuthority>>();
   /** Commit outcomes by txId, written by the commit handler, taken by submit(). */
   private readonly commits = new Map<string, CommitOutcome>();
+  /** Commits that were found by asking the gateway peer because their commit event had not come (see commitHandler). */
+  commitsFoundByQuery = 0;
   /** submitAsync's callers by txId, told when the orderer has accepted their transaction. */
   private readonly handedOver = new Map<string, () => void>();
   private readonly streams = new Set<EventStream<unknown>>();
@@ -499,7 +503,22 @@ export class FabricLedger implements LedgerGateway {
       waitForEvents: () => {
         // fabric-network waits for the events once the orderer has accepted the transaction.
         this.handedOver.get(txId)?.();
-        return withTimeout(committed, this.config.timeoutSeconds * 1000, `transaction ${txId} was not committed within ${this.config.timeoutSeconds} s`).finally(stop);
+        // Should the event not come (a commit stream that fabric-network keeps 'in use' without running, for one),
+        // the gateway peer is asked now and then whether it has the transaction.
+        const asking = setInterval(() => {
+          void this.getTransaction(network.getChannel().name, txId).then(
+            (found) => {
+              if (!found || settled) return;
+              this.commitsFoundByQuery++;
+              settle({ blockNumber: found.blockNumber, code: found.validationCode });
+            },
+            () => undefined,
+          );
+        }, COMMIT_CHECK_MS);
+        return withTimeout(committed, this.config.timeoutSeconds * 1000, `transaction ${txId} was not committed within ${this.config.timeoutSeconds} s`).finally(() => {
+          clearInterval(asking);
+          stop();
+        });
       },
       cancelListening: stop,
     };
