@@ -51,6 +51,36 @@ describe('embedded ledger: group commit', () => {
     for (const id of ids) assert.equal((await h.query<{ name: string }>(county, 'Project:get', id)).name.startsWith('并发项目'), true);
   });
 
+  test('the orderer takes at most 16 blocks’ worth of transactions not yet validated; later submits wait their turn', async (t) => {
+    const blocks = h.ledger.ledger(CHANNEL).store.blocks;
+    const append = blocks.append.bind(blocks);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    // The disk stalls: 16 validated blocks wait for it, then validation waits too.
+    t.mock.method(blocks, 'append', async (...group: Block[]) => {
+      await gate;
+      return append(...group);
+    });
+    const county = await actor(h, 'countyOffice');
+    let handed = 0;
+    const submits = Array.from({ length: 40 }, (_, i) =>
+      h.ledger.submitAsync(county, { channel: CHANNEL, fcn: 'Project:file', args: [JSON.stringify(leishanProject({ name: `排队项目 ${i}` }))] }).then((s) => {
+        handed++;
+        return s.committed;
+      }),
+    );
+    try {
+      for (let waited = 0; waited < 3000 && handed < 32; waited += 20) await sleep(20);
+      await sleep(200);
+      // One block per transaction (maxMessageCount 1): 16 validated and waiting for the disk, 16 more with the orderer.
+      assert.equal(handed, 32, 'the other 8 wait to be admitted');
+    } finally {
+      open();
+    }
+    const committed = await Promise.all(submits);
+    assert.equal(new Set(committed.map((c) => c.blockNumber)).size, 40, 'all forty committed, one block each');
+  });
+
   test('a group that cannot be written fails, with the blocks queued behind it; later submits commit', async (t) => {
     const ledger = h.ledger.ledger(CHANNEL);
     const append = ledger.store.blocks.append.bind(ledger.store.blocks);

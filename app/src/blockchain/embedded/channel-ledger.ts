@@ -86,6 +86,11 @@ export class ChannelLedger {
   /** Endorsements whose proposal this peer authenticated itself: the committer need not check them again. */
   private readonly admitted = new WeakSet<Endorsement>();
   private readonly waiters = new Set<() => void>();
+  /** Transactions admitted to the orderer (admit, or order without it) whose block is not validated yet. */
+  private ordering = 0;
+  private readonly maxOrdering: number;
+  /** Submits waiting to be admitted, first come first served. */
+  private readonly admissions: Array<() => void> = [];
   private closed = false;
   /** Endorsement workers; without them the chaincode runs on this thread against the state database. */
   private endorsers: EndorserPool | undefined;
@@ -95,6 +100,7 @@ export class ChannelLedger {
     readonly store: ChannelStore,
   ) {
     this.cutter = new BlockCutter<Ordered>(opts.batch, (o) => o.endorsement.bytes.length, (batch, reason) => this.deliver(batch, reason));
+    this.maxOrdering = MAX_PENDING_BLOCKS * opts.batch.maxMessageCount;
   }
 
   static async open(opts: ChannelLedgerOptions): Promise<ChannelLedger> {
@@ -131,9 +137,37 @@ export class ChannelLedger {
     return endorsement;
   }
 
-  /** Hands an endorsed transaction to the orderer; resolves once its block is committed. */
-  order(endorsement: Endorsement): Promise<CommitStatus> {
-    if (this.closed) return Promise.reject(new Error(`channel ${this.channel} is closed`));
+  /**
+   * The orderer's backpressure: resolves once fewer than MAX_PENDING_BLOCKS blocks' worth of
+   * transactions wait to be validated, holding a place for the caller's transaction until its
+   * block is validated (order(e, true)) or the place is given back (release). Without it, clients
+   * that send on as soon as the orderer has their transaction (the thesis's) lengthen the queue
+   * without end, and endorsing them takes the time committing needed.
+   */
+  admit(): Promise<void> {
+    if (this.ordering < this.maxOrdering || this.closed) {
+      this.ordering++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.admissions.push(resolve));
+  }
+
+  /** Gives back an admission whose transaction is not ordered after all (refused, failed). */
+  release(): void {
+    this.ordering--;
+    this.admitWaiting();
+  }
+
+  /**
+   * Hands an endorsed transaction to the orderer; resolves once its block is committed.
+   * `admitted`: it holds a place from admit().
+   */
+  order(endorsement: Endorsement, admitted = false): Promise<CommitStatus> {
+    if (this.closed) {
+      if (admitted) this.release();
+      return Promise.reject(new Error(`channel ${this.channel} is closed`));
+    }
+    if (!admitted) this.ordering++;
     return new Promise<CommitStatus>((resolve, reject) => {
       const ordered: Ordered = { endorsement, resolve, reject };
       // Delivery failures reach each transaction through reject; nothing else to report here.
@@ -192,6 +226,7 @@ export class ChannelLedger {
     while (this.writing) await this.writing;
     this.closed = true;
     this.notify();
+    this.admitWaiting();
     await this.store.close();
   }
 
@@ -227,6 +262,17 @@ export class ChannelLedger {
     } catch (err) {
       const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
       for (const o of batch) o.reject(failure);
+    } finally {
+      this.ordering -= batch.length;
+      this.admitWaiting();
+    }
+  }
+
+  /** Admits waiting submits into the places free (all of them once closed: they fail at once). */
+  private admitWaiting(): void {
+    while (this.admissions.length > 0 && (this.ordering < this.maxOrdering || this.closed)) {
+      this.ordering++;
+      this.admissions.shift()!();
     }
   }
 

@@ -47,18 +47,24 @@ export interface ChannelPeer {
  * a closing channel knows nothing more will be ordered), with the outcome still to come.
  */
 export async function startProposal(ledger: ChannelLedger, signedProposal: peer.SignedProposal, submit: boolean, bytes?: Uint8Array): Promise<Started> {
-  const final = (outcome: Outcome): Started => ({ ordered: false, outcome: Promise.resolve(outcome) });
+  // A submit waits for the orderer to take it before it is endorsed (against the state it will be validated on).
+  if (submit) await ledger.admit();
+  const final = (outcome: Outcome): Started => {
+    if (submit) ledger.release();
+    return { ordered: false, outcome: Promise.resolve(outcome) };
+  };
   let endorsement: Endorsement;
   try {
     endorsement = await ledger.endorse(signedProposal, bytes);
   } catch (err) {
     if (err instanceof ProposalError) return final({ kind: 'refused', status: 403, message: err.message });
+    if (submit) ledger.release();
     throw err;
   }
   const { status, message, payload } = endorsement.response;
   if (status >= 400) return final({ kind: 'refused', status, message });
   if (!submit) return final({ kind: 'done', payload });
-  const outcome = ledger.order(endorsement).then((s): Outcome => (s.code === 'VALID' ? { kind: 'done', blockNumber: s.blockNumber, payload } : { kind: 'invalid', blockNumber: s.blockNumber, code: s.code, message: s.message ?? s.code }));
+  const outcome = ledger.order(endorsement, true).then((s): Outcome => (s.code === 'VALID' ? { kind: 'done', blockNumber: s.blockNumber, payload } : { kind: 'invalid', blockNumber: s.blockNumber, code: s.code, message: s.message ?? s.code }));
   return { ordered: true, outcome };
 }
 
