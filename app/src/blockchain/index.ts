@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { EmbeddedLedger, parseChannelThreads, type ChannelThreads } from './embedded/embedded-ledger';
 import { channelLayout } from './fabric/channels';
+import { fabricPeers } from './fabric/profile';
 import type { FabricConfig } from './fabric/profile';
 import { THESIS_BATCH, type BatchSettings } from './embedded/ledger/block-cutter';
 import type { LedgerGateway } from './gateway';
@@ -72,6 +73,7 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
             org: env.FABRIC_ORG?.trim() || 'province',
             chaincode: env.CHAINCODE_NAME?.trim() || 'fund',
             timeoutSeconds: envInteger(env, 'FABRIC_TIMEOUT_S', 1) ?? 60,
+            ...(fabricPeers(env) ? { nodes: fabricPeers(env) } : {}),
           },
         }
       : {}),

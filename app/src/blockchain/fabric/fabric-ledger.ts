@@ -49,7 +49,7 @@ import {
 import { CertificateAuthority, type Identity } from '../embedded/identity';
 import { checkEnrolment } from '../embedded/membership';
 import { decodeBlock, type DecodedBlock } from './blocks';
-import { fabricPeers, gatewayPeerNames, loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
+import { gatewayPeerNames, loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
 import { nativeSigningProvider } from './signing';
 
 /** The longest pause between attempts to reach a peer or orderer whose connection was lost. */
@@ -122,7 +122,7 @@ export class FabricLedger implements LedgerGateway {
     if (opts.channels.length === 0) throw new Error('the Fabric ledger needs at least one channel');
     const profile = loadConnectionProfile(opts.fabric);
     // FABRIC_PEERS is read here as long as the app's ledgerConfig does not pass it on as fabric.nodes.
-    const nodes = opts.fabric.nodes ?? fabricPeers(process.env);
+    const nodes = opts.fabric.nodes;
     const gatewayNodes = nodes ? new GatewayNodes(gatewayPeerNames(nodes, profile)) : undefined;
     const client = new Client(`fund-${profile.mspId}`);
     client.setCentralizedConnectionOptions({
