@@ -11,10 +11,10 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { CertificateAuthority, EmbeddedLedger, type ChaincodeModule, type EmbeddedLedgerOptions } from '@fund/app/dist/blockchain/embedded';
 import { ChannelStore } from '@fund/app/dist/blockchain/embedded/ledger';
-import { CommitError, EndorsementError, type ChaincodeEventRecord, type EventStream } from '@fund/app/dist/blockchain/gateway';
+import { CommitError, EndorsementError, type ChaincodeEventRecord } from '@fund/app/dist/blockchain/gateway';
 import { CHAINCODE, CHANNEL, ChaincodeHarness } from '../chaincode/support/harness';
 import { DraftView, ORGS, actor, approvedProject, fundedProject, payAllHops, setUpProvince } from '../chaincode/support/fixture';
-import { removeDir, tempDir } from '../ledger/support/ledger';
+import { removeDir, take, tempDir } from '../ledger/support/ledger';
 
 const FAST = { batchTimeoutMs: 5 };
 const VERIFY_CLI = require.resolve('@fund/app/dist/blockchain/embedded/ledger/verify-cli.js');
@@ -41,16 +41,6 @@ async function stateOf(dataDir: string): Promise<Map<string, string>> {
     await store.close();
   }
   return out;
-}
-
-async function take<T>(stream: EventStream<T>, done: (items: T[]) => boolean): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) {
-    items.push(item);
-    if (done(items)) break;
-  }
-  stream.close();
-  return items;
 }
 
 describe('channel threads: the workflow in blocks, then a restart', () => {

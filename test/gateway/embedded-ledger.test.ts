@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CertificateAuthority } from '@fund/app/dist/blockchain/embedded';
 import { DATA_FILE, INDEX_FILE } from '@fund/app/dist/blockchain/embedded/ledger';
-import { CommitError, EndorsementError, type ChaincodeEventRecord, type EventStream } from '@fund/app/dist/blockchain/gateway';
+import { CommitError, EndorsementError, type ChaincodeEventRecord } from '@fund/app/dist/blockchain/gateway';
 import { CHANNEL, ChaincodeHarness } from '../chaincode/support/harness';
 import { DraftView, ORGS, actor, approvedProject, fundedProject, payAllHops, setUpProvince } from '../chaincode/support/fixture';
-import { removeDir, tempDir } from '../ledger/support/ledger';
+import { removeDir, take, tempDir } from '../ledger/support/ledger';
 import { runUntilKilled } from '../support/kill-child';
 
 const FAST = { batchTimeoutMs: 5 };
@@ -24,17 +24,6 @@ const LEDGER_CLI = require.resolve('@fund/app/dist/blockchain/embedded/ledger-cl
 function cli(script: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Takes events from a stream until `done` says stop. */
-async function take<T>(stream: EventStream<T>, done: (items: T[]) => boolean): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of stream) {
-    items.push(item);
-    if (done(items)) break;
-  }
-  stream.close();
-  return items;
 }
 
 describe('embedded ledger: the workflow in blocks, then a restart', () => {

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createBlock, type Block, type StoredTransaction } from '@fund/app/dist/blockchain/embedded/ledger';
 import type { ValidationCode } from '@fund/app/dist/blockchain/embedded/ledger/validator';
+import type { EventStream } from '@fund/app/dist/blockchain/gateway';
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-test-'));
@@ -38,4 +39,15 @@ export function tx(txId: string, writes: Write[], opts: { ns?: string; code?: Va
 /** The next block for a store, linked to its current last block. */
 export async function nextBlock(blocks: { height(): number; lastHash(): Promise<string> }, transactions: StoredTransaction[]): Promise<Block> {
   return createBlock(blocks.height(), await blocks.lastHash(), transactions, { cutReason: 'flush', cutAt: new Date(0).toISOString() });
+}
+
+/** Takes events from a stream until `done` says stop, then closes it. */
+export async function take<T>(stream: EventStream<T>, done: (items: T[]) => boolean): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of stream) {
+    items.push(item);
+    if (done(items)) break;
+  }
+  stream.close();
+  return items;
 }
