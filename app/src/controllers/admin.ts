@@ -13,7 +13,8 @@ import mongoose from 'mongoose';
 import { COUNTY_ROLES, ROLES, isRole, type Role } from '@fund/chaincode/dist/access/roles';
 import { ID_PATTERN } from '@fund/chaincode/dist/ledger/validation';
 import type { Organisation } from '@fund/chaincode/dist/organisation/organisation';
-import type { Route, RouteManager, RouteNode, RouteSet, WhitelistEntry } from '@fund/chaincode/dist/routing/routing';
+import type { Route, RouteManager, WhitelistEntry } from '@fund/chaincode/dist/routing/routing';
+import type { SetStatus } from '../blockchain/relay';
 import { FABRIC_ATTR_OID } from '../blockchain/embedded/identity';
 import { User, type UserDoc } from '../models/user';
 import { serveSet } from '../services/sets';
@@ -210,29 +211,17 @@ async function renderOrganisation(req: Request, res: Response, orgId: string, st
 // ---------------------------------------------------------------------------------------------
 // Routing chain
 
-interface SetWithNodes extends RouteSet {
-  nodes: RouteNode[];
-  /** The set's chain as this platform sees it: its height, or why it does not answer (not served, down). */
-  height?: number;
-  healthError?: string;
-}
 
 async function renderRouting(req: Request, res: Response, status = 200, values: Body = {}, error?: string, errorSet?: string) {
   const { config } = platformOf(req);
   let manager: RouteManager = { sets: [], currentFreeSet: 0, routeCount: 0 };
-  let sets: SetWithNodes[] = [];
+  let sets: SetStatus[] = [];
   let whitelist: WhitelistEntry[] = [];
   let chainError: string | undefined;
   try {
     manager = await routingQuery<RouteManager>(req, 'RouteManager:getManager');
-    sets = await Promise.all(
-      manager.sets.map(async (setId) => ({ ...(await routingQuery<RouteSet>(req, 'RouteSet:getSet', [setId])), nodes: await routingQuery<RouteNode[]>(req, 'RouteSet:getNodeList', [setId]) })),
-    );
-    const served = config.businessChannels;
-    for (const set of sets) {
-      if (!served.includes(set.channel)) set.healthError = res.locals.t('admin.setNotServed', { channel: set.channel });
-      else set.height = await platformOf(req).chain.gateway.chainInfo(set.channel).then((i) => i.height, (e: Error) => ((set.healthError = e.message), undefined));
-    }
+    // The relay's view: the routing chain's sets with their nodes, and whether each answers here.
+    sets = (await platformOf(req).chain.relay.setStatus()).map((s) => (s.served ? s : { ...s, healthError: res.locals.t('admin.setNotServed', { channel: s.channel }) }));
     whitelist = await routingQuery<WhitelistEntry[]>(req, 'Whitelist:list');
   } catch (err) {
     chainError = refusal(res, err);

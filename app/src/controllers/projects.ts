@@ -170,7 +170,7 @@ export function register(router: Router): void {
       DraftView.find({ projectId: project.id }).sort({ _id: 1 }).lean(),
       TransferView.find({ projectId: project.id }).sort({ updatedAt: 1 }).lean(),
       OrganisationView.find().select('name').lean(),
-      chainHistory(req, project.id),
+      chainHistory(req, project.id, view.channel ?? chain.channel),
     ]);
     const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
     const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
@@ -193,11 +193,10 @@ export function register(router: Router): void {
   });
 }
 
-/** Every committed version of the project from the chain, with who and when from its transaction. */
-async function chainHistory(req: Request, projectId: string) {
+/** Every committed version of the project from the chain of its set (the projection knows which), with who and when from its transaction. */
+async function chainHistory(req: Request, projectId: string, channel: string) {
   const { chain } = platformOf(req);
   const identity = await chain.identityOf(req.user!);
-  const channel = (await chain.relay.locate(identity, projectId)) ?? chain.channel;
   const entries = (await chain.gateway.history(identity, channel, 'Project', projectId)) as Array<{ txId: string; timestamp: string; value: Project | null }>;
   return Promise.all(
     entries.map(async (e) => {

@@ -94,6 +94,16 @@ export type IssueTerms = z.output<typeof termsSchema>;
 export const drafts = (ctx: FundContext) => ctx.store<Draft>('Draft');
 const byProject = (ctx: FundContext) => ctx.store<object>('DraftByProject');
 
+/** A draft is named after its project: `<projectId>-D<n>`, n counting from 1 (the relay routes drafts by it). */
+export function draftIdOf(projectId: string, n: number): string {
+  return `${projectId}-D${n}`;
+}
+
+/** The project a draft id names, or undefined when it is not a draft id. */
+export function projectOfDraftId(draftId: string): string | undefined {
+  return /^(PRJ-[0-9A-Z]+)-D\d+$/.exec(draftId)?.[1];
+}
+
 export async function getDraft(ctx: FundContext, draftId: string): Promise<Draft> {
   const draft = await drafts(ctx).get(draftId);
   if (!draft) throw notFound('draft', draftId);
@@ -150,7 +160,7 @@ export async function planDrafts(ctx: FundContext, config: ChannelConfig, projec
             ['toUnit', county, unit],
           ];
     plans.push({
-      draftId: `${project.id}-D${i + 1}`,
+      draftId: draftIdOf(project.id, i + 1),
       projectId: project.id,
       source: share.source,
       issuerId,

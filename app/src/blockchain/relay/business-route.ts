@@ -4,6 +4,7 @@
  * project; the registry (organisations, accounts, channel configuration) is on every set; routing calls go to the
  * routing chain.
  */
+import { projectOfDraftId } from '@fund/chaincode/dist/draft/draft';
 
 export type BusinessRoute =
   /** Routing contracts: the routing chain. */
@@ -19,18 +20,11 @@ export type BusinessRoute =
   | { kind: 'any' };
 
 const ROUTING_CONTRACTS = new Set(['RouteManager', 'RouteSet', 'Whitelist']);
-/** Drafts are named `<projectId>-D<n>` by the chaincode (draft.ts). */
-const DRAFT_ID = /^(PRJ-[0-9A-Z]+)-D\d+$/;
-
-/** The project a draft id belongs to, or undefined when the id is not a draft id. */
-export function projectOfDraft(draftId: string): string | undefined {
-  return DRAFT_ID.exec(draftId)?.[1];
-}
-
-function jsonField(json: string | undefined, field: string): unknown {
+/** A JSON argument as an object, or undefined when it is not one (the set's chaincode words that refusal). */
+export function parseObject(json: string | undefined): Record<string, unknown> | undefined {
   try {
-    const value = JSON.parse(json ?? '') as Record<string, unknown> | null;
-    return value && typeof value === 'object' ? value[field] : undefined;
+    const value = JSON.parse(json ?? '') as unknown;
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
@@ -52,14 +46,14 @@ export function businessRoute(fcn: string, args: readonly string[]): BusinessRou
     case 'Draft':
       if (name === 'previewIssue' || name === 'listByProject') return { kind: 'project', projectId: first };
       if (name === 'listPayable') return { kind: 'any' };
-      return { kind: 'project', projectId: projectOfDraft(first) ?? first };
+      return { kind: 'project', projectId: projectOfDraftId(first) ?? first };
     case 'Reconciliation': {
       if (name === 'registerSerial') {
-        const draftIds = jsonField(first, 'draftIds');
+        const draftIds = parseObject(first)?.draftIds;
         const draftId = Array.isArray(draftIds) && typeof draftIds[0] === 'string' ? draftIds[0] : '';
-        return { kind: 'project', projectId: projectOfDraft(draftId) ?? draftId };
+        return { kind: 'project', projectId: projectOfDraftId(draftId) ?? draftId };
       }
-      if (name === 'recordBankTransfer') return { kind: 'serial', serial: String(jsonField(first, 'serial') ?? '') };
+      if (name === 'recordBankTransfer') return { kind: 'serial', serial: String(parseObject(first)?.serial ?? '') };
       if (name === 'checking' || name === 'getSerial') return { kind: 'serial', serial: first };
       if (name === 'sweepUnmatched') return { kind: 'every' };
       return { kind: 'any' };

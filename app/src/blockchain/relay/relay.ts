@@ -18,7 +18,8 @@ import { randomBytes } from 'node:crypto';
 import type { Route, RouteNode, RouteSet, WhitelistEntry } from '@fund/chaincode/dist/routing/routing';
 import { admits } from '@fund/chaincode/dist/routing/routing';
 import { EndorsementError, type ChaincodeEventRecord, type EventStream, type Identity, type LedgerGateway, type SubmitResult } from '../gateway';
-import { businessRoute, projectOfDraft, type BusinessRoute } from './business-route';
+import { projectOfDraftId } from '@fund/chaincode/dist/draft/draft';
+import { businessRoute, parseObject, type BusinessRoute } from './business-route';
 
 export interface RelayOptions {
   routingChannel: string;
@@ -61,7 +62,9 @@ export class RelayError extends Error {
 /** A set as the operators' page shows it: the routing chain's record and the relay's view of its nodes. */
 export interface SetStatus extends RouteSet {
   nodes: RouteNode[];
-  /** Whether the set's channel answers on this platform (its height), or why not. */
+  /** Whether this platform serves the set's channel. */
+  served: boolean;
+  /** A served set's height on this platform, or why its channel does not answer. */
   height?: number;
   healthError?: string;
 }
@@ -159,7 +162,7 @@ export class Relay {
   /** The channel that owns a business id (a project, a draft or a serial), or undefined (route look-ups of the operators). */
   async locate(identity: Identity, businessId: string): Promise<string | undefined> {
     try {
-      return businessId.startsWith('PRJ-') ? await this.projectChannel(identity, projectOfDraft(businessId) ?? businessId) : await this.serialChannel(identity, businessId);
+      return businessId.startsWith('PRJ-') ? await this.projectChannel(identity, projectOfDraftId(businessId) ?? businessId) : await this.serialChannel(identity, businessId);
     } catch (err) {
       if (err instanceof RelayError && err.code === 'NOT_FOUND') return undefined;
       throw err;
@@ -171,11 +174,12 @@ export class Relay {
     await this.reload();
     return Promise.all(
       this.sets.map(async (set) => {
-        const nodes = this.nodes.get(set.setId) ?? [];
+        const status = { ...set, nodes: this.nodes.get(set.setId) ?? [], served: this.setChannels.includes(set.channel) };
+        if (!status.served) return status;
         try {
-          return { ...set, nodes, height: (await this.gateway.chainInfo(set.channel)).height };
+          return { ...status, height: (await this.gateway.chainInfo(set.channel)).height };
         } catch (err) {
-          return { ...set, nodes, healthError: err instanceof Error ? err.message : String(err) };
+          return { ...status, healthError: err instanceof Error ? err.message : String(err) };
         }
       }),
     );
@@ -305,13 +309,12 @@ export class Relay {
     return { ...perSet[0], perSet };
   }
 
-  /** What a committed call tells the relay about where things are. */
+  /** A serial that passed here is on this set (a bank record or a query for it may come next). */
   private learn(call: RelayCall, channel: string): void {
+    if (this.setChannels.length === 1 || !call.fcn.startsWith('Reconciliation:')) return;
     const route = businessRoute(call.fcn, call.args);
-    if (call.fcn === 'Reconciliation:registerSerial' || route.kind === 'serial') {
-      const serial = route.kind === 'serial' ? route.serial : parseObject(call.args[0])?.serial;
-      if (typeof serial === 'string' && this.setChannels.length > 1) this.remember(this.serials, serial, channel);
-    }
+    const serial = route.kind === 'serial' ? route.serial : parseObject(call.args[0])?.serial;
+    if (typeof serial === 'string' && serial) this.remember(this.serials, serial, channel);
   }
 
   private operatorIdentity(): Identity {
@@ -407,15 +410,6 @@ class RouteRegistrar {
 function digestHook(call: RelayCall, channel: string): ((txId: string) => Promise<void>) | undefined {
   const { onDigest } = call;
   return onDigest && (async (txId) => onDigest(txId, channel));
-}
-
-function parseObject(json: string | undefined): Record<string, unknown> | undefined {
-  try {
-    const value = JSON.parse(json ?? '') as unknown;
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A fresh project id in the chaincode's form (project.ts PROJECT_ID_PATTERN). */
