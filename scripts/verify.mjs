@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm run verify [-- dataDir]`: re-hash every channel's block chain and check the state database
+// `npm run verify [-- ledgerDir]`: re-hash every channel's block chain and check the state database
 // against the replayed blocks; names the first block or key that does not match, exits non-zero.
+//   Reads only: nothing under the folder is created or written; a folder that is not a ledger folder (the platform's
+//   data folder, one channel's folder, an empty folder) is refused with exit code 2 and the folder to give instead.
 import path from 'node:path';
 import { ROOT, build, ensureDependencies, run } from './lib.mjs';
 

@@ -57,7 +57,7 @@ describe('ChannelStore', () => {
     } finally {
       await store.close();
     }
-    assert.deepEqual(await verifyChannel(dir, CHANNEL), { ok: true, height: 5, problems: [] });
+    assert.deepEqual(await verifyChannel(dir, CHANNEL), { ok: true, height: 5, problems: [], notes: [] });
   });
 
   test('a state database ahead of the block store refuses to open', async () => {

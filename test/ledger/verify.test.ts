@@ -68,7 +68,7 @@ describe('verifyChannel', () => {
   after(() => removeDir(dir));
 
   test('a good ledger verifies clean', async () => {
-    assert.deepEqual(await verifyChannel(dir, 'clean'), { ok: true, height: 5, problems: [] });
+    assert.deepEqual(await verifyChannel(dir, 'clean'), { ok: true, height: 5, problems: [], notes: [] });
   });
 
   test('a flipped byte inside a stored block names that block', async () => {

@@ -6,6 +6,8 @@
  *   txindex/    LevelDB: 'tx:'+txId -> [blockNum, txNum], 'height' -> blocks indexed
  *
  * Both indexes are derived from blocks.dat and repaired on open, so only blocks.dat is fsynced.
+ * openReadOnly() (the verifier) reads blocks.dat and blocks.idx and writes nothing: no repair, no
+ * transaction index.
  */
 import * as path from 'node:path';
 import { mkdir, open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
@@ -35,10 +37,13 @@ export class BlockStore {
 
   private constructor(
     private readonly data: FileHandle,
-    private readonly idx: FileHandle,
-    private readonly txIndex: TxIndex,
+    /** Both undefined when opened read-only. */
+    private readonly idx: FileHandle | undefined,
+    private readonly txIndex: TxIndex | undefined,
     private readonly offsets: number[],
     private size: number,
+    /** Read-only: where a record cut short by a crash starts (the peer moves it aside when it opens the store). */
+    readonly tornAt?: number,
   ) {}
 
   static async open(dir: string): Promise<BlockStore> {
@@ -48,7 +53,7 @@ export class BlockStore {
       const data = await open(path.join(dir, DATA_FILE), 'a+');
       opened.push(data);
       await syncDir(dir); // make a newly created blocks.dat's directory entry durable
-      const { offsets, size } = await loadOffsets(data, dir);
+      const { offsets, size } = await loadOffsets(data, dir, true);
       const idx = await open(path.join(dir, INDEX_FILE), 'a');
       opened.push(idx);
       const txIndex: TxIndex = new ClassicLevel(path.join(dir, TX_INDEX_DIR), { keyEncoding: 'utf8', valueEncoding: 'json' });
@@ -59,6 +64,22 @@ export class BlockStore {
       return store;
     } catch (err) {
       for (const h of opened.reverse()) await h.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The blocks of an existing store, for reading only: nothing under `dir` is created, repaired or
+   * written (a torn last record is left where it is and not counted). append() and the transaction
+   * lookups refuse.
+   */
+  static async openReadOnly(dir: string): Promise<BlockStore> {
+    const data = await open(path.join(dir, DATA_FILE), 'r');
+    try {
+      const { offsets, size, tornAt } = await loadOffsets(data, dir, false);
+      return new BlockStore(data, undefined, undefined, offsets, size, tornAt);
+    } catch (err) {
+      await data.close().catch(() => undefined);
       throw err;
     }
   }
@@ -80,6 +101,7 @@ export class BlockStore {
    */
   append(...blocks: Block[]): Promise<void> {
     return this.serial.run(async () => {
+      const idx = this.idx ?? this.readOnly();
       if (blocks.length === 0) return;
       let previousHash = await this.lastHash();
       const records: Buffer[] = [];
@@ -109,7 +131,7 @@ export class BlockStore {
       this.size = end;
       this.lastHeaderHash = previousHash;
       // Both indexes are derived from blocks.dat (repaired on open), so they are written together.
-      await Promise.all([this.idx.appendFile(Buffer.concat(offsets.map(u64))), this.indexTransactions(blocks)]);
+      await Promise.all([idx.appendFile(Buffer.concat(offsets.map(u64))), this.indexTransactions(blocks)]);
     });
   }
 
@@ -129,7 +151,7 @@ export class BlockStore {
 
   /** First occurrence of a txId (later duplicates are DUPLICATE_TXID by definition). */
   async getTransaction(txId: string): Promise<TransactionLocation | undefined> {
-    const loc = (await this.txIndex.get(TX_PREFIX + txId)) as [number, number] | undefined;
+    const loc = (await (this.txIndex ?? this.readOnly()).get(TX_PREFIX + txId)) as [number, number] | undefined;
     if (!loc) return undefined;
     const [blockNumber, txNum] = loc;
     return { blockNumber, txNum, transaction: (await this.getBlock(blockNumber)).transactions[txNum] };
@@ -137,7 +159,7 @@ export class BlockStore {
 
   /** Whether a transaction with this id is in a block already (valid or not). */
   async hasTransaction(txId: string): Promise<boolean> {
-    return this.txIndex.getSync(TX_PREFIX + txId) !== undefined;
+    return (this.txIndex ?? this.readOnly()).getSync(TX_PREFIX + txId) !== undefined;
   }
 
   /** Blocks from `from` up to the height reached while iterating. */
@@ -148,28 +170,35 @@ export class BlockStore {
   close(): Promise<void> {
     return this.serial.run(async () => {
       await this.data.close();
-      await this.idx.close();
-      await this.txIndex.close();
+      await this.idx?.close();
+      await this.txIndex?.close();
     });
   }
 
+  /** A store opened read-only has neither the index file nor the transaction index open. */
+  private readOnly(): never {
+    throw new Error('the block store is open read-only');
+  }
+
   private async catchUpTxIndex(): Promise<void> {
-    let from = ((await this.txIndex.get(HEIGHT_KEY)) as number | undefined) ?? 0;
+    const txIndex = this.txIndex ?? this.readOnly();
+    let from = ((await txIndex.get(HEIGHT_KEY)) as number | undefined) ?? 0;
     if (from > this.height()) {
       // The index knows blocks the file no longer has (e.g. a restored blocks.dat): rebuild it.
-      await this.txIndex.clear();
+      await txIndex.clear();
       from = 0;
     }
     for (let n = from; n < this.height(); n++) await this.indexTransactions([await this.getBlock(n)]);
   }
 
   private async indexTransactions(blocks: readonly Block[]): Promise<void> {
-    const batch = this.txIndex.batch();
+    const txIndex = this.txIndex ?? this.readOnly();
+    const batch = txIndex.batch();
     const seen = new Set<string>();
     for (const block of blocks) {
       block.transactions.forEach((tx, txNum) => {
         const key = TX_PREFIX + tx.txId;
-        if (seen.has(key) || this.txIndex.getSync(key) !== undefined) return;
+        if (seen.has(key) || txIndex.getSync(key) !== undefined) return;
         seen.add(key);
         batch.put(key, [block.number, txNum]);
       });
@@ -182,7 +211,8 @@ export class BlockStore {
 /**
  * Block offsets from blocks.idx, checked against blocks.dat and extended by scanning the
  * unindexed tail. A record cut short by a crash is moved aside to blocks.dat.torn-<offset>
- * and truncated away; blocks.idx is rewritten whenever it disagrees.
+ * and truncated away; blocks.idx is rewritten whenever it disagrees. Without `repair` nothing
+ * is written: the torn record is only left out (tornAt says where it starts).
  */
 /** Block n from its record's JSON (getBlockBytes), checked to be block n. */
 export function parseBlock(n: number, json: Uint8Array): Block {
@@ -196,7 +226,7 @@ export function parseBlock(n: number, json: Uint8Array): Block {
   return block;
 }
 
-async function loadOffsets(data: FileHandle, dir: string): Promise<{ offsets: number[]; size: number }> {
+async function loadOffsets(data: FileHandle, dir: string, repair: boolean): Promise<{ offsets: number[]; size: number; tornAt?: number }> {
   let size = (await data.stat()).size;
   const idxPath = path.join(dir, INDEX_FILE);
   const idxBytes = await readFile(idxPath).catch((err: NodeJS.ErrnoException) => {
@@ -217,6 +247,7 @@ async function loadOffsets(data: FileHandle, dir: string): Promise<{ offsets: nu
   while (pos < size) {
     const end = await recordEnd(data, pos, size);
     if (end === undefined) {
+      if (!repair) return { offsets, size: pos, tornAt: pos };
       const torn = Buffer.alloc(size - pos);
       await data.read(torn, 0, torn.length, pos);
       await writeFile(path.join(dir, `${DATA_FILE}.torn-${pos}`), torn);
@@ -228,7 +259,7 @@ async function loadOffsets(data: FileHandle, dir: string): Promise<{ offsets: nu
     offsets.push(pos);
     pos = end;
   }
-  if (idxBytes.length !== offsets.length * 8) await writeFile(idxPath, Buffer.concat(offsets.map(u64)));
+  if (repair && idxBytes.length !== offsets.length * 8) await writeFile(idxPath, Buffer.concat(offsets.map(u64)));
   return { offsets, size };
 }
 

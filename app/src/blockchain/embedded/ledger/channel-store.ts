@@ -3,9 +3,10 @@
  * A block is durable in the block store before its writes reach the state database (as in
  * Fabric's kvledger), so after a crash the state can only lag, and open() replays the gap.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validTransactions, type Block } from './block';
-import { BlockStore } from './block-store';
+import { BlockStore, DATA_FILE } from './block-store';
 import { LevelStateDb } from './state-db';
 import { Serial } from './serial';
 
@@ -15,6 +16,11 @@ const CHANNEL_NAME = /^[a-z][a-z0-9.-]{0,248}$/;
 export function channelDir(dataDir: string, channel: string): string {
   if (!CHANNEL_NAME.test(channel)) throw new Error(`invalid channel name ${JSON.stringify(channel)}`);
   return path.join(dataDir, channel);
+}
+
+/** Whether a folder holds (part of) a channel's ledger: a block store or a state database. */
+export function isChannelLedger(dir: string): boolean {
+  return existsSync(path.join(dir, 'blocks')) || existsSync(path.join(dir, 'state'));
 }
 
 export class ChannelStore {
@@ -37,6 +43,24 @@ export class ChannelStore {
       return store;
     } catch (err) {
       await state?.close().catch(() => undefined);
+      await blocks.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * An existing channel ledger for reading only (the verifier): nothing is created, repaired or
+   * replayed, and nothing under its folder is written. A state database lagging the block store (a
+   * crash between the two commits, which open() would replay) is left as it is: state.savepoint()
+   * says where it stands. commit() refuses.
+   */
+  static async openReadOnly(dataDir: string, channel: string): Promise<ChannelStore> {
+    const dir = channelDir(dataDir, channel);
+    if (!existsSync(path.join(dir, 'blocks', DATA_FILE))) throw new Error(`no ledger for channel ${channel} in ${dataDir}${existsSync(dir) ? `: ${path.join(dir, 'blocks', DATA_FILE)} does not exist` : ''}`);
+    const blocks = await BlockStore.openReadOnly(path.join(dir, 'blocks'));
+    try {
+      return new ChannelStore(channel, blocks, await LevelStateDb.openReadOnly(path.join(dir, 'state')));
+    } catch (err) {
       await blocks.close().catch(() => undefined);
       throw err;
     }

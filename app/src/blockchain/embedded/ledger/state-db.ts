@@ -10,6 +10,10 @@
  * The history key carries the key's length because keys may contain 0x00 (composite keys):
  * without it, the history of "a" would also scan "a\0b".
  */
+import { constants } from 'node:fs';
+import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { KeyModification, KVWrite, Version, VersionedKV, VersionedState, VersionedValue } from '../simulator';
 
@@ -51,6 +55,8 @@ export class LevelStateDb implements VersionedState {
   private constructor(
     private readonly db: ClassicLevel<Buffer, Buffer>,
     private lastBlock: number,
+    /** openReadOnly: the private copy the database was opened from, removed on close. */
+    private readonly copy?: string,
   ) {}
 
   static async open(location: string): Promise<LevelStateDb> {
@@ -60,6 +66,35 @@ export class LevelStateDb implements VersionedState {
     await db.open();
     const sp = await db.get(SAVEPOINT);
     return new LevelStateDb(db, sp ? Number(sp.readBigUInt64BE(0)) : -1);
+  }
+
+  /**
+   * An existing state database, for reading only. LevelDB has no read-only mode: opening a database
+   * takes its LOCK, starts a new MANIFEST and info LOG and turns its write-ahead log into a table.
+   * So the files are copied (a reflink where the file system has them) into a temporary folder and
+   * the copy is opened; nothing under `location` is written. Commits go to the copy, which close()
+   * deletes.
+   */
+  static async openReadOnly(location: string): Promise<LevelStateDb> {
+    const names = await readdir(location).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(err.code === 'ENOENT' ? `no state database: ${location} does not exist` : `cannot read the state database ${location}: ${err.message}`);
+    });
+    if (!names.includes('CURRENT')) throw new Error(`no state database in ${location} (it has no LevelDB CURRENT file)`);
+    const copy = await mkdtemp(path.join(os.tmpdir(), 'state-readonly-'));
+    try {
+      for (const name of names) {
+        // LOCK is the running peer's lock (LevelDB makes its own); LOG and LOG.old are LevelDB's diagnostics.
+        if (name === 'LOCK' || name === 'LOG' || name === 'LOG.old') continue;
+        if ((await stat(path.join(location, name))).isFile()) await copyFile(path.join(location, name), path.join(copy, name), constants.COPYFILE_FICLONE);
+      }
+      const db = new ClassicLevel<Buffer, Buffer>(copy, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false });
+      await db.open();
+      const sp = await db.get(SAVEPOINT);
+      return new LevelStateDb(db, sp ? Number(sp.readBigUInt64BE(0)) : -1, copy);
+    } catch (err) {
+      await rm(copy, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   /** Number of the last committed block, -1 before the first commit. */
@@ -171,8 +206,12 @@ export class LevelStateDb implements VersionedState {
     return this.commitBlocks([{ number: blockNum, validTxs }]);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    try {
+      await this.db.close();
+    } finally {
+      if (this.copy) await rm(this.copy, { recursive: true, force: true });
+    }
   }
 }
 

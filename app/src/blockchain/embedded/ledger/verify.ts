@@ -1,12 +1,16 @@
 /**
  * Offline audit of one channel's ledger: re-hashes the chain, replays every VALID write set
- * into memory and compares the result with the state database key by key. The ledger is
- * opened as the peer would open it, so crash artefacts (a torn block, a lagging state) are
- * repaired first and are not reported; damage is.
+ * into memory and compares the result with the state database key by key. The ledger is opened
+ * read-only (nothing under its folder is created or written, even for a ledger in use), so crash
+ * artefacts the peer repairs when it opens the ledger (a torn last block, a state database
+ * lagging the chain) are not repaired here: they are told as notes, not problems; damage is a
+ * problem.
  */
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import * as path from 'node:path';
 import { blockHeaderHash, computeDataHash, validTransactions, type Block } from './block';
-import { ChannelStore, channelDir } from './channel-store';
+import { ChannelStore, channelDir, isChannelLedger } from './channel-store';
 import { stateKey } from './state-db';
 import type { Version } from '../simulator';
 
@@ -15,6 +19,8 @@ export interface VerifyReport {
   height: number;
   /** In chain order, then key order: the first one names the first block or key that is wrong. */
   problems: string[];
+  /** What the peer repairs on its next start (a torn last record, a lagging state database). */
+  notes: string[];
 }
 
 interface Expected {
@@ -29,26 +35,74 @@ const MAX_PROBLEMS = 50;
 
 export async function verifyChannel(dataDir: string, channel: string): Promise<VerifyReport> {
   const problems = new Problems();
-  if (!existsSync(channelDir(dataDir, channel))) return { ok: false, height: 0, problems: [`no ledger for channel ${channel} in ${dataDir}`] };
+  const notes: string[] = [];
+  if (!existsSync(channelDir(dataDir, channel))) return { ok: false, height: 0, problems: [`no ledger for channel ${channel} in ${dataDir}`], notes };
   let store: ChannelStore;
   try {
-    store = await ChannelStore.open(dataDir, channel);
+    store = await ChannelStore.openReadOnly(dataDir, channel);
   } catch (err) {
-    return { ok: false, height: 0, problems: [`cannot open the ledger: ${(err as Error).message}`] };
+    const message = (err as Error).message;
+    return { ok: false, height: 0, problems: [message.startsWith('no ledger') ? message : `cannot open the ledger: ${message}`], notes };
   }
   try {
     const height = store.blocks.height();
-    const expected = await replayChain(store, problems);
-    if (store.state.savepoint() !== height - 1) problems.add(`state savepoint is block ${store.state.savepoint()}, chain ends at block ${height - 1}`);
+    if (store.blocks.tornAt !== undefined) notes.push(`blocks.dat ends with a record cut short at byte ${store.blocks.tornAt} (a crash while writing): not counted; the peer moves it aside when it next opens the ledger`);
+    const savepoint = store.state.savepoint();
+    if (savepoint > height - 1) problems.add(`state savepoint is block ${savepoint}, chain ends at block ${height - 1}`);
+    else if (savepoint < height - 1) notes.push(`the state database is at block ${savepoint}, the chain at block ${height - 1}: compared with the chain up to block ${savepoint}; the peer replays the rest when it next opens the ledger`);
+    const expected = await replayChain(store, problems, Math.min(savepoint, height - 1));
     await compareState(store, expected, problems);
-    return { ok: problems.list.length === 0, height, problems: problems.list };
+    return { ok: problems.list.length === 0, height, problems: problems.list, notes };
   } finally {
     await store.close();
   }
 }
 
-/** Checks every block's hashes and links; returns the world state its valid writes produce. */
-async function replayChain(store: ChannelStore, problems: Problems): Promise<Map<string, Expected>> {
+export interface LedgerFolder {
+  /** Channel folders, sorted: each has a block store or a state database (verifyChannel says which part is missing). */
+  channels: string[];
+  /** Other folders, neither a channel ledger nor the CAs' msp/. */
+  skipped: string[];
+}
+
+/** What is not a ledger folder: the message says what it is and which folder to give instead. */
+export class NotALedgerFolder extends Error {
+  override name = 'NotALedgerFolder';
+}
+
+/** What a data folder of the platform holds besides its ledger (config.ts: DATA_DIR). */
+const PLATFORM_DATA = ['ledger', 'mongo', 'uploads', 'secrets.json'];
+
+/**
+ * The channels of a ledger folder (LEDGER_DATA_DIR, data/ledger by default), read without writing anything. Refuses,
+ * naming the right folder where it can: one channel's folder, the platform's data folder, a folder with no channel.
+ */
+export async function ledgerChannels(dir: string): Promise<LedgerFolder> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: Error) => {
+    throw new NotALedgerFolder(`cannot read the ledger folder ${dir}: ${err.message}`);
+  });
+  if (isChannelLedger(dir)) {
+    throw new NotALedgerFolder(`${dir} is one channel's ledger (it has ${entries.filter((e) => e.name === 'blocks' || e.name === 'state').map((e) => e.name + '/').join(' and ')}), not a ledger folder: give the folder that holds every channel, ${path.dirname(dir)}`);
+  }
+  const channels: string[] = [];
+  const skipped: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name === 'msp' || e.name === 'lost+found') continue;
+    if (isChannelLedger(path.join(dir, e.name))) channels.push(e.name);
+    else skipped.push(e.name);
+  }
+  if (channels.length > 0) return { channels: channels.sort(), skipped: skipped.sort() };
+  const platformData = entries.filter((e) => PLATFORM_DATA.includes(e.name)).map((e) => (e.isDirectory() ? e.name + '/' : e.name));
+  if (platformData.length > 0) {
+    const ledger = path.join(dir, 'ledger');
+    const hint = platformData.includes('ledger/') ? `its ledger folder is ${ledger}: npm run verify -- ${ledger}` : `it has no ledger/ folder; the embedded ledger's folder is LEDGER_DATA_DIR (by default ${ledger})`;
+    throw new NotALedgerFolder(`${dir} is the platform's data folder (it has ${platformData.join(', ')}), not a ledger folder: ${hint}`);
+  }
+  throw new NotALedgerFolder(`no channel ledger in ${dir}: a ledger folder (LEDGER_DATA_DIR, by default data/ledger) holds one folder per channel, each with blocks/ and state/`);
+}
+
+/** Checks every block's hashes and links; returns the world state the valid writes of blocks 0 to `upTo` produce. */
+async function replayChain(store: ChannelStore, problems: Problems, upTo: number): Promise<Map<string, Expected>> {
   const expected = new Map<string, Expected>();
   let previousHash: string | undefined = '';
   for (let n = 0; n < store.blocks.height(); n++) {
@@ -63,6 +117,7 @@ async function replayChain(store: ChannelStore, problems: Problems): Promise<Map
     if (computeDataHash(block.transactions) !== block.dataHash) problems.add(`block ${n}: dataHash does not match its transactions`);
     if (previousHash !== undefined && block.previousHash !== previousHash) problems.add(`block ${n}: previousHash does not match the header of block ${n - 1}`);
     previousHash = blockHeaderHash(block);
+    if (n > upTo) continue;
     for (const tx of validTransactions(block)) {
       for (const w of tx.writes) {
         const dbKey = stateKey(tx.namespace, w.key);
