@@ -1,4 +1,4 @@
-/** Express wiring: sessions in MongoDB, CSRF on every form, language, the logged-in user, the routes. */
+/** Express wiring: security headers, sessions in MongoDB, CSRF on every form, language, the logged-in user, the routes. */
 import * as path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import session from 'express-session';
@@ -12,6 +12,7 @@ import type { Platform } from './platform';
 import { formatYuan } from './services/money';
 import { controllers } from './controllers';
 import { menuFor } from './controllers/menu';
+import { securityHeaders } from './security';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -25,6 +26,7 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
   app.set('view cache', true);
   app.set('trust proxy', 'loopback');
   app.disable('x-powered-by');
+  app.use(securityHeaders());
 
   app.use('/static/bootstrap', express.static(path.dirname(require.resolve('bootstrap/dist/css/bootstrap.min.css')).replace(/css$/, ''), { maxAge: '7d' }));
   app.use('/static/chart.js', express.static(path.dirname(require.resolve('chart.js')), { maxAge: '7d' }));
@@ -40,7 +42,9 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
       resave: false,
       saveUninitialized: false,
       rolling: true,
-      cookie: { httpOnly: true, sameSite: 'lax', maxAge: 8 * 3600 * 1000 },
+      // Secure whenever the request came over HTTPS (served directly, or by a proxy on this machine that says so).
+      // Lax, not Strict: a link to the platform from elsewhere (a notification e-mail) must open it logged in.
+      cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', maxAge: 8 * 3600 * 1000 },
       // Expired sessions are removed by the store's own sweep: TTL indexes are not on every MongoDB-protocol server.
       store: MongoStore.create({ client: mongoose.connection.getClient() as never, collectionName: 'sessions', autoRemove: 'interval', autoRemoveInterval: 10 }),
     }),

@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { envInteger } from './env';
 import { ledgerConfig, type LedgerConfig } from './blockchain';
+import { securityConfig, type SecurityConfig } from './security';
 
 export interface AppConfig {
   port: number;
@@ -26,6 +27,8 @@ export interface AppConfig {
   /** A funded project with no progress report for this many days is flagged as stalled. */
   stalledAfterDays: number;
   ledger: LedgerConfig;
+  /** Login limits (LOGIN_*) and HTTPS (TLS_CERT_FILE, TLS_KEY_FILE): security.ts. */
+  security: SecurityConfig;
 }
 
 export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -48,6 +51,7 @@ export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     callbackRetryMs: envInteger(env, 'RELAY_CALLBACK_RETRY_MS', 10, 600_000) ?? 1000,
     stalledAfterDays: envInteger(env, 'STALLED_AFTER_DAYS', 1, 3650) ?? 30,
     ledger,
+    security: securityConfig(env),
   };
 }
 

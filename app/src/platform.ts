@@ -4,6 +4,7 @@ import type { AppConfig } from './config';
 import type { Chain } from './services/chain';
 import type { Projectors } from './services/projector';
 import type { RelayRequests } from './services/relay-requests';
+import type { LoginGuard } from './services/login-guard';
 import type { UserDoc } from './models/user';
 
 export interface Platform {
@@ -15,6 +16,8 @@ export interface Platform {
   requests: RelayRequests;
   /** The platform operator's service identity: the projector reads with it, the sweep runs as it. */
   system: UserDoc;
+  /** Failed logins counted per account and address, lockouts. */
+  loginGuard: LoginGuard;
   startedAt: Date;
 }
 

@@ -1,8 +1,10 @@
 /**
  * Starts the web platform: ledger, MongoDB, first-start bootstrap (and demo data when asked), the
- * projector, the unmatched-transfer sweep, and the HTTP server. Used by `npm start` and by the tests.
+ * projector, the unmatched-transfer sweep, and the HTTP server (HTTPS when a certificate is
+ * configured). Used by `npm start` and by the tests.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import mongoose from 'mongoose';
 import { openLedger, type LedgerGateway } from './blockchain';
 import { appConfig, type AppConfig } from './config';
@@ -15,6 +17,8 @@ import { serveRoutedSets } from './services/sets';
 import { RelayRequests } from './services/relay-requests';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
+import { LoginGuard } from './services/login-guard';
+import { readTls } from './security';
 import type { Platform } from './platform';
 
 export interface RunningPlatform {
@@ -32,6 +36,8 @@ export interface StartOptions {
 
 export async function startPlatform({ config = appConfig(), demo = false, log = console.log }: StartOptions = {}): Promise<RunningPlatform> {
   if (!config.mongodbUri) throw new Error('MONGODB_URI is not set (npm start runs the bundled MongoDB-protocol server and sets it)');
+  // A certificate that cannot be used stops the start before anything is opened.
+  const tls = config.security.tls ? readTls(config.security.tls) : undefined;
   const secrets = loadSecrets(config.dataDir);
   const gateway = await openLedger(config.ledger);
   // The driver's monitor check shares the connect timeout; a busy server answering it late must not make the driver
@@ -51,12 +57,13 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   await requests.start();
   if (demo) await seedDemo(chain, system, log);
 
-  const platform: Platform = { config, chain, projector, requests, system, startedAt: new Date() };
+  const loginGuard = new LoginGuard(config.security.login, mongoose.connection.db!);
+  const platform: Platform = { config, chain, projector, requests, system, loginGuard, startedAt: new Date() };
   const app = createApp(platform, secrets.sessionSecret);
-  const server = http.createServer(app);
+  const server = tls ? https.createServer(tls, app) : http.createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
   const address = server.address();
-  const url = `http://localhost:${typeof address === 'object' && address ? address.port : config.port}`;
+  const url = `${tls ? 'https' : 'http'}://localhost:${typeof address === 'object' && address ? address.port : config.port}`;
 
   // Registrations and bank records left unmatched past the threshold become discrepancies.
   const sweep = setInterval(() => {
@@ -70,6 +77,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
     gateway,
     async close() {
       clearInterval(sweep);
+      loginGuard.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await requests.stop();

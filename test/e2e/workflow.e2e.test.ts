@@ -29,6 +29,8 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
   let platform: TestPlatform;
   let browser: Browser;
   const pages = new Map<string, Page>();
+  /** What the Content-Security-Policy refused on any page (nothing should be). */
+  const cspViolations: string[] = [];
 
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -48,6 +50,10 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     if (!page) {
       const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
       page = await context.newPage();
+      const own = page;
+      own.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(`${username} ${own.url()}: ${m.text()}`);
+      });
       await page.goto(`${platform.url}/login`);
       await page.fill('#username', username);
       await page.fill('#password', DEMO_PASSWORD);
@@ -196,9 +202,14 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     await unit.goto(`${platform.url}/acceptance`);
     await shot(unit, 'acceptance');
     for (let i = 0; i < 3; i++) {
-      unit.once('dialog', (d) => void d.accept());
+      let asked = '';
+      unit.once('dialog', (d) => {
+        asked = d.message();
+        void d.accept();
+      });
       await unit.locator(`#awaiting .accept-button`).first().click();
       await unit.waitForLoadState('load');
+      assert.match(asked, /^确认承兑汇票 /, 'the form asked before accepting (public/forms.js)');
     }
     assert.match(await messages(unit), /到位|funded/i);
     await unit.goto(`${platform.url}/progress/${projectId}`);
@@ -253,5 +264,9 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     await shot(admin, 'admin-users');
     await (await as('lgo')).goto(`${platform.url}/notifications`);
     await shot(await as('lgo'), 'notifications');
+  });
+
+  it('no page broke the Content-Security-Policy', () => {
+    assert.deepEqual(cspViolations, []);
   });
 });

@@ -11,12 +11,13 @@ import { AuditEntry } from '../models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
 import { formatYuan } from '../services/money';
+import { LOCKOUT_ALERT_HOURS } from '../services/login-guard';
 import { platformOf } from '../platform';
 import type { Translate } from '../i18n';
 import { act, flash, FormError, refusal } from './act';
 import { OVERSIGHT, route } from './route';
 
-export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled', 'capacity'] as const;
+export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled', 'capacity', 'login-lockout'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 const TABS = ['alerts', 'resolved', 'audit'] as const;
 type Tab = (typeof TABS)[number];
@@ -200,6 +201,24 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
       });
     }
   }
+  // Accounts and addresses locked after failed logins (services/login-guard.ts): someone may be guessing passwords. Every
+  // role here reads the audit log, where the same lockouts are.
+  const { windowMinutes } = platformOf(req).loginGuard.limits;
+  for (const l of await platformOf(req).loginGuard.recentLockouts(now)) {
+    add({
+      kind: 'login-lockout',
+      ref: `${l.scope}:${l.key}`,
+      since: l.at,
+      what: t(l.scope === 'account' ? 'monitor.what.accountLocked' : 'monitor.what.addressLocked', {
+        key: l.key,
+        n: l.failures ?? 0,
+        window: windowMinutes,
+        ip: l.ip ?? '—',
+        username: l.username || '—',
+        until: moment(l.until).format('YYYY-MM-DD HH:mm'),
+      }),
+    });
+  }
   alerts.sort((a, b) => a.since.getTime() - b.since.getTime() || a.ref.localeCompare(b.ref));
   return { alerts, thresholdHours, stalledDays: config.stalledAfterDays };
 }
@@ -252,6 +271,7 @@ async function renderMonitoring(req: Request, res: Response, status = 200, extra
     thresholdHours,
     stalledDays,
     idleDays: APPROVED_IDLE_DAYS,
+    lockoutAlertHours: LOCKOUT_ALERT_HOURS,
     resolved,
     resolvedTotal,
     resolvedLimit: RESOLVED_LIMIT,

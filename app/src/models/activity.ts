@@ -1,4 +1,4 @@
-/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients, the relay's asynchronous requests. */
+/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients, the relay's asynchronous requests, failed logins and lockouts. */
 import { Schema, model } from 'mongoose';
 
 const mixed = Schema.Types.Mixed;
@@ -105,6 +105,30 @@ const relayRequestSchema = new Schema({
   },
 });
 
+/**
+ * Failed logins counted per account and per client address (services/login-guard.ts), written by rate-limiter-flexible's
+ * Mongo store: its document shape, declared here for the unique index on `key` it needs. No TTL index (not on every
+ * MongoDB-protocol server): the guard deletes expired counters itself.
+ */
+const loginFailureSchema = new Schema({
+  key: { type: String, required: true, unique: true },
+  points: Number,
+  expire: Date,
+});
+
+/** A lockout the login guard started (登录锁定): the monitoring centre's alert while it is recent; the audit log keeps it for good. */
+const loginLockoutSchema = new Schema({
+  at: { type: Date, default: () => new Date() },
+  until: { type: Date, required: true },
+  scope: { type: String, required: true, enum: ['account', 'address'] },
+  /** the username, or the client address */
+  key: { type: String, required: true },
+  failures: Number,
+  /** the address of the failure that started it, and the account it tried */
+  ip: String,
+  username: String,
+});
+
 export const AuditEntry = model('AuditEntry', auditEntrySchema, 'auditLog');
 export const Notification = model('Notification', notificationSchema, 'notifications');
 export const Subscription = model('Subscription', subscriptionSchema, 'subscriptions');
@@ -112,3 +136,5 @@ export const ProblemReport = model('ProblemReport', problemReportSchema, 'proble
 export const StoredFile = model('StoredFile', storedFileSchema, 'files');
 export const ApiClient = model('ApiClient', apiClientSchema, 'apiClients');
 export const RelayRequest = model('RelayRequest', relayRequestSchema, 'relayRequests');
+export const LoginFailure = model('LoginFailure', loginFailureSchema, 'loginFailures');
+export const LoginLockout = model('LoginLockout', loginLockoutSchema, 'loginLockouts');
