@@ -26,6 +26,8 @@ import { blockHeaderHash, createBlock, encodeBlock, encodeResults, validTransact
 import { ChannelStore } from './ledger/channel-store';
 import { SortedKeys } from './ledger/sorted-keys';
 import { validateBlock, type Validation, type ValidationCode } from './ledger/validator';
+import { ConsensusOrderer, type OrdererMetadata } from './cbft/consensus-orderer';
+import type { OrderingClientConfig } from './cbft/ordering-service';
 
 export interface ChannelLedgerOptions {
   dataDir: string;
@@ -36,6 +38,8 @@ export interface ChannelLedgerOptions {
   batch: BatchSettings;
   /** mspId → root CA certificate, read at every check so newly created MSPs are trusted at once. */
   trustRoots: () => Record<string, string>;
+  /** Order through the CBFT ordering service instead of this channel's own block cutter (solo). */
+  ordering?: OrderingClientConfig;
 }
 
 /** An endorsed proposal on its way to the orderer. */
@@ -56,6 +60,15 @@ interface Ordered {
   endorsement: Endorsement;
   resolve(status: CommitStatus): void;
   reject(err: Error): void;
+  /** Ordered by another life of this peer (rebuilt from a decided block): it holds no admission. */
+  foreign?: true;
+}
+
+/** The ordering seam: the solo block cutter or the CBFT ordering service's client. */
+interface Orderer {
+  enqueue(item: Ordered): Promise<void>;
+  flush(): Promise<void>;
+  close?(): void;
 }
 
 /** A validated block on its way to the disk. */
@@ -72,7 +85,7 @@ interface PendingBlock {
 const MAX_PENDING_BLOCKS = 16;
 
 export class ChannelLedger {
-  private readonly cutter: BlockCutter<Ordered>;
+  private readonly cutter: Orderer;
   /** The last group of blocks committed, for the event streams that are about to read them. */
   private lastCommitted: Block[] = [];
   private readonly recentWrites = new RecentWrites();
@@ -98,13 +111,20 @@ export class ChannelLedger {
   private constructor(
     private readonly opts: ChannelLedgerOptions,
     readonly store: ChannelStore,
+    /** The ordering service's next height, after the one the last block holds. */
+    ordererHeight: number,
   ) {
-    this.cutter = new BlockCutter<Ordered>(opts.batch, (o) => o.endorsement.bytes.length, (batch, reason) => this.deliver(batch, reason));
+    this.cutter = opts.ordering
+      ? new ConsensusOrderer<Endorsement, Ordered>(opts.channel, opts.ordering, ordererHeight, (batch, reason, orderer) => this.deliver(batch, reason, orderer), (e) => ({ endorsement: { ...e }, resolve: () => undefined, reject: () => undefined, foreign: true }))
+      : new BlockCutter<Ordered>(opts.batch, (o) => o.endorsement.bytes.length, (batch, reason) => this.deliver(batch, reason));
     this.maxOrdering = MAX_PENDING_BLOCKS * opts.batch.maxMessageCount;
   }
 
   static async open(opts: ChannelLedgerOptions): Promise<ChannelLedger> {
-    return new ChannelLedger(opts, await ChannelStore.open(opts.dataDir, opts.channel));
+    const store = await ChannelStore.open(opts.dataDir, opts.channel);
+    const height = store.blocks.height();
+    const last = opts.ordering && height > 0 ? (await store.blocks.getBlock(height - 1)).metadata.orderer : undefined;
+    return new ChannelLedger(opts, store, last ? last.height + 1 : 0);
   }
 
   /** From now on proposals are endorsed by the pool's workers (they need this ledger's store to start). */
@@ -223,6 +243,7 @@ export class ChannelLedger {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.cutter.flush().catch(() => undefined);
+    this.cutter.close?.();
     while (this.writing) await this.writing;
     this.closed = true;
     this.notify();
@@ -231,7 +252,7 @@ export class ChannelLedger {
   }
 
   /** Validates a cut batch into the next block and queues it for the disk. */
-  private async deliver(batch: Ordered[], reason: CutReason): Promise<void> {
+  private async deliver(batch: Ordered[], reason: CutReason, orderer?: OrdererMetadata): Promise<void> {
     try {
       while (this.pending.length >= MAX_PENDING_BLOCKS && this.writing) await this.writing;
       const failures = this.failures;
@@ -255,7 +276,7 @@ export class ChannelLedger {
       // The chain's tip: the last block queued, else the last durable one (then nothing is being written).
       const tip = this.pending.at(-1);
       const [number, previousHash] = tip ? [tip.block.number + 1, tip.hash] : [this.height, await this.store.blocks.lastHash()];
-      const block = createBlock(number, previousHash, transactions, { cutReason: reason, cutAt: new Date().toISOString() });
+      const block = createBlock(number, previousHash, transactions, { cutReason: reason, cutAt: new Date().toISOString(), ...(orderer ? { orderer } : {}) });
       this.pending.push({ block, hash: blockHeaderHash(block), writes: writtenKeys(block), batch, validations });
       for (const tx of transactions) this.pendingTxIds.add(tx.txId);
       this.writing ??= this.writePending();
@@ -263,7 +284,7 @@ export class ChannelLedger {
       const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
       for (const o of batch) o.reject(failure);
     } finally {
-      this.ordering -= batch.length;
+      this.ordering -= batch.filter((o) => !o.foreign).length;
       this.admitWaiting();
     }
   }

@@ -19,6 +19,7 @@ import type { ChannelPeer, Outcome, Started } from './channel-peer';
 import type { Block } from './ledger/block';
 import type { BatchSettings } from './ledger/block-cutter';
 import { parseBlock, type TransactionLocation } from './ledger/block-store';
+import type { OrderingClientConfig } from './cbft/ordering-service';
 
 /** Where a byte field of a packet lies in the packet's ArrayBuffer. */
 export type BytesRef = readonly [offset: number, length: number];
@@ -61,6 +62,8 @@ export interface ChannelWorkerData {
   roots: Record<string, string>;
   /** Endorsement workers of the channel thread's own; 0 runs the chaincode on the channel thread. */
   endorsers: number;
+  /** The CBFT ordering service to order through (else the channel's own block cutter). */
+  ordering?: OrderingClientConfig;
 }
 
 export interface ChannelThreadOptions extends Omit<ChannelWorkerData, 'roots'> {

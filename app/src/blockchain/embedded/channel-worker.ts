@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   let endorsers: EndorserPool | undefined;
   try {
     chaincode = await ChaincodeConnection.inProcess(loadChaincodeModule(opts.chaincode), chaincodeIdOf(opts.chaincode));
-    ledger = await ChannelLedger.open({ dataDir: opts.dataDir, channel: opts.channel, chaincode, namespace: opts.chaincode.name, batch: opts.batch, trustRoots: () => roots });
+    ledger = await ChannelLedger.open({ dataDir: opts.dataDir, channel: opts.channel, chaincode, namespace: opts.chaincode.name, batch: opts.batch, trustRoots: () => roots, ...(opts.ordering ? { ordering: opts.ordering } : {}) });
     if (opts.endorsers > 0) {
       endorsers = await EndorserPool.start(opts.endorsers, { chaincode: opts.chaincode }, new Map([[opts.channel, ledger.store]]));
       ledger.useEndorsers(endorsers);

@@ -33,12 +33,24 @@ import { ChaincodeConnection } from './chaincode-support';
 import { ChannelLedger } from './channel-ledger';
 import { LocalChannel, type ChannelPeer, type Outcome, type Started } from './channel-peer';
 import { ChannelThread } from './channel-thread';
+import { OrderingService, type CbftSettings } from './cbft/ordering-service';
 import { EndorserPool } from './endorser-pool';
 import { subjectCommonName, type Identity } from './identity';
 import { Membership } from './membership';
 import { buildProposal, proposalFunction } from './proposal';
 import { THESIS_BATCH, type BatchSettings } from './ledger/block-cutter';
 import type { Block, StoredTransaction } from './ledger/block';
+
+/**
+ * ORDERER's value when the caller names no ordering service: so that every suite written for the
+ * embedded ledger runs unchanged on CBFT with ORDERER=cbft (the platform's configuration passes it explicitly).
+ */
+export function ordererFromEnvironment(value = process.env.ORDERER): 'solo' | 'cbft' {
+  const v = (value ?? '').trim().toLowerCase();
+  if (v === '' || v === 'solo') return 'solo';
+  if (v === 'cbft') return 'cbft';
+  throw new Error(`ORDERER must be "solo" or "cbft", not ${JSON.stringify(value)}`);
+}
 
 /** Which channels run on a thread of their own: all, none, or those named. */
 export type ChannelThreads = 'all' | 'none' | readonly string[];
@@ -73,6 +85,12 @@ export interface EmbeddedLedgerOptions {
   channelThreads?: ChannelThreads;
   /** Endorsement workers inside each channel thread (default 0: the channel thread runs the chaincode itself). */
   threadEndorsers?: number;
+  /**
+   * The ordering service: 'solo' (default), each channel's own block cutter, or 'cbft', the
+   * credit-scored BFT service of N replicas on threads of their own (cbft/ordering-service.ts).
+   */
+  orderer?: 'solo' | 'cbft';
+  cbft?: CbftSettings;
 }
 
 /**
@@ -100,6 +118,8 @@ export class EmbeddedLedger implements LedgerGateway {
     private readonly endorsers: EndorserPool | undefined,
     /** What a channel added later is opened with. */
     private readonly opened: Pick<EmbeddedLedgerOptions, 'dataDir' | 'threadEndorsers'> & { batch: BatchSettings },
+    /** The CBFT ordering service, when it orders. */
+    readonly ordering: OrderingService | undefined,
   ) {}
 
   /**
@@ -111,7 +131,8 @@ export class EmbeddedLedger implements LedgerGateway {
     if (this.peers.has(channel)) return;
     if (!/^[a-z][a-z0-9.-]{0,48}$/.test(channel)) throw new Error(`${JSON.stringify(channel)} is not a channel name (lower-case letters, digits, "." or "-")`);
     const membership = this.membership;
-    const peer = await ChannelThread.start({ dataDir: this.opened.dataDir, channel, batch: this.opened.batch, chaincode: this.chaincodeModule, endorsers: this.opened.threadEndorsers ?? 0, trustRoots: () => membership.roots() });
+    const ordering = this.ordering ? { ordering: this.ordering.clientConfig() } : {};
+    const peer = await ChannelThread.start({ dataDir: this.opened.dataDir, channel, batch: this.opened.batch, chaincode: this.chaincodeModule, endorsers: this.opened.threadEndorsers ?? 0, trustRoots: () => membership.roots(), ...ordering });
     this.peers.set(channel, peer);
   }
 
@@ -125,6 +146,8 @@ export class EmbeddedLedger implements LedgerGateway {
     if (opts.chaincode && threaded.size > 0) throw new Error('a chaincode connection serves this thread only: channel threads run the chaincode module themselves');
     const local = channels.filter((c) => !threaded.has(c));
     const membership = await Membership.open(path.join(opts.dataDir, 'msp'));
+    const service = (opts.orderer ?? ordererFromEnvironment()) === 'cbft' ? await OrderingService.start({ dataDir: opts.dataDir, membership, batch, channelBatch: opts.channelBatch, cbft: opts.cbft }) : undefined;
+    const ordering = service ? { ordering: service.clientConfig() } : {};
     const ownChaincode =
       !opts.chaincode && local.length > 0 ? await ChaincodeConnection.inProcess(loadChaincodeModule(chaincodeModule), chaincodeIdOf(chaincodeModule)) : undefined;
     const chaincode = opts.chaincode ?? ownChaincode;
@@ -133,13 +156,13 @@ export class EmbeddedLedger implements LedgerGateway {
     try {
       const threads = Promise.allSettled(
         [...threaded].map((channel) =>
-          ChannelThread.start({ dataDir: opts.dataDir, channel, batch: batchOf(channel), chaincode: chaincodeModule, endorsers: opts.threadEndorsers ?? 0, trustRoots: () => membership.roots() }),
+          ChannelThread.start({ dataDir: opts.dataDir, channel, batch: batchOf(channel), chaincode: chaincodeModule, endorsers: opts.threadEndorsers ?? 0, trustRoots: () => membership.roots(), ...ordering }),
         ),
       );
       const ledgers: ChannelLedger[] = [];
       try {
         for (const channel of local) {
-          ledgers.push(await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode: chaincode!, namespace: chaincodeModule.name, batch: batchOf(channel), trustRoots: () => membership.roots() }));
+          ledgers.push(await ChannelLedger.open({ dataDir: opts.dataDir, channel, chaincode: chaincode!, namespace: chaincodeModule.name, batch: batchOf(channel), trustRoots: () => membership.roots(), ...ordering }));
         }
       } finally {
         for (const t of await threads) if (t.status === 'fulfilled') peers.set(t.value.channel, t.value);
@@ -156,11 +179,12 @@ export class EmbeddedLedger implements LedgerGateway {
       await endorsers?.close();
       await Promise.all([...peers.values()].map((p) => p.close().catch(() => undefined)));
       await ownChaincode?.close();
+      await service?.close();
       throw err;
     }
     // In the order the caller named them.
     const ordered = new Map(channels.map((c) => [c, peers.get(c)!]));
-    return new EmbeddedLedger(membership, chaincodeModule, ordered, opts.clock ?? (() => new Date()), ownChaincode, endorsers, { dataDir: opts.dataDir, threadEndorsers: opts.threadEndorsers, batch });
+    return new EmbeddedLedger(membership, chaincodeModule, ordered, opts.clock ?? (() => new Date()), ownChaincode, endorsers, { dataDir: opts.dataDir, threadEndorsers: opts.threadEndorsers, batch }, service);
   }
 
   channels(): string[] {
@@ -230,6 +254,8 @@ export class EmbeddedLedger implements LedgerGateway {
       await Promise.all([...this.peers.values()].map((p) => p.close()));
       await this.endorsers?.close();
       await this.ownChaincode?.close();
+      // Last: the channels' closing flushes what they handed to it.
+      await this.ordering?.close();
     })();
     return this.closing;
   }

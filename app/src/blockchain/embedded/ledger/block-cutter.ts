@@ -17,7 +17,8 @@ export interface BatchSettings {
 /** The thesis's settings (chapter 5): BatchTimeout 2 s, MaxMessageCount 10; Fabric's default 2 MiB preferred size. */
 export const THESIS_BATCH: BatchSettings = { maxMessageCount: 10, batchTimeoutMs: 2000, preferredMaxBytes: 2 * 1024 * 1024 };
 
-export type CutReason = 'count' | 'bytes' | 'timeout' | 'flush';
+/** Why a block was cut; 'consensus' when the CBFT ordering service decided it (its primary cut it). */
+export type CutReason = 'count' | 'bytes' | 'timeout' | 'flush' | 'consensus';
 
 export class BlockCutter<T> {
   private pending: T[] = [];

@@ -51,7 +51,13 @@ export interface BlockHeader {
 export interface Block extends BlockHeader {
   transactions: StoredTransaction[];
   /** Not covered by any hash, like Fabric's block metadata. */
-  metadata: { cutReason: CutReason; /** ISO-8601 */ cutAt: string };
+  metadata: {
+    cutReason: CutReason;
+    /** ISO-8601 */
+    cutAt: string;
+    /** The CBFT ordering service's decision this block holds: its height, digest, proposer and round. */
+    orderer?: { height: number; digest: string; proposer: number; round: number };
+  };
 }
 
 /** Keys in canonical (sorted) order here and in storedTransaction: computeDataHash then need not copy them. */

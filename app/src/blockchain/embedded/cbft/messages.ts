@@ -1,0 +1,92 @@
+/**
+ * CBFT's messages (thesis 3.2.4–3.2.5, PBFT's with a view change per height). Every message a
+ * replica sends is signed over canonicalJson(message); request payloads travel beside the
+ * message, each bound to its reference by a digest, and each reference is signed by the client
+ * that sent it, so no replica can forge or alter a transaction.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '@fund/chaincode/dist/ledger/canonical';
+
+/** A client's transaction as the replicas order it; the payload travels apart (see Envelope). */
+export interface RequestRef {
+  txId: string;
+  /** When the client issued it (ms since the epoch): the order within a block, and the censorship rule's clock. */
+  timestamp: number;
+  /** Payload size in bytes, for PreferredMaxBytes. */
+  size: number;
+  /** Hex SHA-256 of txId, timestamp and payload. */
+  digest: string;
+  /** Which client signed it, and its signature over the digest (base64). */
+  client: string;
+  signature: string;
+}
+
+/** The value agreed at one height: a block of requests, chained to the previous one. */
+export interface Proposal {
+  height: number;
+  /** Digest of the proposal decided at height − 1 ('' at height 0). */
+  previous: string;
+  /** Who proposed it, in which round (a value carried into a later round keeps both). */
+  proposer: number;
+  round: number;
+  /** The proposer's clock when it cut the block (ms). */
+  cutAt: number;
+  requests: RequestRef[];
+}
+
+export interface PrePrepare { type: 'pre-prepare'; height: number; round: number; proposal: Proposal }
+export interface Prepare { type: 'prepare'; height: number; round: number; digest: string }
+export interface Commit { type: 'commit'; height: number; round: number; digest: string }
+/** A replica's vote to leave round `round − 1` at `height`, with the value it prepared, if any. */
+export interface ViewChange { type: 'view-change'; height: number; round: number; prepared?: PreparedCertificate; reason: 'timeout' | 'censorship' }
+export interface NewView { type: 'new-view'; height: number; round: number; viewChanges: Array<Signed<ViewChange>>; prePrepare: Signed<PrePrepare> }
+export interface Checkpoint { type: 'checkpoint'; height: number; digest: string }
+/** Requests passed on to every replica, so that whoever leads next has them and everyone can time them. */
+export interface Requests { type: 'requests'; requests: RequestRef[] }
+/** Asks for decided blocks from `from`, or for the payloads of `digests`. */
+export interface Fetch { type: 'fetch'; from?: number; digests?: string[] }
+/** A decided block with the 2f+1 commits that prove it, for a replica or client that fell behind. */
+export interface Decided { type: 'decided'; proposal: Proposal; certificate: Array<Signed<Commit>> }
+/** A replica's answer to the clients: block `height` is decided with this digest. */
+export interface Reply { type: 'reply'; height: number; digest: string; proposal: Proposal }
+
+export type Message = PrePrepare | Prepare | Commit | ViewChange | NewView | Checkpoint | Requests | Fetch | Decided | Reply;
+
+export interface PreparedCertificate {
+  prePrepare: Signed<PrePrepare>;
+  prepares: Array<Signed<Prepare>>;
+}
+
+/** A message with its sender (replica index) and signature (base64). */
+export interface Signed<M extends Message = Message> {
+  from: number;
+  message: M;
+  signature: string;
+}
+
+/** A signed message on the wire, with the payloads its requests refer to (by digest). */
+export interface Envelope<M extends Message = Message> extends Signed<M> {
+  payloads?: Map<string, Uint8Array>;
+}
+
+/** What a replica signs: the message, canonically (sorted keys), tagged with the channel it belongs to. */
+export function signingBytes(channel: string, message: Message): string {
+  return `${channel}\n${canonicalJson(message)}`;
+}
+
+export function proposalDigest(p: Proposal): string {
+  return sha256(canonicalJson(p));
+}
+
+export function requestDigest(txId: string, timestamp: number, payload: Uint8Array): string {
+  return createHash('sha256').update(`${txId}\n${timestamp}\n`).update(payload).digest('hex');
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Requests in the order a block holds them: by issue time, then id (thesis 3.2.5: sorted by the time sent). */
+export function byIssueTime(a: RequestRef, b: RequestRef): number {
+  return a.timestamp - b.timestamp || (a.txId < b.txId ? -1 : a.txId > b.txId ? 1 : 0);
+}

@@ -1,0 +1,186 @@
+/**
+ * A peer's client of the CBFT ordering service (thesis 3.2.5's client): it signs each endorsed
+ * transaction and sends it to f+1 replicas (so at least one honest replica holds it even if the
+ * primary would rather not), again to all of them if it is not decided in time, and takes a block
+ * only on f+1 matching REPLYs from different replicas, or with a certificate of 2f+1 commits when
+ * it catches up after a restart. Blocks are handed on strictly in height order.
+ */
+import { importIdentity, signBytes, verifySignature, type Identity } from '../identity';
+import { proposalDigest, requestDigest, signingBytes, type Decided, type Envelope, type Proposal, type Reply, type RequestRef } from './messages';
+import { clientIdOf } from './orderer-node';
+import type { OrderingClientConfig } from './ordering-service';
+import { Link, type Frame } from './wire';
+
+export interface OrderedBlock {
+  height: number;
+  digest: string;
+  proposal: Proposal;
+  /** Each request's payload, by digest. */
+  payloads: Map<string, Uint8Array>;
+}
+
+interface Waiting {
+  ref: RequestRef;
+  payload: Uint8Array;
+  sentAt: number;
+}
+
+export class OrderingClient {
+  private readonly links: Link[];
+  private readonly identity: Identity;
+  private readonly clientId: string;
+  private readonly waiting = new Map<string, Waiting>();
+  /** Replies per height, per digest: who sent them and the proposal. */
+  private readonly replies = new Map<number, Map<string, { from: Set<number>; proposal: Proposal }>>();
+  /** Blocks agreed but not handed on yet (an earlier one is missing, or payloads are being fetched). */
+  private readonly agreed = new Map<number, { digest: string; proposal: Proposal; payloads?: Map<string, Uint8Array> }>();
+  private next: number;
+  private spread = 0;
+  private readonly timer: NodeJS.Timeout;
+  private lastFetch = 0;
+  private fetchedFrom = 0;
+  private fetches = 0;
+  private closed = false;
+
+  constructor(
+    private readonly channel: string,
+    private readonly config: OrderingClientConfig,
+    /** The orderer height the peer wants next (the one after its last block's). */
+    from: number,
+    private readonly onBlock: (block: OrderedBlock) => void,
+  ) {
+    this.identity = importIdentity(config.identity);
+    this.clientId = clientIdOf(config.identity.certificate);
+    this.next = from;
+    const hello: Frame = { kind: 'hello', role: 'client', channel, certificate: config.identity.certificate };
+    this.links = config.ports.map((port) => new Link(port, hello, (frame) => this.receive(frame)));
+    // Asks for what was decided while this peer was away (from every replica: some may be down).
+    for (let i = 0; i < this.links.length; i++) this.fetch();
+    this.timer = setInterval(() => this.tick(), Math.max(100, config.resubmitMs / 4));
+    this.timer.unref();
+  }
+
+  get height(): number {
+    return this.next;
+  }
+
+  /** Signs and sends one transaction; its block comes back through onBlock. */
+  submit(txId: string, timestamp: number, payload: Uint8Array): void {
+    if (this.closed) throw new Error(`the ordering client of channel ${this.channel} is closed`);
+    const digest = requestDigest(txId, timestamp, payload);
+    const ref: RequestRef = { txId, timestamp, size: payload.byteLength, digest, client: this.clientId, signature: signBytes(this.identity, Buffer.from(digest, 'utf8')).toString('base64') };
+    this.waiting.set(digest, { ref, payload, sentAt: Date.now() });
+    // f+1 replicas, a different window each time so the load spreads.
+    const { n, f } = this.config;
+    const first = this.spread++ % n;
+    for (let k = 0; k <= f; k++) this.links[(first + k) % n].send({ kind: 'request', channel: this.channel, ref, payload });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const l of this.links) l.close();
+  }
+
+  private receive(frame: Frame): void {
+    if (frame.kind !== 'envelope' || frame.channel !== this.channel) return;
+    const { envelope } = frame;
+    if (envelope.message.type === 'reply') this.onReply(envelope as Envelope<Reply>);
+    else if (envelope.message.type === 'decided') this.onDecided(envelope as Envelope<Decided>);
+  }
+
+  private onReply(envelope: Envelope<Reply>): void {
+    const { height, digest, proposal } = envelope.message;
+    if (!Number.isInteger(height) || height < this.next || this.agreed.has(height)) return;
+    const cert = this.config.replicaCertificates[envelope.from];
+    if (!cert || !verifySignature(cert, Buffer.from(signingBytes(this.channel, envelope.message), 'utf8'), Buffer.from(envelope.signature, 'base64'))) return;
+    if (proposalDigest(proposal) !== digest || proposal.height !== height) return;
+    let byDigest = this.replies.get(height);
+    if (!byDigest) this.replies.set(height, (byDigest = new Map()));
+    let votes = byDigest.get(digest);
+    if (!votes) byDigest.set(digest, (votes = { from: new Set(), proposal }));
+    votes.from.add(envelope.from);
+    if (votes.from.size < this.config.f + 1) return;
+    this.replies.delete(height);
+    this.agreed.set(height, { digest, proposal });
+    // A block that holds requests this peer did not send (or no longer has) needs their payloads.
+    if (proposal.requests.some((r) => !this.waiting.has(r.digest))) this.fetch(height);
+    this.handOn();
+  }
+
+  private onDecided(envelope: Envelope<Decided>): void {
+    const { proposal, certificate } = envelope.message;
+    if (!proposal || !Number.isInteger(proposal.height) || proposal.height < this.next) return;
+    const digest = proposalDigest(proposal);
+    const known = this.agreed.get(proposal.height);
+    if (known?.payloads || (known && known.digest !== digest)) return;
+    if (!known && !this.certified(proposal.height, digest, certificate)) return;
+    const payloads = new Map<string, Uint8Array>();
+    for (const ref of proposal.requests) {
+      const p = envelope.payloads?.get(ref.digest) ?? this.waiting.get(ref.digest)?.payload;
+      if (!p || requestDigest(ref.txId, ref.timestamp, p) !== ref.digest) return;
+      payloads.set(ref.digest, p);
+    }
+    this.agreed.set(proposal.height, { digest, proposal, payloads });
+    this.handOn();
+    // The last of a page of blocks: there may be more.
+    if (proposal.height >= this.fetchedFrom + 15) this.fetch();
+  }
+
+  /** 2f+1 commits from different replicas for this height and digest, in one round, each signature valid. */
+  private certified(height: number, digest: string, certificate: Decided['certificate']): boolean {
+    if (!Array.isArray(certificate)) return false;
+    const from = new Set<number>();
+    let round: number | undefined;
+    for (const c of certificate) {
+      const m = c?.message;
+      const cert = this.config.replicaCertificates[c?.from];
+      if (!cert || m?.type !== 'commit' || m.height !== height || m.digest !== digest || from.has(c.from) || (round !== undefined && m.round !== round)) return false;
+      if (!verifySignature(cert, Buffer.from(signingBytes(this.channel, m), 'utf8'), Buffer.from(c.signature, 'base64'))) return false;
+      round = m.round;
+      from.add(c.from);
+    }
+    return from.size >= 2 * this.config.f + 1;
+  }
+
+  /** Hands on every block that is next in line and complete. */
+  private handOn(): void {
+    for (let block = this.agreed.get(this.next); block; block = this.agreed.get(this.next)) {
+      let payloads = block.payloads;
+      if (!payloads) {
+        payloads = new Map();
+        for (const ref of block.proposal.requests) {
+          const p = this.waiting.get(ref.digest)?.payload;
+          if (!p) return;
+          payloads.set(ref.digest, p);
+        }
+      }
+      this.agreed.delete(this.next);
+      for (const ref of block.proposal.requests) this.waiting.delete(ref.digest);
+      this.onBlock({ height: this.next, digest: block.digest, proposal: block.proposal, payloads });
+      this.next++;
+    }
+  }
+
+  /** Asks the replicas for decided blocks from `from` (default: the next one wanted). */
+  private fetch(from = this.next): void {
+    this.lastFetch = Date.now();
+    this.fetchedFrom = from;
+    const message = { type: 'fetch' as const, from };
+    // One replica at a time, the next one on each retry. It answers without asking who wants
+    // them: the blocks carry their own proof (the commit certificate).
+    this.links[this.fetches++ % this.links.length].send({ kind: 'envelope', channel: this.channel, envelope: { from: -1, message, signature: '' } });
+  }
+
+  /** Resends what waited too long, to every replica; asks again for blocks it may have missed. */
+  private tick(): void {
+    const now = Date.now();
+    for (const w of this.waiting.values()) {
+      if (now - w.sentAt < this.config.resubmitMs) continue;
+      w.sentAt = now;
+      for (const link of this.links) link.send({ kind: 'request', channel: this.channel, ref: w.ref, payload: w.payload });
+    }
+    const behind = this.agreed.size > 0 || [...this.replies.keys()].some((h) => h > this.next);
+    if (behind && now - this.lastFetch > this.config.resubmitMs / 4) this.fetch();
+  }
+}
