@@ -159,5 +159,25 @@ export interface LedgerGateway {
   addChannel?(channel: string): Promise<void>;
   /** Committed history of a project or draft, through the chaincode's own access rules. */
   history(identity: Identity, channel: string, entity: 'Project' | 'Draft', id: string): Promise<unknown[]>;
+  /** The ordering service as operators see it (the embedded ledger's; Fabric's is the network's own). */
+  orderingStatus?(): Promise<OrderingStatus>;
   close(): Promise<void>;
+}
+
+/** One replica of a BFT ordering service as an operator sees it. */
+export interface ReplicaView {
+  id: number;
+  up: boolean;
+  /** Which replicas it is connected to, by index. */
+  links: boolean[];
+  /** Per channel: the next height to decide, the round at it, the primary, the credit scores and who proposed how many blocks. */
+  channels: Record<string, { height: number; round: number; phase: 'normal' | 'view-change'; primary: number; scores: number[]; proposed: number[]; failedRounds: number; stableCheckpoint: number; pending: number; lastDecidedAt?: number }>;
+}
+
+export interface OrderingStatus {
+  service: 'solo' | 'cbft';
+  n?: number;
+  f?: number;
+  rule?: 'credit' | 'rotate';
+  replicas?: ReplicaView[];
 }

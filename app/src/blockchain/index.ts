@@ -1,6 +1,7 @@
 /** The blockchain layer: the LedgerGateway interface and the adapter chosen by configuration. */
 import * as path from 'node:path';
-import { EmbeddedLedger, parseChannelThreads, type ChannelThreads } from './embedded/embedded-ledger';
+import { EmbeddedLedger, ordererFromEnvironment, parseChannelThreads, type ChannelThreads } from './embedded/embedded-ledger';
+import type { CbftSettings } from './embedded/cbft/ordering-service';
 import { channelLayout } from './fabric/channels';
 import { fabricPeers } from './fabric/profile';
 import type { FabricConfig } from './fabric/profile';
@@ -25,6 +26,9 @@ export interface LedgerConfig {
   routingBatchTimeoutMs: number;
   /** Channels whose whole peer runs on a thread of its own (LEDGER_CHANNEL_THREADS). */
   channelThreads: ChannelThreads;
+  /** The embedded ledger's ordering service (ORDERER) and, for CBFT, its replicas and rules. */
+  orderer: 'solo' | 'cbft';
+  cbft: CbftSettings;
   /** LEDGER=fabric only: where the network is and which organisation's peer the app uses. */
   fabric?: FabricConfig;
 }
@@ -36,6 +40,11 @@ export interface LedgerConfig {
  * settings BATCH_MAX_MESSAGE_COUNT / BATCH_TIMEOUT_MS / BATCH_PREFERRED_MAX_BYTES
  * (default the thesis's 10 / 2000 / 2 MiB), LEDGER_ENDORSERS (endorsement worker threads,
  * default one per core but one; 0 runs the chaincode on the main thread).
+ *
+ * ORDERER (solo | cbft, default solo): the embedded ledger's ordering service; with cbft, CBFT_REPLICAS (default 4),
+ * CBFT_F (faulty replicas tolerated, default ⌊(N−1)/3⌋), CBFT_PRIMARY (credit | rotate, default credit: the thesis's
+ * credit-scored primary, or plain round robin), CBFT_VIEW_TIMEOUT_MS (how long a round may take beyond the batch
+ * timeout before it is abandoned, default 1000).
  *
  * LEDGER=fabric (the network of `npm run network`): FABRIC_DIR (default data/fabric: its connection-<org>.json
  * profiles and crypto material), FABRIC_ORG (province | county | bank or an MSP id, default province: the
@@ -66,6 +75,8 @@ export function ledgerConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig
     // Several sets work in parallel only if each has a core of its own (thesis 4.3.1): by default every set's peer
     // runs on its own thread once there is more than one.
     channelThreads: parseChannelThreads(env.LEDGER_CHANNEL_THREADS ?? (sets.length > 1 ? sets.join(',') : 'none')),
+    orderer: ordererFromEnvironment(env.ORDERER),
+    cbft: cbftConfig(env),
     ...(backend === 'fabric'
       ? {
           fabric: {
@@ -94,5 +105,17 @@ export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise
     channelBatch: config.sets.includes(config.routingChannel) ? {} : { [config.routingChannel]: { batchTimeoutMs: Math.min(config.routingBatchTimeoutMs, config.batch.batchTimeoutMs) } },
     endorsers: config.endorsers,
     channelThreads: config.channelThreads,
+    orderer: config.orderer,
+    cbft: config.cbft,
   });
+}
+
+function cbftConfig(env: NodeJS.ProcessEnv): CbftSettings {
+  const replicas = envInteger(env, 'CBFT_REPLICAS', 1, 64) ?? 4;
+  const f = envInteger(env, 'CBFT_F', 0, 21) ?? Math.floor((replicas - 1) / 3);
+  if (replicas < 3 * f + 1) throw new Error(`CBFT_REPLICAS=${replicas} cannot tolerate CBFT_F=${f} faulty replicas: N must be at least 3f+1 = ${3 * f + 1}`);
+  const rule = (env.CBFT_PRIMARY ?? 'credit').trim();
+  if (rule !== 'credit' && rule !== 'rotate') throw new Error(`CBFT_PRIMARY must be "credit" or "rotate", not ${JSON.stringify(env.CBFT_PRIMARY)}`);
+  const viewTimeoutMs = envInteger(env, 'CBFT_VIEW_TIMEOUT_MS', 50, 600_000) ?? 1000;
+  return { replicas, f, protocol: { rule, viewTimeoutMs } };
 }

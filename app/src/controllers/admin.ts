@@ -25,6 +25,7 @@ import { MSP_OF_ROLE } from '../blockchain/msp';
 import type { Submitted } from '../services/chain';
 import { hashPassword, tokenHash } from '../services/secrets';
 import { platformOf } from '../platform';
+import type { OrderingStatus } from '../blockchain';
 import { act, audit, flash, FormError, refusal } from './act';
 import { route } from './route';
 
@@ -449,6 +450,20 @@ export function register(router: Router): void {
     } catch (err) {
       await renderOrganisation(req, res, orgId, 400, {}, refusal(res, err));
     }
+  });
+
+  // --- ordering service (thesis chapter 3) -----------------------------------------------------
+
+  route(router, 'GET', '/admin/ordering', ADMIN, async (req, res) => {
+    const { gateway } = platformOf(req).chain;
+    let status: OrderingStatus | undefined;
+    let error: string | undefined;
+    try {
+      status = await gateway.orderingStatus?.();
+    } catch (err) {
+      error = refusal(res, err);
+    }
+    res.render('admin-ordering', { title: 'admin.ordering', backend: gateway.backend, status, error });
   });
 
   // --- routing chain (thesis chapter 4) --------------------------------------------------------

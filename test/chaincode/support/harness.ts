@@ -13,6 +13,7 @@ import {
 } from '@fund/app/dist/blockchain/embedded';
 import { CommitError, EndorsementError, type ChaincodeEventRecord, type LedgerGateway } from '@fund/app/dist/blockchain/gateway';
 import type { BatchSettings } from '@fund/app/dist/blockchain/embedded/ledger/block-cutter';
+import type { CbftSettings } from '@fund/app/dist/blockchain/embedded/cbft/ordering-service';
 import { MSP_OF_ROLE } from '@fund/app/dist/blockchain/msp';
 
 export const CHAINCODE = 'fund';
@@ -159,6 +160,9 @@ class AnyGatewayBackend implements Backend {
 export interface LedgerHarnessOptions {
   dataDir: string;
   batch?: Partial<BatchSettings>;
+  /** The ordering service (default: ORDERER's, solo when unset) and CBFT's settings. */
+  orderer?: 'solo' | 'cbft';
+  cbft?: CbftSettings;
 }
 
 /**
@@ -183,7 +187,7 @@ export class ChaincodeHarness {
   static async onLedger(opts: LedgerHarnessOptions): Promise<ChaincodeHarness> {
     // The ledger stamps proposals with the harness's clock, which tests move.
     const self: { harness?: ChaincodeHarness } = {};
-    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, clock: () => self.harness!.clock });
+    const ledger = await EmbeddedLedger.open({ dataDir: opts.dataDir, channels: [CHANNEL], batch: opts.batch, orderer: opts.orderer, cbft: opts.cbft, clock: () => self.harness!.clock });
     self.harness = new ChaincodeHarness(new GatewayBackend(ledger));
     return self.harness;
   }

@@ -24,6 +24,7 @@ import {
   type EnrolRequest,
   type EventStream,
   type LedgerGateway,
+  type OrderingStatus,
   type SubmitResult,
   type TransactionRequest,
   type TransactionSummary,
@@ -119,7 +120,7 @@ export class EmbeddedLedger implements LedgerGateway {
     /** What a channel added later is opened with. */
     private readonly opened: Pick<EmbeddedLedgerOptions, 'dataDir' | 'threadEndorsers'> & { batch: BatchSettings },
     /** The CBFT ordering service, when it orders. */
-    readonly ordering: OrderingService | undefined,
+    readonly orderingService: OrderingService | undefined,
   ) {}
 
   /**
@@ -131,7 +132,7 @@ export class EmbeddedLedger implements LedgerGateway {
     if (this.peers.has(channel)) return;
     if (!/^[a-z][a-z0-9.-]{0,48}$/.test(channel)) throw new Error(`${JSON.stringify(channel)} is not a channel name (lower-case letters, digits, "." or "-")`);
     const membership = this.membership;
-    const ordering = this.ordering ? { ordering: this.ordering.clientConfig() } : {};
+    const ordering = this.orderingService ? { ordering: this.orderingService.clientConfig() } : {};
     const peer = await ChannelThread.start({ dataDir: this.opened.dataDir, channel, batch: this.opened.batch, chaincode: this.chaincodeModule, endorsers: this.opened.threadEndorsers ?? 0, trustRoots: () => membership.roots(), ...ordering });
     this.peers.set(channel, peer);
   }
@@ -255,9 +256,15 @@ export class EmbeddedLedger implements LedgerGateway {
       await this.endorsers?.close();
       await this.ownChaincode?.close();
       // Last: the channels' closing flushes what they handed to it.
-      await this.ordering?.close();
+      await this.orderingService?.close();
     })();
     return this.closing;
+  }
+
+  async orderingStatus(): Promise<OrderingStatus> {
+    const service = this.orderingService;
+    if (!service) return { service: 'solo' };
+    return { service: 'cbft', n: service.n, f: service.f, rule: service.rule, replicas: await service.status() };
   }
 
   /** The ledger of one channel that runs on this thread, for the operator tools. */

@@ -29,12 +29,24 @@ export interface Proposal {
   /** Who proposed it, in which round (a value carried into a later round keeps both). */
   proposer: number;
   round: number;
+  /**
+   * The round in which the previous block was decided, as the commit certificate sent with the
+   * pre-prepare proves: the primaries of the rounds before it failed (the credit rule scores them).
+   */
+  previousRound: number;
   /** The proposer's clock when it cut the block (ms). */
   cutAt: number;
   requests: RequestRef[];
 }
 
-export interface PrePrepare { type: 'pre-prepare'; height: number; round: number; proposal: Proposal }
+export interface PrePrepare {
+  type: 'pre-prepare';
+  height: number;
+  round: number;
+  proposal: Proposal;
+  /** The 2f+1 commits that decided the previous block, in proposal.previousRound (none at height 0). */
+  previousCommit?: Array<Signed<Commit>>;
+}
 export interface Prepare { type: 'prepare'; height: number; round: number; digest: string }
 export interface Commit { type: 'commit'; height: number; round: number; digest: string }
 /** A replica's vote to leave round `round − 1` at `height`, with the value it prepared, if any. */

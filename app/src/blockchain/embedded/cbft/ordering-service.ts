@@ -109,6 +109,14 @@ export class OrderingService {
     return this.options.length;
   }
 
+  get f(): number {
+    return this.options[0].f;
+  }
+
+  get rule(): 'credit' | 'rotate' {
+    return this.options[0].protocol.rule;
+  }
+
   clientConfig(): OrderingClientConfig {
     const { n, f, protocol, batch } = this.options[0];
     return { n, f, ports: [...this.ports], replicaCertificates: this.options[0].replicaCertificates, identity: this.client, resubmitMs: 2 * (batch.batchTimeoutMs + protocol.viewTimeoutMs) };

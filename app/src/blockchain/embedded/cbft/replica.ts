@@ -171,8 +171,9 @@ export class Replica {
   private lastFetchAt = -Infinity;
   private roundTimerArmed = false;
   private readonly credit: CreditBook;
-  /** The replica the roulette wheel picked for round 0 of this height. */
+  /** The replica the roulette wheel picked for round 0 of this height, and of the previous one. */
   private drawn = 0;
+  private previousDrawn = 0;
   private readonly proposedCount: number[];
   private failedRounds = 0;
   private lastDecidedAt: number | undefined;
@@ -351,6 +352,12 @@ export class Replica {
         return p ? [p] : [];
       });
       if (found.length > 0) this.send(from, { type: 'requests', requests: found.map((p) => p.ref) }, new Map(found.map((p) => [p.ref.digest, p.payload])));
+      // Requests decided here since the asker saw them proposed have left the pool: it needs the
+      // decision itself, or it stays a block behind until new traffic shows it that it is.
+      if (found.length < m.digests.length) {
+        const gone = new Set(m.digests.slice(0, 10_000).filter((d) => !this.pool.has(d)));
+        for (const [height, block] of this.recent) if (block.proposal.requests.some((r) => gone.has(r.digest))) this.sendDecided(from, height);
+      }
     }
     if (typeof m.from === 'number' && Number.isInteger(m.from) && m.from >= 0) {
       for (let h = m.from; h < Math.min(this.height, m.from + FETCH_BLOCKS); h++) this.sendDecided(from, h);
@@ -377,6 +384,10 @@ export class Replica {
       payloads.set(ref.digest, payload);
     }
     this.decide({ proposal, digest, certificate, payloads });
+    // Shown a decision, this replica had fallen behind: once the blocks kept for later are used up,
+    // ask the same replica what follows. It answers FETCH_BLOCKS at a time, and an idle service
+    // sends nothing else that would show this replica it is still behind.
+    if (this.height === proposal.height + 1) this.send(envelope.from, { type: 'fetch', from: this.height });
   }
 
   // ---- normal case ----
@@ -419,9 +430,20 @@ export class Replica {
       previous: this.lastDigest,
       proposer: this.id,
       round: this.round,
+      previousRound: this.previousCommit()?.[0]?.message.round ?? 0,
       cutAt: this.env.now(),
       requests: censor ? refs.filter((r) => !censor(r)) : refs,
     };
+  }
+
+  /** The certificate that decided the previous block, sent with every proposal so its round is proven. */
+  private previousCommit(): Array<Signed<Commit>> | undefined {
+    return this.height > 0 ? this.block(this.height - 1)?.certificate : undefined;
+  }
+
+  private prePrepare(round: number, proposal: Proposal): Signed<PrePrepare> {
+    const previousCommit = this.previousCommit();
+    return this.signed<PrePrepare>({ type: 'pre-prepare', height: this.height, round, proposal, ...(previousCommit ? { previousCommit } : {}) });
   }
 
   private propose(refs: RequestRef[]): void {
@@ -430,12 +452,12 @@ export class Replica {
     if (this.misbehaviour.equivocate && proposal.requests.length > 0) {
       // Two different blocks for the same height and round, each to half of the others.
       const other: Proposal = { ...proposal, cutAt: proposal.cutAt + 1, requests: proposal.requests.slice(0, Math.max(0, proposal.requests.length - 1)) };
-      const a = this.signed<PrePrepare>({ type: 'pre-prepare', height: this.height, round: this.round, proposal });
-      const b = this.signed<PrePrepare>({ type: 'pre-prepare', height: this.height, round: this.round, proposal: other });
+      const a = this.prePrepare(this.round, proposal);
+      const b = this.prePrepare(this.round, other);
       this.others().forEach((to, i) => this.env.send(to, i % 2 === 0 ? a : b));
       return;
     }
-    const prePrepare = this.signed<PrePrepare>({ type: 'pre-prepare', height: this.height, round: this.round, proposal });
+    const prePrepare = this.prePrepare(this.round, proposal);
     this.broadcastSigned(prePrepare);
     this.accept(prePrepare);
   }
@@ -443,7 +465,7 @@ export class Replica {
   private onPrePrepare(envelope: Envelope<PrePrepare>): void {
     const m = envelope.message;
     if (m.round !== this.round || this.phase !== 'normal' || envelope.from !== this.primary(m.round) || this.accepted) return;
-    if (!this.validFreshProposal(m.proposal, envelope.from, m.round)) return;
+    if (!this.validFreshProposal(m.proposal, envelope.from, m.round, m.previousCommit)) return;
     const missing = m.proposal.requests.filter((r) => !this.pool.has(r.digest)).map((r) => r.digest);
     if (missing.length > 0) {
       // Fetch what gossip has not brought yet from the primary, which must have it.
@@ -459,8 +481,10 @@ export class Replica {
   }
 
   /** The checks a backup makes on a new block (thesis 3.2.5's four, plus order and duplicates). */
-  private validFreshProposal(p: Proposal, from: number, round: number): boolean {
+  private validFreshProposal(p: Proposal, from: number, round: number, previousCommit: Array<Signed<Commit>> | undefined): boolean {
     if (p.height !== this.height || p.previous !== this.lastDigest || p.proposer !== from || p.round !== round) return false;
+    // The previous block's round, proven by its commit certificate (at height 0 there is none).
+    if (this.height === 0 ? p.previousRound !== 0 : !this.validCommitCertificate(this.height - 1, this.lastDigest, previousCommit ?? [], p.previousRound)) return false;
     if (!Number.isFinite(p.cutAt) || Math.abs(p.cutAt - this.env.now()) > this.config.maxClockSkewMs) return false;
     if (this.lastProposal && p.cutAt < this.lastProposal.cutAt) return false;
     return this.validRequests(p.requests);
@@ -592,19 +616,21 @@ export class Replica {
   /** Moves the chain on by one decided block: scores, pool, round state. */
   private apply(block: DecidedBlock, live: boolean): void {
     const { proposal } = block;
-    // The previous block's proposer is judged by what this block holds (thesis 3.2.6, rule 2): a
-    // transaction issued before its cut that its block had room for. No grace here, unlike the
+    // The previous height is judged now that this block says (its commit certificate proved) in which
+    // round it was decided (thesis 3.2.6): the primaries of the rounds before it failed (rule 1); the
+    // one whose round succeeded scores 1 if this block holds a transaction issued before its cut that
+    // its block had room for (rule 2). No grace here, unlike the
     // backups' refusal in censors(): a false alarm (a transaction still on its way at the cut)
     // costs an honest primary one score of 1 among ten, which is why the thesis gives 1 and not 0,
     // while a grace let a censor leave out every transaction younger than it at full credit.
     if (this.lastProposal) {
-      const limit = this.lastProposal.cutAt;
-      const leftOut = !this.isFull(this.lastProposal) && proposal.requests.some((r) => r.timestamp < limit);
-      this.credit.record(this.lastProposal.proposer, leftOut ? SCORE_FAILURE : SCORE_SUCCESS);
+      const last = this.lastProposal;
+      const primaryAt = (r: number) => primaryOf(this.config.rule, this.config.n, last.height, r, this.previousDrawn);
+      for (let r = 0; r < proposal.previousRound; r++) this.credit.record(primaryAt(r), SCORE_FAILURE);
+      this.failedRounds += proposal.previousRound;
+      const leftOut = !this.isFull(last) && proposal.requests.some((r) => r.timestamp < last.cutAt);
+      this.credit.record(primaryAt(proposal.previousRound), leftOut ? SCORE_FAILURE : SCORE_SUCCESS);
     }
-    // Rounds that failed at this height before the block was proposed (rule 1).
-    for (let r = 0; r < proposal.round; r++) this.credit.record(this.primary(r), SCORE_FAILURE);
-    this.failedRounds += proposal.round;
     this.proposedCount[proposal.proposer]++;
     for (const ref of proposal.requests) {
       this.pool.delete(ref.digest);
@@ -632,6 +658,7 @@ export class Replica {
     this.myPrepare = new Map();
     this.myCommit = new Map();
     this.viewChanges = new Map();
+    this.previousDrawn = this.drawn;
     this.drawn = this.credit.draw(this.seed());
     if (live) this.lastDecidedAt = this.env.now();
   }
@@ -690,7 +717,7 @@ export class Replica {
     }
     this.newViewSent = round;
     this.proposedRound = round;
-    const prePrepare = this.signed<PrePrepare>({ type: 'pre-prepare', height: this.height, round, proposal });
+    const prePrepare = this.prePrepare(round, proposal);
     this.broadcast({ type: 'new-view', height: this.height, round, viewChanges: chosen, prePrepare });
     this.enterRound(round, prePrepare);
   }
@@ -714,7 +741,7 @@ export class Replica {
     const proposal = prePrepare.message.proposal;
     if (carried) {
       if (proposalDigest(carried.prePrepare.message.proposal) !== proposalDigest(proposal)) return;
-    } else if (!this.validFreshProposal(proposal, envelope.from, m.round)) return;
+    } else if (!this.validFreshProposal(proposal, envelope.from, m.round, prePrepare.message.previousCommit)) return;
     if (proposal.requests.some((r) => !this.pool.has(r.digest))) {
       this.send(envelope.from, { type: 'fetch', digests: proposal.requests.filter((r) => !this.pool.has(r.digest)).map((r) => r.digest) });
       this.keepNewViewForLater(envelope);
@@ -768,10 +795,10 @@ export class Replica {
     return senders.size >= 2 * this.config.f;
   }
 
-  private validCommitCertificate(height: number, digest: string, certificate: Array<Signed<Commit>>): boolean {
+  private validCommitCertificate(height: number, digest: string, certificate: Array<Signed<Commit>>, inRound?: number): boolean {
     if (!Array.isArray(certificate)) return false;
     const senders = new Set<number>();
-    let round: number | undefined;
+    let round: number | undefined = inRound;
     for (const c of certificate) {
       const m = c.message;
       if (m?.type !== 'commit' || m.height !== height || m.digest !== digest || senders.has(c.from) || (round !== undefined && m.round !== round)) return false;
