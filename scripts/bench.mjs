@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- ledger|web|fabric|chapter5]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
+// `npm run bench [-- ledger|web|fabric|chapter5|relay|cbft]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
 // ledger at the thesis's block settings 5) in a
 // fresh process; prints the median run of each and writes every figure to bench-results/latest.json
 // (BENCH_OUT names another file).
@@ -60,6 +60,13 @@ const scenarios = [
   ),
   // What the relay costs: the workflow straight through the gateway and through the relay, alternating three times
   // in one process (the run takes its own medians), plus the relay's cost on one query.
+  // CBFT (thesis chapter 3) against the solo orderer and plain round-robin PBFT on the full workflow, the same
+  // block settings, one after another in one invocation: blocks of up to 500, enough clients to fill them.
+  ...['solo', 'credit', 'rotate'].map((o) => ({
+    kind: 'cbft',
+    script: LEDGER,
+    params: { clients: 1000, maxMessageCount: 500, batchTimeoutMs: 2000, warmupBlocks: 5, blocks: 20, ...(o === 'solo' ? {} : { orderer: 'cbft', rule: o }) },
+  })),
   { kind: 'relay', script: RELAY, runs: 1, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 100, blocks: 1000, pairs: 3 } },
   // The web platform: pages with 10,000 projects on the ledger, then 50 simulated users (progress on stderr).
   { kind: 'web', script: WEB, runs: Number(process.env.BENCH_WEB_RUNS ?? runs), params: { projects: 10_000, users: 50, seconds: Number(process.env.BENCH_WEB_SECONDS ?? 180) } },
@@ -77,9 +84,9 @@ const describe = (row) =>
           : `via ${row.via}: ${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.cpuMsPerTx} ms CPU/tx`
       : row.scenario.startsWith('chapter5')
         ? `${row.sets} set(s) × ${row.clients} clients: ${row.tps} tx/s${row.sets > 1 ? ` (${row.perSetTps.join(' + ')})` : ''}, ${row.cpuMsPerTx} ms CPU/tx, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB`
-        : `${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
+        : `${row.orderer ? `${row.orderer}: ` : ''}${row.tps} tx/s${row.cpuMsPerTx === undefined ? '' : ` at ${row.cpuMsPerTx} ms CPU/tx`}, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
 /** Rows of different runs that measure the same thing. */
-const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? '', row.via ?? '', row.sets ?? ''].join('|');
+const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? '', row.via ?? '', row.sets ?? '', row.orderer ?? ''].join('|');
 /** The figure a row's median run is chosen by: throughput for the ledgers, the 95th percentile for pages and users. */
 const figureOf = (row) => (row.p95Ms === undefined ? row.tps : row.p95Ms);
 

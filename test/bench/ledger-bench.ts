@@ -23,10 +23,16 @@ async function main(): Promise<void> {
   const measured = params.blocks ?? 100;
   const dataDir = tempDir();
   // Set-up runs with quick blocks; the ledger is then reopened with the settings under test.
-  const setup = await ChaincodeHarness.onLedger({ dataDir, batch: { batchTimeoutMs: 5 } });
+  const setup = await ChaincodeHarness.onLedger({ dataDir, batch: { batchTimeoutMs: 5 }, orderer: 'solo' });
   await setUpProvince(setup);
   await setup.close();
-  const h = await ChaincodeHarness.onLedger({ dataDir, batch: { maxMessageCount: params.maxMessageCount, batchTimeoutMs: params.batchTimeoutMs } });
+  const orderer = params.orderer ?? 'solo';
+  const h = await ChaincodeHarness.onLedger({
+    dataDir,
+    batch: { maxMessageCount: params.maxMessageCount, batchTimeoutMs: params.batchTimeoutMs },
+    orderer,
+    cbft: { replicas: 4, protocol: { rule: params.rule ?? 'credit' } },
+  });
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
   try {
@@ -64,7 +70,7 @@ async function main(): Promise<void> {
     const row = {
       scenario: 'workflow',
       backend: 'embedded',
-      orderer: 'solo (in-process block cutter)',
+      orderer: orderer === 'solo' ? 'solo (in-process block cutter)' : `cbft, 4 replicas, ${params.rule ?? 'credit'} primary`,
       sets: 1,
       clients: params.clients,
       maxMessageCount: params.maxMessageCount,
@@ -78,6 +84,8 @@ async function main(): Promise<void> {
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       /** Share of one core this process used while the measured blocks were committed. */
       cpuPercent: cpuPercent(cpu!, seconds),
+      /** CPU time of every thread of the process (peer, endorsers, replicas) per committed transaction. */
+      cpuMsPerTx: Math.round(((cpu!.user + cpu!.system) / 1000 / (txs + invalidTxs)) * 100) / 100,
     };
     console.log(JSON.stringify(row));
   } finally {

@@ -66,6 +66,9 @@ export interface WorkflowBenchParams {
   warmupBlocks?: number;
   /** Consecutive blocks measured (the thesis uses 100). */
   blocks?: number;
+  /** The embedded ledger's ordering service (default solo) and, for CBFT, its primary rule (default credit). */
+  orderer?: 'solo' | 'cbft';
+  rule?: 'credit' | 'rotate';
 }
 
 /** Share of one core (per cent) that `used` (process.cpuUsage over the measured blocks) is of `seconds`. */

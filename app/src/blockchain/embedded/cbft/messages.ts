@@ -1,8 +1,8 @@
 /**
  * CBFT's messages (thesis 3.2.4–3.2.5, PBFT's with a view change per height). Every message a
  * replica sends is signed over canonicalJson(message); request payloads travel beside the
- * message, each bound to its reference by a digest, and each reference is signed by the client
- * that sent it, so no replica can forge or alter a transaction.
+ * message, each bound to its reference by a digest, and each reference carries the client's
+ * authenticator (one MAC per replica, authenticator.ts), so no replica can forge or alter a transaction.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@fund/chaincode/dist/ledger/canonical';
@@ -16,7 +16,7 @@ export interface RequestRef {
   size: number;
   /** Hex SHA-256 of txId, timestamp and payload. */
   digest: string;
-  /** Which client signed it, and its signature over the digest (base64). */
+  /** Which client sent it, and its MAC authenticator over the digest (authenticator.ts; base64). */
   client: string;
   signature: string;
 }
@@ -81,13 +81,27 @@ export interface Envelope<M extends Message = Message> extends Signed<M> {
   payloads?: Map<string, Uint8Array>;
 }
 
-/** What a replica signs: the message, canonically (sorted keys), tagged with the channel it belongs to. */
-export function signingBytes(channel: string, message: Message): string {
-  return `${channel}\n${canonicalJson(message)}`;
+/**
+ * What a replica signs: the message, canonically (sorted keys), tagged with the channel it belongs
+ * to, with a proposal in it replaced by its digest (which binds it as well, and costs one
+ * canonical serialization of a block instead of one per signature). `proposalDigestKnown` is the
+ * digest when the caller has checked it already.
+ */
+export function signingBytes(channel: string, message: Message, proposalDigestKnown?: string): string {
+  const signed = 'proposal' in message ? { ...message, proposal: proposalDigestKnown ?? proposalDigest(message.proposal) } : message;
+  return `${channel}\n${canonicalJson(signed)}`;
 }
 
+const digests = new WeakMap<Proposal, string>();
+
+/** Hex SHA-256 of the proposal's canonical JSON (remembered per proposal object: proposals are not changed once made). */
 export function proposalDigest(p: Proposal): string {
-  return sha256(canonicalJson(p));
+  let d = digests.get(p);
+  if (d === undefined) {
+    d = sha256(canonicalJson(p));
+    if (p && typeof p === 'object') digests.set(p, d);
+  }
+  return d;
 }
 
 export function requestDigest(txId: string, timestamp: number, payload: Uint8Array): string {

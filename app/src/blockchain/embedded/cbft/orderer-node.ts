@@ -3,8 +3,8 @@
  * channel, as one Fabric orderer node serves many channels). It listens on a loopback port for
  * the other replicas and for the peers' ordering clients, signs what it sends with its key (a
  * certificate from the orderer organisation's CA) and checks every signature it receives: the
- * other replicas' against their certificates, the clients' requests against certificates issued
- * by the peer organisation's CA.
+ * other replicas' against their certificates; the clients' requests by their MAC authenticators,
+ * under keys shared with clients whose certificates the peer organisation's CA issued.
  */
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
@@ -14,7 +14,8 @@ import type { BatchSettings } from '../ledger/block-cutter';
 import { signingBytes, type Decided, type Envelope, type Reply, type RequestRef } from './messages';
 import { Replica, type DecidedBlock, type Misbehaviour, type ReplicaConfig, type ReplicaEnv, type ReplicaStatus, type TimerName } from './replica';
 import { ReplicaLog } from './replica-log';
-import { Link, readFrames, encodeFrame, type Frame } from './wire';
+import { checkAuthenticator, sharedKey } from './authenticator';
+import { Link, readFrames, encodeFrame, writeCorked, type Frame } from './wire';
 
 /** Misbehaviour a test or the simulator's real-service counterpart asks of a replica (plain data: it crosses threads). */
 export interface FaultSpec {
@@ -54,7 +55,8 @@ export function clientIdOf(certificate: string): string {
 export class OrdererNode {
   private readonly identity: Identity;
   private readonly channels = new Map<string, ChannelState>();
-  private readonly clients = new Map<string, string>();
+  /** Client id → the key this replica shares with it (for its requests' authenticators). */
+  private readonly clients = new Map<string, Buffer>();
   private links: Array<Link | undefined> = [];
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
@@ -157,7 +159,8 @@ export class OrdererNode {
       if (frame.kind === 'hello') {
         if (frame.role === 'replica' && Number.isInteger(frame.id) && frame.id >= 0 && frame.id < this.opts.n) peer = { role: 'replica', id: frame.id };
         else if (frame.role === 'client' && this.trustedClient(frame.certificate)) {
-          this.clients.set(clientIdOf(frame.certificate), frame.certificate);
+          const id = clientIdOf(frame.certificate);
+          if (!this.clients.has(id)) this.clients.set(id, sharedKey(this.identity.privateKey, frame.certificate));
           this.channel(frame.channel).clients.add(socket);
           peer = { role: 'client', channel: frame.channel };
         } else socket.destroy();
@@ -191,8 +194,7 @@ export class OrdererNode {
   }
 
   private write(socket: net.Socket, frame: Frame): void {
-    if (socket.destroyed) return;
-    for (const p of encodeFrame(frame)) socket.write(p);
+    writeCorked(socket, encodeFrame(frame));
   }
 
   private sign(channel: string, message: Decided): string {
@@ -204,8 +206,8 @@ export class OrdererNode {
   }
 
   private verifyRequest(ref: RequestRef): boolean {
-    const certificate = this.clients.get(ref.client);
-    return !!certificate && verifySignature(certificate, Buffer.from(ref.digest, 'utf8'), Buffer.from(ref.signature, 'base64'));
+    const key = this.clients.get(ref.client);
+    return !!key && checkAuthenticator(key, this.opts.id, ref.digest, ref.signature);
   }
 }
 

@@ -1,11 +1,12 @@
 /**
- * A peer's client of the CBFT ordering service (thesis 3.2.5's client): it signs each endorsed
- * transaction and sends it to f+1 replicas (so at least one honest replica holds it even if the
+ * A peer's client of the CBFT ordering service (thesis 3.2.5's client): it authenticates each
+ * endorsed transaction (one MAC per replica, authenticator.ts) and sends it to f+1 replicas (so at least one honest replica holds it even if the
  * primary would rather not), again to all of them if it is not decided in time, and takes a block
  * only on f+1 matching REPLYs from different replicas, or with a certificate of 2f+1 commits when
  * it catches up after a restart. Blocks are handed on strictly in height order.
  */
-import { importIdentity, signBytes, verifySignature, type Identity } from '../identity';
+import { importIdentity, verifySignature } from '../identity';
+import { authenticate, sharedKey } from './authenticator';
 import { proposalDigest, requestDigest, signingBytes, type Decided, type Envelope, type Proposal, type Reply, type RequestRef } from './messages';
 import { clientIdOf } from './orderer-node';
 import type { OrderingClientConfig } from './ordering-service';
@@ -27,11 +28,12 @@ interface Waiting {
 
 export class OrderingClient {
   private readonly links: Link[];
-  private readonly identity: Identity;
+  /** The key shared with each replica, for the requests' authenticators. */
+  private readonly keys: Buffer[];
   private readonly clientId: string;
   private readonly waiting = new Map<string, Waiting>();
-  /** Replies per height, per digest: who sent them and the proposal. */
-  private readonly replies = new Map<number, Map<string, { from: Set<number>; proposal: Proposal }>>();
+  /** Replies per height, per digest claimed: each sender's reply, those whose signature checked, the proposal once checked. */
+  private readonly replies = new Map<number, Map<string, { from: Map<number, Envelope<Reply>>; verified: Set<number>; proposal: Proposal | undefined }>>();
   /** Blocks agreed but not handed on yet (an earlier one is missing, or payloads are being fetched). */
   private readonly agreed = new Map<number, { digest: string; proposal: Proposal; payloads?: Map<string, Uint8Array> }>();
   private next: number;
@@ -49,7 +51,8 @@ export class OrderingClient {
     from: number,
     private readonly onBlock: (block: OrderedBlock) => void,
   ) {
-    this.identity = importIdentity(config.identity);
+    const identity = importIdentity(config.identity);
+    this.keys = config.replicaCertificates.map((certificate) => sharedKey(identity.privateKey, certificate));
     this.clientId = clientIdOf(config.identity.certificate);
     this.next = from;
     const hello: Frame = { kind: 'hello', role: 'client', channel, certificate: config.identity.certificate };
@@ -68,7 +71,7 @@ export class OrderingClient {
   submit(txId: string, timestamp: number, payload: Uint8Array): void {
     if (this.closed) throw new Error(`the ordering client of channel ${this.channel} is closed`);
     const digest = requestDigest(txId, timestamp, payload);
-    const ref: RequestRef = { txId, timestamp, size: payload.byteLength, digest, client: this.clientId, signature: signBytes(this.identity, Buffer.from(digest, 'utf8')).toString('base64') };
+    const ref: RequestRef = { txId, timestamp, size: payload.byteLength, digest, client: this.clientId, signature: authenticate(this.keys, digest) };
     this.waiting.set(digest, { ref, payload, sentAt: Date.now() });
     // f+1 replicas, a different window each time so the load spreads.
     const { n, f } = this.config;
@@ -89,22 +92,38 @@ export class OrderingClient {
     else if (envelope.message.type === 'decided') this.onDecided(envelope as Envelope<Decided>);
   }
 
+  /**
+   * Replies are grouped by the digest they claim, unchecked; once f+1 replicas claim the same one,
+   * the proposal is checked against it once and their signatures then (over the digest, not the
+   * whole block): a block costs the client one canonical serialization and f+1 verifications.
+   */
   private onReply(envelope: Envelope<Reply>): void {
     const { height, digest, proposal } = envelope.message;
-    if (!Number.isInteger(height) || height < this.next || this.agreed.has(height)) return;
-    const cert = this.config.replicaCertificates[envelope.from];
-    if (!cert || !verifySignature(cert, Buffer.from(signingBytes(this.channel, envelope.message), 'utf8'), Buffer.from(envelope.signature, 'base64'))) return;
-    if (proposalDigest(proposal) !== digest || proposal.height !== height) return;
+    if (!Number.isInteger(height) || height < this.next || this.agreed.has(height) || typeof digest !== 'string') return;
+    if (!Number.isInteger(envelope.from) || !this.config.replicaCertificates[envelope.from]) return;
     let byDigest = this.replies.get(height);
     if (!byDigest) this.replies.set(height, (byDigest = new Map()));
-    let votes = byDigest.get(digest);
-    if (!votes) byDigest.set(digest, (votes = { from: new Set(), proposal }));
-    votes.from.add(envelope.from);
-    if (votes.from.size < this.config.f + 1) return;
+    let claims = byDigest.get(digest);
+    if (!claims) byDigest.set(digest, (claims = { from: new Map(), verified: new Set(), proposal: undefined }));
+    claims.from.set(envelope.from, envelope);
+    if (claims.from.size < this.config.f + 1) return;
+    if (!claims.proposal) {
+      if (!proposal || proposal.height !== height || proposalDigest(proposal) !== digest) {
+        claims.from.delete(envelope.from);
+        return;
+      }
+      claims.proposal = proposal;
+    }
+    for (const [from, e] of claims.from) {
+      const bytes = Buffer.from(signingBytes(this.channel, e.message, digest), 'utf8');
+      if (!verifySignature(this.config.replicaCertificates[from], bytes, Buffer.from(e.signature, 'base64'))) claims.from.delete(from);
+      else claims.verified.add(from);
+    }
+    if (claims.verified.size < this.config.f + 1) return;
     this.replies.delete(height);
-    this.agreed.set(height, { digest, proposal });
+    this.agreed.set(height, { digest, proposal: claims.proposal });
     // A block that holds requests this peer did not send (or no longer has) needs their payloads.
-    if (proposal.requests.some((r) => !this.waiting.has(r.digest))) this.fetch(height);
+    if (claims.proposal.requests.some((r) => !this.waiting.has(r.digest))) this.fetch(height);
     this.handOn();
   }
 

@@ -69,6 +69,25 @@ function decodeFrame(body: Buffer): Frame {
   return frame;
 }
 
+const corked = new WeakSet<net.Socket>();
+
+/**
+ * Writes a frame's parts; everything written to the socket in this turn of the event loop goes out
+ * together (one writev) when it ends, instead of a system call per part.
+ */
+export function writeCorked(socket: net.Socket, parts: Buffer[]): void {
+  if (socket.destroyed) return;
+  if (!corked.has(socket)) {
+    corked.add(socket);
+    socket.cork();
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    });
+  }
+  for (const p of parts) socket.write(p);
+}
+
 /** Calls `onFrame` for each frame read from the socket; a malformed one destroys the socket. */
 export function readFrames(socket: net.Socket, onFrame: (frame: Frame) => void): void {
   let chunks: Buffer[] = [];
@@ -128,7 +147,7 @@ export class Link {
     if (this.closed) return;
     const parts = encodeFrame(frame);
     if (this.connected && this.socket) {
-      for (const p of parts) this.socket.write(p);
+      writeCorked(this.socket, parts);
       return;
     }
     this.queue.push(parts);
