@@ -170,6 +170,8 @@ export class Replica {
   private gossip: Array<{ ref: RequestRef; payload: Uint8Array }> = [];
   private lastFetchAt = -Infinity;
   private roundTimerArmed = false;
+  /** Commits seen at this height for a block this replica did not accept (see onCommit). */
+  private missedBlock = false;
   private readonly credit: CreditBook;
   /** The replica the roulette wheel picked for round 0 of this height, and of the previous one. */
   private drawn = 0;
@@ -234,7 +236,7 @@ export class Replica {
     if (name === 'gossip') return this.flushGossip();
     if (name === 'batch') return this.maybePropose();
     this.roundTimerArmed = false;
-    if (this.pool.size === 0 && this.phase === 'normal') return;
+    if (this.pool.size === 0 && this.phase === 'normal' && !this.missedBlock) return;
     this.startViewChange(this.round + 1, 'timeout');
   }
 
@@ -551,6 +553,14 @@ export class Replica {
     const m = envelope.message;
     this.addVote(this.votesOf(m.round).commits, m.digest, envelope as Signed<Commit>);
     if (m.round === this.round) this.checkCommitted(m.round, m.digest);
+    // f+1 commits for a block this replica never accepted (its pre-prepare was lost): an honest
+    // replica committed, so the block is being decided without it. Time the round even with an
+    // empty pool: its VIEW-CHANGE then reaches replicas past this height, which answer with the
+    // decision; otherwise an idle service leaves it a block behind for good.
+    if (this.accepted?.digest !== m.digest && (this.votesOf(m.round).commits.get(m.digest)?.size ?? 0) >= this.config.f + 1) {
+      this.missedBlock = true;
+      this.armRoundTimer();
+    }
   }
 
   private checkPrepared(round: number, digest: string): void {
@@ -658,6 +668,7 @@ export class Replica {
     this.myPrepare = new Map();
     this.myCommit = new Map();
     this.viewChanges = new Map();
+    this.missedBlock = false;
     this.previousDrawn = this.drawn;
     this.drawn = this.credit.draw(this.seed());
     if (live) this.lastDecidedAt = this.env.now();
@@ -843,7 +854,7 @@ export class Replica {
   }
 
   private armRoundTimer(): void {
-    if (this.roundTimerArmed || this.pool.size === 0) return;
+    if (this.roundTimerArmed || (this.pool.size === 0 && !this.missedBlock)) return;
     this.roundTimerArmed = true;
     this.env.setTimer('round', this.roundTimeout(this.round));
   }
@@ -901,7 +912,7 @@ function wellFormed(m: unknown): m is Message {
   const hr = count(x.height) && count(x.round);
   switch (x.type) {
     case 'pre-prepare':
-      return hr && wellFormedProposal(x.proposal);
+      return hr && wellFormedProposal(x.proposal) && (x.previousCommit === undefined || (Array.isArray(x.previousCommit) && x.previousCommit.every((c) => signedOf(c, 'commit'))));
     case 'prepare':
     case 'commit':
       return hr && typeof x.digest === 'string';
@@ -940,7 +951,7 @@ function signedOf(s: unknown, type: Message['type']): boolean {
 function wellFormedProposal(p: unknown): p is Proposal {
   if (typeof p !== 'object' || p === null) return false;
   const x = p as Record<string, unknown>;
-  return count(x.height) && typeof x.previous === 'string' && count(x.proposer) && count(x.round) && Number.isFinite(x.cutAt) && Array.isArray(x.requests) && x.requests.every((r) => validRef(r as RequestRef));
+  return count(x.height) && typeof x.previous === 'string' && count(x.proposer) && count(x.round) && count(x.previousRound) && Number.isFinite(x.cutAt) && Array.isArray(x.requests) && x.requests.every((r) => validRef(r as RequestRef));
 }
 
 function validRef(r: RequestRef): boolean {
