@@ -252,10 +252,14 @@ export function simulate(options: SimulationOptions): SimulationResult {
 
   const deliver = (to: Node, from: Node, envelope: Envelope): void => {
     messages++;
-    if (options.trace) options.trace(`${now.toFixed(1)} ${from.id}->${to.id} ${describe(envelope)}`);
-    if (!healed && random.next() < dropRate) return;
+    const dropped = !healed && random.next() < dropRate;
+    if (dropped) {
+      options.trace?.(`${now.toFixed(1)} ${from.id}->${to.id} ${describe(envelope)} (dropped)`);
+      return;
+    }
     let delay = minDelay + random.next() * (maxDelay - minDelay);
     if (!healed && random.next() < lateRate) delay += maxDelay * (2 + random.int(20));
+    options.trace?.(`${now.toFixed(1)} ${from.id}->${to.id} ${describe(envelope)} (arrives ${(now + delay).toFixed(1)})`);
     const generation = to.generation;
     agenda.push(now + delay, () => {
       if (to.up && to.generation === generation && to.peers.has(from.id)) to.replica.onEnvelope(envelope);
@@ -263,6 +267,13 @@ export function simulate(options: SimulationOptions): SimulationResult {
   };
 
   const signatures = new Signatures();
+  // The client's signature of each request, as it made it: every replica checks every request.
+  const clientSignatures = new Map<string, string>();
+  const clientSign = (digest: string): string => {
+    const signature = hmac(CLIENT, digest);
+    clientSignatures.set(digest, signature);
+    return signature;
+  };
   const makeNode = (id: number, peers: Set<number>, misbehaviour: Misbehaviour, log: LogRecord[] = []): Node => {
     const blocks = new Map<number, DecidedBlock>();
     for (const r of log) if (r.kind === 'block' && !blocks.has(r.block.proposal.height)) blocks.set(r.block.proposal.height, r.block);
@@ -291,7 +302,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
       },
       sign: (bytes) => signatures.sign(id, bytes),
       verify: (replica, bytes, signature) => signatures.verify(replica, bytes, signature),
-      verifyRequest: (ref) => ref.client === CLIENT && hmac(CLIENT, ref.digest) === ref.signature,
+      verifyRequest: (ref) => ref.client === CLIENT && (clientSignatures.get(ref.digest) ?? hmac(CLIENT, ref.digest)) === ref.signature,
       persist: (record) => {
         node.log.push(record);
         // The first block a height gets is the one loadBlock would have found scanning the log.
@@ -392,7 +403,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
       const txId = `tx${String(i).padStart(6, '0')}`;
       const payload = Buffer.from(`payload of ${txId}`);
       const digest = requestDigest(txId, now, payload);
-      const ref: RequestRef = { txId, timestamp: now, size: payload.byteLength, digest, client: CLIENT, signature: hmac(CLIENT, digest) };
+      const ref: RequestRef = { txId, timestamp: now, size: payload.byteLength, digest, client: CLIENT, signature: clientSign(digest) };
       submitted.set(txId, { at: now, heightAtSubmit: honestHeight() });
       if (faulty.some((x) => x.kind === 'censor') && random.next() < censorShare) censored.add(txId);
       send(ref, payload, shuffle([...Array(n).keys()], random).slice(0, f + 1));
