@@ -170,7 +170,7 @@ export class OrdererNode {
       if (peer.role === 'replica' && frame.kind === 'envelope' && frame.envelope.from === peer.id) {
         this.channel(frame.channel).replica.onEnvelope(frame.envelope);
       } else if (peer.role === 'client' && frame.kind === 'request' && frame.channel === peer.channel) {
-        this.channel(frame.channel).replica.onRequest(frame.ref, frame.payload);
+        this.channel(frame.channel).replica.onRequest(frame.ref, frame.payload, frame.sentTo);
       } else if (peer.role === 'client' && frame.kind === 'envelope' && frame.envelope.message.type === 'fetch') {
         this.answerFetch(socket, peer.channel, frame.envelope.message.from);
       }

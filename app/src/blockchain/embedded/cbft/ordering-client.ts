@@ -76,7 +76,8 @@ export class OrderingClient {
     // f+1 replicas, a different window each time so the load spreads.
     const { n, f } = this.config;
     const first = this.spread++ % n;
-    for (let k = 0; k <= f; k++) this.links[(first + k) % n].send({ kind: 'request', channel: this.channel, ref, payload });
+    const sentTo = Array.from({ length: f + 1 }, (_, k) => (first + k) % n);
+    for (const i of sentTo) this.links[i].send({ kind: 'request', channel: this.channel, ref, payload, sentTo });
   }
 
   close(): void {

@@ -392,7 +392,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
     for (const id of targets) {
       for (const node of byId(id)) {
         agenda.push(now + minDelay + random.next() * (maxDelay - minDelay), () => {
-          if (node.up) node.replica.onRequest(ref, payload);
+          if (node.up) node.replica.onRequest(ref, payload, targets);
         });
       }
     }

@@ -13,8 +13,8 @@ export type Frame =
   | { kind: 'hello'; role: 'replica'; id: number }
   | { kind: 'hello'; role: 'client'; channel: string; certificate: string }
   | { kind: 'envelope'; channel: string; envelope: Envelope }
-  /** A client's request (its payload in `payloads`). */
-  | { kind: 'request'; channel: string; ref: RequestRef; payload: Uint8Array };
+  /** A client's request, with its payload and the replicas it was sent to (which need not pass it to each other). */
+  | { kind: 'request'; channel: string; ref: RequestRef; payload: Uint8Array; sentTo?: number[] };
 
 /** Frames bigger than this are refused (a block of MaxMessageCount requests at PreferredMaxBytes fits easily). */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
@@ -72,15 +72,16 @@ function decodeFrame(body: Buffer): Frame {
 const corked = new WeakSet<net.Socket>();
 
 /**
- * Writes a frame's parts; everything written to the socket in this turn of the event loop goes out
- * together (one writev) when it ends, instead of a system call per part.
+ * Writes a frame's parts; everything written to the socket in this pass of the event loop (every
+ * request endorsed since the last pass, say) goes out together in one writev once the pass's I/O
+ * callbacks are done, instead of a system call per frame.
  */
 export function writeCorked(socket: net.Socket, parts: Buffer[]): void {
   if (socket.destroyed) return;
   if (!corked.has(socket)) {
     corked.add(socket);
     socket.cork();
-    process.nextTick(() => {
+    setImmediate(() => {
       corked.delete(socket);
       socket.uncork();
     });
