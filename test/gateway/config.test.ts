@@ -18,6 +18,8 @@ describe('ledgerConfig', () => {
       endorsers: undefined,
       routingBatchTimeoutMs: 100,
       channelThreads: 'none',
+      orderer: 'solo',
+      cbft: { replicas: 4, f: 1, protocol: { rule: 'credit', viewTimeoutMs: 1000 } },
     });
   });
 
@@ -29,7 +31,19 @@ describe('ledgerConfig', () => {
   });
 
   test('reads every variable', () => {
-    const c = ledgerConfig({ LEDGER_DATA_DIR: '/tmp/x', LEDGER_CHANNELS: ' set1, set2 ,routing', BATCH_MAX_MESSAGE_COUNT: '500', BATCH_TIMEOUT_MS: '250', BATCH_PREFERRED_MAX_BYTES: '1048576', LEDGER_ENDORSERS: '0' });
+    const c = ledgerConfig({
+      LEDGER_DATA_DIR: '/tmp/x',
+      LEDGER_CHANNELS: ' set1, set2 ,routing',
+      BATCH_MAX_MESSAGE_COUNT: '500',
+      BATCH_TIMEOUT_MS: '250',
+      BATCH_PREFERRED_MAX_BYTES: '1048576',
+      LEDGER_ENDORSERS: '0',
+      ORDERER: 'cbft',
+      CBFT_REPLICAS: '7',
+      CBFT_F: '2',
+      CBFT_PRIMARY: 'rotate',
+      CBFT_VIEW_TIMEOUT_MS: '400',
+    });
     assert.deepEqual(c, {
       backend: 'embedded',
       dataDir: '/tmp/x',
@@ -40,6 +54,8 @@ describe('ledgerConfig', () => {
       endorsers: 0,
       routingBatchTimeoutMs: 100,
       channelThreads: ['set1', 'set2'],
+      orderer: 'cbft',
+      cbft: { replicas: 7, f: 2, protocol: { rule: 'rotate', viewTimeoutMs: 400 } },
     });
   });
 
@@ -48,6 +64,11 @@ describe('ledgerConfig', () => {
     assert.throws(() => ledgerConfig({ LEDGER_CHANNELS: ' , ' }), /LEDGER_CHANNELS must name at least one channel/);
     for (const bad of ['0', '-1', '1.5', 'ten', '1e3']) assert.throws(() => ledgerConfig({ BATCH_MAX_MESSAGE_COUNT: bad }), /BATCH_MAX_MESSAGE_COUNT must be a positive whole number/);
     assert.throws(() => ledgerConfig({ LEDGER_ENDORSERS: 'two' }), /LEDGER_ENDORSERS must be a whole number/);
+    assert.throws(() => ledgerConfig({ ORDERER: 'raft' }), /ORDERER must be "solo" or "cbft", not "raft"/);
+    assert.throws(() => ledgerConfig({ CBFT_REPLICAS: '4', CBFT_F: '2' }), /CBFT_REPLICAS=4 cannot tolerate CBFT_F=2 faulty replicas: N must be at least 3f\+1 = 7/);
+    assert.throws(() => ledgerConfig({ CBFT_REPLICAS: '0' }), /CBFT_REPLICAS must be a whole number from 1 to 64/);
+    assert.throws(() => ledgerConfig({ CBFT_PRIMARY: 'random' }), /CBFT_PRIMARY must be "credit" or "rotate", not "random"/);
+    assert.throws(() => ledgerConfig({ CBFT_VIEW_TIMEOUT_MS: '5' }), /CBFT_VIEW_TIMEOUT_MS must be a whole number from 50 to 600000/);
   });
 
   test('the embedded ledger opens from a configuration; enrolment refuses bad input', async () => {

@@ -6,8 +6,17 @@
 import './quiet';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium } from 'playwright-core';
 import type { EmbeddedLedger } from '@fund/app/dist/blockchain/embedded';
+import { DEMO_PASSWORD } from '@fund/app/dist/services/demo';
 import { WebClient, byId, startTestPlatform, textOf, waitFor, type TestPlatform } from '../support/platform';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'screenshots') : path.join(ROOT, 'dist-test', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+fs.mkdirSync(SHOTS, { recursive: true });
 
 describe('the ordering page on a CBFT platform', () => {
   let p: TestPlatform;
@@ -46,6 +55,25 @@ describe('the ordering page on a CBFT platform', () => {
     await service.revive(2);
     await service.revive(3);
     await waitFor('all four up', async () => textOf(byId((await admin.get('/admin/ordering')).text, 'ordering-up')) === '4 / 4');
+  });
+
+  test('in Chromium: the administrator reads the page (and it is the README screenshot with UPDATE_SCREENSHOTS=1)', async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
+    try {
+      const page = await (await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' })).newPage();
+      await page.goto(`${p.url}/login`);
+      await page.fill('#username', 'admin');
+      await page.fill('#password', DEMO_PASSWORD);
+      await page.click('form[action="/login"] button');
+      await page.waitForURL(`${p.url}/`);
+      await page.click('a[href="/admin"]');
+      await page.click('#admin-tabs a[href="/admin/ordering"]');
+      assert.equal(await page.textContent('#ordering-up'), '4 / 4');
+      assert.equal(await page.locator('.ordering-channel').count(), 2);
+      await page.screenshot({ path: path.join(SHOTS, 'admin-ordering.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   test('other roles are refused the page', async () => {
