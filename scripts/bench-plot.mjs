@@ -4,10 +4,9 @@
 // latency and CPU) and bench-results/chapter5.png (throughput against clients, log-log, drawn by chart.js in Debian's
 // Chromium). scripts/bench.mjs runs it after a run with chapter 5 rows.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, ROOT, ensureChromium } from './lib.mjs';
+import { ROOT } from './lib.mjs';
+import { renderLineChart } from './line-chart.mjs';
 
 const input = path.resolve(ROOT, process.argv[2] ?? path.join('bench-results', 'latest.json'));
 const outDir = path.dirname(input);
@@ -116,40 +115,19 @@ const loadNote = loads.length ? `, machine load ${Math.min(...loads).toFixed(1)}
 const title = `Thesis chapter 5 reproduced: throughput against clients per set (BatchTimeout ${sample.batchTimeoutMs / 1000} s, MaxMessageCount ${sample.maxMessageCount})`;
 const subtitle = `ours: embedded ledger, ${sample.cores} shared cores${loadNote}, median of ${runs} run(s) — thesis: Fabric / CBFT, 4 peers on 4 cores / 8 threads (tables 5.2, 5.3)`;
 
-const chartJs = path.join(path.dirname(createRequire(path.join(ROOT, 'app', 'package.json')).resolve('chart.js')), 'chart.umd.js');
-ensureChromium();
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-try {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 720 }, deviceScaleFactor: 2 });
-  await page.setContent('<html><body style="margin:0;background:#fff"><div style="width:1200px;height:720px"><canvas id="c"></canvas></div></body></html>');
-  await page.addScriptTag({ path: chartJs });
-  await page.evaluate(
-    ({ datasets, title, subtitle, yMax }) => {
-      new Chart(document.getElementById('c'), {
-        type: 'line',
-        data: { datasets },
-        options: {
-          animation: false,
-          responsive: true,
-          maintainAspectRatio: false,
-          layout: { padding: 16 },
-          scales: {
-            x: { type: 'logarithmic', min: 1, max: 1000, title: { display: true, text: 'concurrent clients per set (log scale)' }, ticks: { maxRotation: 0, autoSkip: false, callback: (v) => ([1, 10, 20, 50, 100, 1000].includes(v) ? v : '') } },
-            // From 0.5: a workflow client per set waits for each 2-second block.
-            y: { type: 'logarithmic', min: 0.4, max: yMax, title: { display: true, text: 'throughput, tx/s (log scale; formula 5.2, sum over sets)' }, ticks: { autoSkip: false, callback: (v) => ([0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].includes(v) ? v.toLocaleString('en-US') : '') } },
-          },
-          plugins: {
-            title: { display: true, text: title, font: { size: 17 } },
-            subtitle: { display: true, text: subtitle, padding: { bottom: 10 } },
-            legend: { position: 'right', labels: { usePointStyle: true, boxWidth: 10 } },
-          },
-        },
-      });
-    },
-    { datasets, title, subtitle, yMax },
-  );
-  await page.locator('div').first().screenshot({ path: path.join(outDir, 'chapter5.png') });
-} finally {
-  await browser.close();
-}
+await renderLineChart({
+  file: path.join(outDir, 'chapter5.png'),
+  width: 1200,
+  height: 720,
+  datasets,
+  title,
+  subtitle,
+  scales: {
+    x: { type: 'logarithmic', min: 1, max: 1000, title: { display: true, text: 'concurrent clients per set (log scale)' }, ticks: { maxRotation: 0 } },
+    // From 0.5: a workflow client per set waits for each 2-second block.
+    y: { type: 'logarithmic', min: 0.4, max: yMax, title: { display: true, text: 'throughput, tx/s (log scale; formula 5.2, sum over sets)' } },
+  },
+  legend: { position: 'right', labels: { usePointStyle: true, boxWidth: 10 } },
+  tickValues: { x: [1, 10, 20, 50, 100, 1000], y: [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
+});
 console.log(`wrote ${path.relative(process.cwd(), path.join(outDir, 'chapter5.md'))} and chapter5.png`);

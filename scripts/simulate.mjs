@@ -147,9 +147,7 @@ Credit rule: ${pct(credit.primaryShare)} of heights (${credit.primaryShare <= 0.
 }
 
 async function plot(runs, file) {
-  const { chromium } = await import('playwright-core');
-  const { CHROMIUM, ensureChromium } = await import('./lib.mjs');
-  const chartJs = path.join(path.dirname(createRequire(path.join(ROOT, 'app', 'package.json')).resolve('chart.js')), 'chart.umd.js');
+  const { renderLineChart } = await import('./line-chart.mjs');
   const colours = { 'credit true': '#c0392b', 'rotate true': '#2471a3', 'credit false': '#e6a09a', 'rotate false': '#8fb6d8' };
   const datasets = runs.map((r) => ({
     label: `${label(r)}: replica 3 primary ${pct(r.primaryShare)} overall`,
@@ -168,38 +166,17 @@ async function plot(runs, file) {
   );
   const title = `CBFT: share of blocks whose primary is the censoring replica (1 of 4), per ${window} blocks`;
   const subtitle = `simulated, ${heights.toLocaleString('en-US')} blocks a run; the censor leaves 20 % of the transactions out whenever it leads; dashed: the same replica without faults`;
-  ensureChromium();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 640 }, deviceScaleFactor: 2 });
-    await page.setContent('<html><body style="margin:0;background:#fff"><div style="width:1200px;height:640px"><canvas id="c"></canvas></div></body></html>');
-    await page.addScriptTag({ path: chartJs });
-    await page.evaluate(
-      ({ datasets, title, subtitle, heights }) => {
-        new Chart(document.getElementById('c'), {
-          type: 'line',
-          data: { datasets },
-          options: {
-            animation: false,
-            responsive: true,
-            maintainAspectRatio: false,
-            layout: { padding: 16 },
-            scales: {
-              x: { type: 'linear', min: 0, max: heights, title: { display: true, text: 'decided blocks (height)' } },
-              y: { min: 0, max: 40, title: { display: true, text: 'replica 3 primary, % of blocks in the window' } },
-            },
-            plugins: {
-              title: { display: true, text: title, font: { size: 17 } },
-              subtitle: { display: true, text: subtitle, padding: { bottom: 10 } },
-              legend: { position: 'bottom', labels: { boxWidth: 24 } },
-            },
-          },
-        });
-      },
-      { datasets, title, subtitle, heights },
-    );
-    await page.locator('div').first().screenshot({ path: file });
-  } finally {
-    await browser.close();
-  }
+  await renderLineChart({
+    file,
+    width: 1200,
+    height: 640,
+    datasets,
+    title,
+    subtitle,
+    scales: {
+      x: { type: 'linear', min: 0, max: heights, title: { display: true, text: 'decided blocks (height)' } },
+      y: { min: 0, max: 40, title: { display: true, text: 'replica 3 primary, % of blocks in the window' } },
+    },
+    legend: { position: 'bottom', labels: { boxWidth: 24 } },
+  });
 }
