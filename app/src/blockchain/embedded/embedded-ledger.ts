@@ -46,7 +46,7 @@ import type { Block, StoredTransaction } from './ledger/block';
  * ORDERER's value when the caller names no ordering service: so that every suite written for the
  * embedded ledger runs unchanged on CBFT with ORDERER=cbft (the platform's configuration passes it explicitly).
  */
-export function ordererFromEnvironment(value = process.env.ORDERER): 'solo' | 'cbft' {
+export function ordererFromEnvironment(value: string | undefined): 'solo' | 'cbft' {
   const v = (value ?? '').trim().toLowerCase();
   if (v === '' || v === 'solo') return 'solo';
   if (v === 'cbft') return 'cbft';
@@ -147,10 +147,17 @@ export class EmbeddedLedger implements LedgerGateway {
     if (opts.chaincode && threaded.size > 0) throw new Error('a chaincode connection serves this thread only: channel threads run the chaincode module themselves');
     const local = channels.filter((c) => !threaded.has(c));
     const membership = await Membership.open(path.join(opts.dataDir, 'msp'));
-    const service = (opts.orderer ?? ordererFromEnvironment()) === 'cbft' ? await OrderingService.start({ dataDir: opts.dataDir, membership, batch, channelBatch: opts.channelBatch, cbft: opts.cbft }) : undefined;
-    const ordering = service ? { ordering: service.clientConfig() } : {};
     const ownChaincode =
       !opts.chaincode && local.length > 0 ? await ChaincodeConnection.inProcess(loadChaincodeModule(chaincodeModule), chaincodeIdOf(chaincodeModule)) : undefined;
+    // After everything that can fail without threads to stop: replicas left running would keep the process alive.
+    let service: OrderingService | undefined;
+    try {
+      if ((opts.orderer ?? ordererFromEnvironment(process.env.ORDERER)) === 'cbft') service = await OrderingService.start({ dataDir: opts.dataDir, membership, batch, channelBatch: opts.channelBatch, cbft: opts.cbft });
+    } catch (err) {
+      await ownChaincode?.close();
+      throw err;
+    }
+    const ordering = service ? { ordering: service.clientConfig() } : {};
     const chaincode = opts.chaincode ?? ownChaincode;
     const peers = new Map<string, ChannelPeer>();
     let endorsers: EndorserPool | undefined;
@@ -252,11 +259,14 @@ export class EmbeddedLedger implements LedgerGateway {
   /** Orders what is pending, commits it, closes every channel (and its thread) and the chaincode. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.all([...this.peers.values()].map((p) => p.close()));
+      // Everything is closed even if a channel fails to (a thread or replica left running keeps the process alive).
+      const channels = await Promise.allSettled([...this.peers.values()].map((p) => p.close()));
       await this.endorsers?.close();
       await this.ownChaincode?.close();
       // Last: the channels' closing flushes what they handed to it.
       await this.orderingService?.close();
+      const failed = channels.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+      if (failed) throw failed.reason;
     })();
     return this.closing;
   }

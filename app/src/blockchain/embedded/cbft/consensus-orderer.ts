@@ -66,6 +66,7 @@ export class ConsensusOrderer<E extends OrderedEndorsement, T extends OrderedIte
   /** Resolves once every transaction handed in has come back in a block (or after `ms`). */
   async flush(ms = 10_000): Promise<void> {
     if (this.mine.size > 0) {
+      this.client.flush();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);
         function done(): void {

@@ -171,6 +171,8 @@ export class OrdererNode {
         this.channel(frame.channel).replica.onEnvelope(frame.envelope);
       } else if (peer.role === 'client' && frame.kind === 'request' && frame.channel === peer.channel) {
         this.channel(frame.channel).replica.onRequest(frame.ref, frame.payload, frame.sentTo);
+      } else if (peer.role === 'client' && frame.kind === 'flush' && frame.channel === peer.channel) {
+        this.channel(frame.channel).replica.onFlush();
       } else if (peer.role === 'client' && frame.kind === 'envelope' && frame.envelope.message.type === 'fetch') {
         this.answerFetch(socket, peer.channel, frame.envelope.message.from);
       }

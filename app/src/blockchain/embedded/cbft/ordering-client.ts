@@ -80,6 +80,14 @@ export class OrderingClient {
     for (const i of sentTo) this.links[i].send({ kind: 'request', channel: this.channel, ref, payload, sentTo });
   }
 
+  /** Asks every replica to cut what it holds now, after sending it every request still waiting (same connection, so first). */
+  flush(): void {
+    for (const link of this.links) {
+      for (const w of this.waiting.values()) link.send({ kind: 'request', channel: this.channel, ref: w.ref, payload: w.payload, sentTo: [...this.links.keys()] });
+      link.send({ kind: 'flush', channel: this.channel });
+    }
+  }
+
   close(): void {
     this.closed = true;
     clearInterval(this.timer);

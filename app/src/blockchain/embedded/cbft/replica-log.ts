@@ -37,22 +37,37 @@ export class ReplicaLog {
     this.votesFd = fs.openSync(this.votesFile, 'a+');
   }
 
-  /** Opens (or creates) the log and reads back what it holds, in the order it was written. */
-  static open(dir: string): { log: ReplicaLog; records: LogRecord[] } {
+  /**
+   * Opens (or creates) the log and reads back what it holds, in the order it was written. Blocks
+   * come back without their payloads but for the last `withPayloads` (those the replica keeps at
+   * hand); older ones are read again from the disk when asked for (loadBlock), so a long log is
+   * not read into memory whole.
+   */
+  static open(dir: string, withPayloads = 64): { log: ReplicaLog; records: LogRecord[] } {
     const log = new ReplicaLog(dir);
     const records: LogRecord[] = [];
-    const blocks = fs.readFileSync(log.blocksFile);
+    const size = fs.fstatSync(log.blocksFd).size;
+    const head = Buffer.alloc(8);
     let start = 0;
-    while (start + 4 <= blocks.length) {
-      const end = start + 4 + blocks.readUInt32BE(start);
-      const block = end <= blocks.length ? parseBlock(blocks.subarray(start + 4, end)) : undefined;
-      if (!block) break;
-      log.offsets.set(block.proposal.height, [start + 4, end]);
-      records.push({ kind: 'block', block });
+    while (start + 8 <= size) {
+      fs.readSync(log.blocksFd, head, 0, 8, start);
+      const end = start + 4 + head.readUInt32BE(0);
+      const jsonLength = head.readUInt32BE(4);
+      if (end > size || 8 + jsonLength > end - start) break;
+      const json = Buffer.alloc(jsonLength);
+      fs.readSync(log.blocksFd, json, 0, jsonLength, start + 8);
+      const header = parseHeader(json);
+      if (!header) break;
+      log.offsets.set(header.block.proposal.height, [start + 4, end]);
+      records.push({ kind: 'block', block: { ...header.block, payloads: new Map() } });
       start = end;
     }
+    // The blocks the replica keeps at hand get their payloads.
+    for (const r of records.slice(-withPayloads)) {
+      if (r.kind === 'block') r.block = log.loadBlock(r.block.proposal.height) ?? r.block;
+    }
     // A torn last record (killed mid-write) is cut off, so the next append starts clean.
-    if (start < blocks.length) fs.ftruncateSync(log.blocksFd, start);
+    if (start < size) fs.ftruncateSync(log.blocksFd, start);
     log.blocksSize = start;
     for (const line of fs.readFileSync(log.votesFile, 'utf8').split('\n')) {
       const record = parseLine(Buffer.from(line));
@@ -107,16 +122,25 @@ export class ReplicaLog {
 function parseBlock(record: Buffer): DecidedBlock | undefined {
   try {
     const jsonLength = record.readUInt32BE(0);
-    const header = JSON.parse(record.subarray(4, 4 + jsonLength).toString('utf8')) as BlockHeader;
+    const header = parseHeader(record.subarray(4, 4 + jsonLength));
+    if (!header) return undefined;
     const payloads = new Map<string, Uint8Array>();
     let at = 4 + jsonLength;
     for (const [digest, length] of header.payloads) {
       if (at + length > record.length) return undefined;
-      // A copy: the record's buffer is the whole file read at open.
-      payloads.set(digest, Buffer.from(record.subarray(at, at + length)));
+      payloads.set(digest, record.subarray(at, at + length));
       at += length;
     }
     return { ...header.block, payloads };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseHeader(json: Buffer): BlockHeader | undefined {
+  try {
+    const header = JSON.parse(json.toString('utf8')) as BlockHeader;
+    return header?.block?.proposal && Array.isArray(header.payloads) ? header : undefined;
   } catch {
     return undefined;
   }

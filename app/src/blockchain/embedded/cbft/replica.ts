@@ -169,6 +169,8 @@ export class Replica {
   private future: Envelope[] = [];
   private gossip: Array<{ ref: RequestRef; payload: Uint8Array; skip: readonly number[] }> = [];
   private lastFetchAt = -Infinity;
+  /** A client asked for a cut without waiting for the batch timeout (onFlush). */
+  private cutNow = false;
   private roundTimerArmed = false;
   /** Commits seen at this height for a block this replica did not accept (see onCommit). */
   private missedBlock = false;
@@ -409,9 +411,20 @@ export class Replica {
     const oldest = Math.min(...candidates.map((c) => c.receivedAt));
     const full = candidates.length >= batch.maxMessageCount || candidates.reduce((s, c) => s + c.ref.size, 0) >= batch.preferredMaxBytes;
     const wait = oldest + batch.batchTimeoutMs - this.env.now();
-    if (!full && wait > 0) return this.env.setTimer('batch', wait);
+    if (!full && !this.cutNow && wait > 0) return this.env.setTimer('batch', wait);
     this.env.clearTimer('batch');
+    this.cutNow = false;
     this.propose(this.take(candidates));
+  }
+
+  /**
+   * A client that is closing asks for what it sent to be cut now rather than at the batch timeout
+   * (the solo cutter's flush). It sends its waiting requests again first, on the same connection,
+   * so the primary holds them all when it cuts. Honest or not, a client can only make blocks smaller.
+   */
+  onFlush(): void {
+    this.cutNow = true;
+    this.maybePropose();
   }
 
   /** Requests in the pool not decided, in block order. */

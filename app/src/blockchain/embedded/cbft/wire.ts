@@ -14,7 +14,9 @@ export type Frame =
   | { kind: 'hello'; role: 'client'; channel: string; certificate: string }
   | { kind: 'envelope'; channel: string; envelope: Envelope }
   /** A client's request, with its payload and the replicas it was sent to (which need not pass it to each other). */
-  | { kind: 'request'; channel: string; ref: RequestRef; payload: Uint8Array; sentTo?: number[] };
+  | { kind: 'request'; channel: string; ref: RequestRef; payload: Uint8Array; sentTo?: number[] }
+  /** A closing client asks for what it sent to be cut now. */
+  | { kind: 'flush'; channel: string };
 
 /** Frames bigger than this are refused (a block of MaxMessageCount requests at PreferredMaxBytes fits easily). */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
