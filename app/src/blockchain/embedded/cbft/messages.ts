@@ -104,6 +104,32 @@ export function proposalDigest(p: Proposal): string {
   return d;
 }
 
+/**
+ * Whether `certificate` proves block `height` with `digest` decided: 2f+1 (`quorum`) commits for it from different
+ * replicas of 0…n−1, all in one round (`inRound` when given), each accepted by `verified` (its signature).
+ */
+export function isCommitCertificate(
+  certificate: unknown,
+  height: number,
+  digest: string,
+  quorum: number,
+  n: number,
+  verified: (commit: Signed<Commit>) => boolean,
+  inRound?: number,
+): boolean {
+  if (!Array.isArray(certificate)) return false;
+  const senders = new Set<number>();
+  let round = inRound;
+  for (const c of certificate as Array<Signed<Commit>>) {
+    const m = c?.message;
+    if (m?.type !== 'commit' || m.height !== height || m.digest !== digest || (round !== undefined && m.round !== round)) return false;
+    if (!Number.isInteger(c.from) || c.from < 0 || c.from >= n || senders.has(c.from) || !verified(c)) return false;
+    round = m.round;
+    senders.add(c.from);
+  }
+  return senders.size >= quorum;
+}
+
 export function requestDigest(txId: string, timestamp: number, payload: Uint8Array): string {
   return createHash('sha256').update(`${txId}\n${timestamp}\n`).update(payload).digest('hex');
 }

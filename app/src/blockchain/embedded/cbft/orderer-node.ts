@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { importIdentity, isIssuedBy, signBytes, verifySignature, type Identity, type IdentityJSON } from '../identity';
 import type { BatchSettings } from '../ledger/block-cutter';
-import { signingBytes, type Decided, type Envelope, type Reply, type RequestRef } from './messages';
+import type { Envelope, Reply, RequestRef } from './messages';
 import { Replica, type DecidedBlock, type Misbehaviour, type ReplicaConfig, type ReplicaEnv, type ReplicaStatus, type TimerName } from './replica';
 import { ReplicaLog } from './replica-log';
 import { checkAuthenticator, sharedKey } from './authenticator';
@@ -181,14 +181,7 @@ export class OrdererNode {
 
   /** A client that fell behind (a peer restarting) asks for decided blocks from `from`. */
   private answerFetch(socket: net.Socket, channel: string, from: number | undefined): void {
-    if (typeof from !== 'number' || !Number.isInteger(from) || from < 0) return;
-    const { replica } = this.channel(channel);
-    for (let h = from; h < Math.min(replica.decidedHeight, from + 16); h++) {
-      const block = replica.block(h);
-      if (!block) break;
-      const message: Decided = { type: 'decided', proposal: block.proposal, certificate: block.certificate };
-      this.write(socket, { kind: 'envelope', channel, envelope: { from: this.opts.id, message, signature: this.sign(channel, message), payloads: block.payloads } });
-    }
+    for (const envelope of this.channel(channel).replica.decidedFrom(from)) this.write(socket, { kind: 'envelope', channel, envelope });
   }
 
   private toClients(clients: Set<net.Socket>, channel: string, reply: Envelope<Reply>): void {
@@ -197,10 +190,6 @@ export class OrdererNode {
 
   private write(socket: net.Socket, frame: Frame): void {
     writeCorked(socket, encodeFrame(frame));
-  }
-
-  private sign(channel: string, message: Decided): string {
-    return signBytes(this.identity, Buffer.from(signingBytes(channel, message), 'utf8')).toString('base64');
   }
 
   private trustedClient(certificate: unknown): certificate is string {

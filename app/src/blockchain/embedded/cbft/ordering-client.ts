@@ -7,10 +7,10 @@
  */
 import { importIdentity, verifySignature } from '../identity';
 import { authenticate, sharedKey } from './authenticator';
-import { proposalDigest, requestDigest, signingBytes, type Decided, type Envelope, type Proposal, type Reply, type RequestRef } from './messages';
+import { isCommitCertificate, proposalDigest, requestDigest, signingBytes, type Commit, type Decided, type Signed, type Envelope, type Proposal, type Reply, type RequestRef } from './messages';
 import { clientIdOf } from './orderer-node';
 import type { OrderingClientConfig } from './ordering-service';
-import { Link, type Frame } from './wire';
+import { Link, encodeFrame, type Frame } from './wire';
 
 export interface OrderedBlock {
   height: number;
@@ -77,7 +77,9 @@ export class OrderingClient {
     const { n, f } = this.config;
     const first = this.spread++ % n;
     const sentTo = Array.from({ length: f + 1 }, (_, k) => (first + k) % n);
-    for (const i of sentTo) this.links[i].send({ kind: 'request', channel: this.channel, ref, payload, sentTo });
+    const frame: Frame = { kind: 'request', channel: this.channel, ref, payload, sentTo };
+    const parts = encodeFrame(frame);
+    for (const i of sentTo) this.links[i].send(frame, parts);
   }
 
   /** Asks every replica to cut what it holds now, after sending it every request still waiting (same connection, so first). */
@@ -157,18 +159,9 @@ export class OrderingClient {
 
   /** 2f+1 commits from different replicas for this height and digest, in one round, each signature valid. */
   private certified(height: number, digest: string, certificate: Decided['certificate']): boolean {
-    if (!Array.isArray(certificate)) return false;
-    const from = new Set<number>();
-    let round: number | undefined;
-    for (const c of certificate) {
-      const m = c?.message;
-      const cert = this.config.replicaCertificates[c?.from];
-      if (!cert || m?.type !== 'commit' || m.height !== height || m.digest !== digest || from.has(c.from) || (round !== undefined && m.round !== round)) return false;
-      if (!verifySignature(cert, Buffer.from(signingBytes(this.channel, m), 'utf8'), Buffer.from(c.signature, 'base64'))) return false;
-      round = m.round;
-      from.add(c.from);
-    }
-    return from.size >= 2 * this.config.f + 1;
+    const { f, n, replicaCertificates } = this.config;
+    const verified = (c: Signed<Commit>) => verifySignature(replicaCertificates[c.from], Buffer.from(signingBytes(this.channel, c.message), 'utf8'), Buffer.from(c.signature, 'base64'));
+    return isCommitCertificate(certificate, height, digest, 2 * f + 1, n, verified);
   }
 
   /** Hands on every block that is next in line and complete. */

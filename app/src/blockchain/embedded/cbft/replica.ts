@@ -19,6 +19,7 @@ import type { BatchSettings } from '../ledger/block-cutter';
 import { CreditBook, SCORE_FAILURE, SCORE_SUCCESS, primaryOf, type PrimaryRule } from './credit';
 import {
   byIssueTime,
+  isCommitCertificate,
   proposalDigest,
   requestDigest,
   signingBytes,
@@ -370,14 +371,29 @@ export class Replica {
         for (const [height, block] of this.recent) if (block.proposal.requests.some((r) => gone.has(r.digest))) this.sendDecided(from, height);
       }
     }
-    if (typeof m.from === 'number' && Number.isInteger(m.from) && m.from >= 0) {
-      for (let h = m.from; h < Math.min(this.height, m.from + FETCH_BLOCKS); h++) this.sendDecided(from, h);
+    for (const decided of this.decidedFrom(m.from)) this.env.send(from, decided);
+  }
+
+  /** The blocks decided from height `from` on, FETCH_BLOCKS at most, each a signed DECIDED with its payloads: for whoever fell behind. */
+  decidedFrom(from: unknown): Array<Envelope<Decided>> {
+    const out: Array<Envelope<Decided>> = [];
+    if (typeof from !== 'number' || !Number.isInteger(from) || from < 0) return out;
+    for (let h = from; h < Math.min(this.height, from + FETCH_BLOCKS); h++) {
+      const decided = this.decidedEnvelope(h);
+      if (!decided) break;
+      out.push(decided);
     }
+    return out;
+  }
+
+  private decidedEnvelope(height: number): Envelope<Decided> | undefined {
+    const block = this.block(height);
+    return block && { ...this.signed<Decided>({ type: 'decided', proposal: block.proposal, certificate: block.certificate }), payloads: block.payloads };
   }
 
   private sendDecided(to: number, height: number): void {
-    const block = this.block(height);
-    if (block) this.send(to, { type: 'decided', proposal: block.proposal, certificate: block.certificate }, block.payloads);
+    const decided = this.decidedEnvelope(height);
+    if (decided) this.env.send(to, decided);
   }
 
   private onDecided(envelope: Envelope<Decided>): void {
@@ -405,16 +421,21 @@ export class Replica {
 
   private maybePropose(): void {
     if (this.phase !== 'normal' || this.primary(this.round) !== this.id || this.proposedRound === this.round || this.accepted) return;
-    const candidates = this.candidates();
-    if (candidates.length === 0) return;
+    if (this.pool.size === 0) return;
+    // Called on every request that arrives: one pass over the pool, sorted only when a block is cut.
     const { batch } = this.config;
-    const oldest = Math.min(...candidates.map((c) => c.receivedAt));
-    const full = candidates.length >= batch.maxMessageCount || candidates.reduce((s, c) => s + c.ref.size, 0) >= batch.preferredMaxBytes;
+    let oldest = Infinity;
+    let bytes = 0;
+    for (const c of this.pool.values()) {
+      oldest = Math.min(oldest, c.receivedAt);
+      bytes += c.ref.size;
+    }
+    const full = this.pool.size >= batch.maxMessageCount || bytes >= batch.preferredMaxBytes;
     const wait = oldest + batch.batchTimeoutMs - this.env.now();
     if (!full && !this.cutNow && wait > 0) return this.env.setTimer('batch', wait);
     this.env.clearTimer('batch');
     this.cutNow = false;
-    this.propose(this.take(candidates));
+    this.propose(this.take(this.candidates()));
   }
 
   /**
@@ -838,18 +859,8 @@ export class Replica {
   }
 
   private validCommitCertificate(height: number, digest: string, certificate: Array<Signed<Commit>>, inRound?: number): boolean {
-    if (!Array.isArray(certificate)) return false;
-    const senders = new Set<number>();
-    let round: number | undefined = inRound;
-    for (const c of certificate) {
-      const m = c.message;
-      if (m?.type !== 'commit' || m.height !== height || m.digest !== digest || senders.has(c.from) || (round !== undefined && m.round !== round)) return false;
-      if (!Number.isInteger(c.from) || c.from < 0 || c.from >= this.config.n) return false;
-      if (c.from !== this.id && !this.env.verify(c.from, signingBytes(this.config.channel, m), c.signature)) return false;
-      round = m.round;
-      senders.add(c.from);
-    }
-    return senders.size >= 2 * this.config.f + 1;
+    const verified = (c: Signed<Commit>) => c.from === this.id || this.env.verify(c.from, signingBytes(this.config.channel, c.message), c.signature);
+    return isCommitCertificate(certificate, height, digest, 2 * this.config.f + 1, this.config.n, verified, inRound);
   }
 
   // ---- checkpoints ----

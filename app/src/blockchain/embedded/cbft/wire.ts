@@ -146,9 +146,9 @@ export class Link {
     this.connect();
   }
 
-  send(frame: Frame): void {
+  /** Sends a frame; `parts` is it already encoded (encodeFrame), when it goes to several links. */
+  send(frame: Frame, parts = encodeFrame(frame)): void {
     if (this.closed) return;
-    const parts = encodeFrame(frame);
     if (this.connected && this.socket) {
       writeCorked(this.socket, parts);
       return;
