@@ -55,6 +55,9 @@ public final class MongoServerMain {
         }
     };
 
+    /** A connection's first command, before which nothing else is sent on it (see MoreToCome.install). */
+    private static final Set<String> HANDSHAKES = Set.of("hello", "isMaster", "ismaster");
+
     public static void main(String[] args) throws Exception {
         int port = 27017;
         String bind = "127.0.0.1";
@@ -117,6 +120,7 @@ public final class MongoServerMain {
 
             @Override
             public Document handleCommand(Channel channel, String database, String command, Document query) {
+                if (HANDSHAKES.contains(command)) MoreToCome.install(channel);
                 return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
             }
 
@@ -137,6 +141,7 @@ public final class MongoServerMain {
 
             @Override
             public Document handleCommand(Channel channel, String database, String command, Document query) {
+                if (HANDSHAKES.contains(command)) MoreToCome.install(channel);
                 return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
             }
         };
