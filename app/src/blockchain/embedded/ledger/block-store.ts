@@ -88,6 +88,11 @@ export class BlockStore {
     return this.offsets.length;
   }
 
+  /** Bytes of blocks.dat the counted blocks take: a prefix a backup can copy while blocks are appended behind it. */
+  byteLength(): number {
+    return this.size;
+  }
+
   /** previousHash for the next block: the last block's header hash, '' while empty. */
   async lastHash(): Promise<string> {
     if (this.height() === 0) return '';
