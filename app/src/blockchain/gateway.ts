@@ -8,6 +8,7 @@
 import type { peer } from '@hyperledger/fabric-protos';
 import type { Identity } from './embedded/identity';
 import type { ValidationCode as EmbeddedValidationCode } from './embedded/ledger/validator';
+import type { Block } from './embedded/ledger/block';
 
 export type { Identity };
 
@@ -67,6 +68,14 @@ export class EndorsementError extends Error {
     return /^([A-Z_]+):/.exec(this.message)?.[1] ?? 'CHAINCODE';
   }
 }
+
+/** What this kind of ledger cannot give (the message says why); nothing was changed. */
+export class NotAvailableError extends Error {
+  override name = 'NotAvailableError';
+}
+
+/** A block as the embedded ledger stores it: header hashes and the transactions its data hash covers. */
+export type StoredBlock = Pick<Block, 'number' | 'previousHash' | 'dataHash' | 'transactions'>;
 
 /** The transaction was ordered into a block but marked invalid there: it changed nothing. */
 export class CommitError extends Error {
@@ -159,6 +168,13 @@ export interface LedgerGateway {
   addChannel?(channel: string): Promise<void>;
   /** Committed history of a project or draft, through the chaincode's own access rules. */
   history(identity: Identity, channel: string, entity: 'Project' | 'Draft', id: string): Promise<unknown[]>;
+  /**
+   * A block exactly as the ledger stored and hashed it: its header and every transaction with the signed proposal,
+   * creator certificate, write set and validation code, so that an audit dossier can be checked offline (the
+   * transactions' signatures, the data hash, the chain of headers). The embedded ledger's block format; on a Fabric
+   * network it throws NotAvailableError.
+   */
+  storedBlock(channel: string, number: number): Promise<StoredBlock>;
   /** The ordering service as operators see it (the embedded ledger's; Fabric's is the network's own). */
   orderingStatus?(): Promise<OrderingStatus>;
   close(): Promise<void>;

@@ -25,6 +25,7 @@ import {
   type EventStream,
   type LedgerGateway,
   type OrderingStatus,
+  type StoredBlock,
   type SubmitResult,
   type TransactionRequest,
   type TransactionSummary,
@@ -231,6 +232,11 @@ export class EmbeddedLedger implements LedgerGateway {
 
   async getBlock(channel: string, n: number): Promise<BlockEvent> {
     return blockEvent(channel, await this.peer(channel).getBlock(n));
+  }
+
+  async storedBlock(channel: string, n: number): Promise<StoredBlock> {
+    const { number, previousHash, dataHash, transactions } = await this.peer(channel).getBlock(n);
+    return { number, previousHash, dataHash, transactions };
   }
 
   async getTransaction(channel: string, txId: string): Promise<(TransactionSummary & { blockNumber: number }) | undefined> {

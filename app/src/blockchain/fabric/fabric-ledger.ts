@@ -34,6 +34,7 @@ import { common } from '@hyperledger/fabric-protos';
 import {
   CommitError,
   EndorsementError,
+  NotAvailableError,
   type BlockEvent,
   type ChainInfo,
   type ChaincodeEventRecord,
@@ -41,6 +42,7 @@ import {
   type EnrolRequest,
   type EventStream,
   type LedgerGateway,
+  type StoredBlock,
   type SubmitResult,
   type TransactionRequest,
   type TransactionSummary,
@@ -237,6 +239,15 @@ export class FabricLedger implements LedgerGateway {
   /** A block with its header hash and chaincode events (for the operator tools and tests). */
   async block(channel: string, n: number): Promise<DecodedBlock> {
     return decodeBlock(channel, await this.qscc(channel, 'GetBlockByNumber', String(n)));
+  }
+
+  /**
+   * Not on a Fabric network, although qscc's GetBlockByNumber gives the block: its transactions are envelopes
+   * (protobuf, signed by the client over the endorsed read/write set, with the endorsers' signatures) and its data
+   * hash is over their bytes, a different format from the embedded ledger's that the dossier verifier does not read.
+   */
+  async storedBlock(channel: string, n: number): Promise<StoredBlock> {
+    throw new NotAvailableError(`block ${n} of ${channel}: audit dossiers are made from the embedded ledger's block format; on a Fabric network check blocks with the peer's own tools (qscc GetBlockByNumber) instead`);
   }
 
   async getTransaction(channel: string, txId: string): Promise<(TransactionSummary & { blockNumber: number }) | undefined> {
