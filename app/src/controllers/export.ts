@@ -5,27 +5,28 @@
  * decimals for reading, and the exact integer fen the chain holds for checking sums.
  */
 import type { Request, Response, Router } from 'express';
-import moment from 'moment';
 import { stringify } from 'csv-stringify/sync';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import type { Project } from '@fund/chaincode/dist/project/project';
 import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
+import { Money } from '../services/money';
+import { workbookOf, type Cell } from '../services/workbook';
 import type { Translate } from '../i18n';
 import { audit } from './act';
-import { OVERSIGHT, route } from './route';
+import { zoneOf } from '../platform';
+import type { Role } from '@fund/chaincode/dist/access/roles';
+import { DOSSIER_READERS, OVERSIGHT, route } from './route';
 
-/** Times in the files are the province's local time (UTC+8), in a form Excel reads as a date. */
-const OFFSET = '+08:00';
-const time = (d: Date | string | null | undefined) => (d ? moment(d).utcOffset(OFFSET).format('YYYY-MM-DD HH:mm:ss') : '');
+/** A time cell: the instant, which the CSV writes in ISO 8601 with the platform zone's offset and the workbook as a date cell. */
+const time = (d: Date | string | null | undefined) => (d ? new Date(d) : '');
 
 /** fen → "1234.56" (no thousands separators, so a spreadsheet reads it as a number); exact, via BigInt. */
 export function fenToYuan(fen: string | number | null | undefined): string {
-  if (fen === null || fen === undefined || fen === '') return '';
-  const v = BigInt(typeof fen === 'number' ? Math.round(fen) : fen);
-  const abs = v < 0n ? -v : v;
-  return `${v < 0n ? '-' : ''}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+  return String(Money.of(fen));
 }
+/** An amount cell in yuan: the CSV writes "1234.56", the workbook a number cell with two decimals. */
+const yuan = (fen: string | number | null | undefined) => Money.of(fen);
 const fenText = (fen: string | number | null | undefined) => (fen === null || fen === undefined || fen === '' ? '' : BigInt(typeof fen === 'number' ? Math.round(fen) : fen).toString());
 
 /** csv-stringify writes null and undefined as empty cells. */
@@ -35,8 +36,8 @@ const fenText = (fen: string | number | null | undefined) => (fen === null || fe
  */
 const defuse = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
 
-type Row = Array<string | number | null | undefined>;
-interface Sheet {
+export type Row = Cell[];
+export interface Sheet {
   header: string[];
   rows: Row[];
 }
@@ -59,7 +60,7 @@ async function projectsSheet(req: Request, t: Translate): Promise<Sheet> {
       const doc = p.doc as Project | undefined;
       return [
         p._id, p.name, p.county, p.town ?? '', doc?.department ?? '', org(p.implementingUnitId), p.implementingUnitId ?? '', t(`status.${p.status}`),
-        doc?.revision ?? '', fenToYuan(p.budget), fenText(p.budget), fenToYuan(p.releasedFen ?? 0), fenText(p.releasedFen ?? 0), p.percentComplete ?? 0,
+        doc?.revision ?? '', yuan(p.budget), fenText(p.budget), yuan(p.releasedFen ?? 0), fenText(p.releasedFen ?? 0), p.percentComplete ?? 0,
         (doc?.draftIds ?? []).join(' '), time(p.filedAt), time(p.approvedAt), time(p.fundedAt), time(p.lastProgressAt), time(p.updatedAt),
       ];
     }),
@@ -80,7 +81,7 @@ async function draftsSheet(req: Request, t: Translate): Promise<Sheet> {
       const doc = d.doc as Draft | undefined;
       const overdue = !!d.nextDeadline && (d.status === 'ISSUED' || d.status === 'IN_TRANSIT') && d.nextDeadline.getTime() < now;
       return [
-        d._id, d.projectId ?? '', d.county ?? '', t(`source.${d.source}`), t(`draft.${d.status}`), fenToYuan(d.amount), fenText(d.amount),
+        d._id, d.projectId ?? '', d.county ?? '', t(`source.${d.source}`), t(`draft.${d.status}`), yuan(d.amount), fenText(d.amount),
         org(doc?.issuerId), time(doc?.createdAt), doc?.plannedPath.length ?? '', doc?.actualPath.length ?? '', doc?.actualPath.filter((h) => h.overdue).length ?? '', d.holderId ?? '', org(d.holderId),
         d.nextStage ? t(`stage.${d.nextStage}`) : '', org(d.nextPayerId), time(d.nextDeadline), overdue ? t('export.yes') : t('export.no'), time(doc?.acceptedAt), (doc?.actualPath ?? []).map((h) => h.serial).join(' '),
       ];
@@ -102,23 +103,23 @@ async function transfersSheet(req: Request, t: Translate): Promise<Sheet> {
       const record = x.record as { paidAt?: string } | undefined;
       return [
         x._id, x.projectId ?? '', x.stage ? t(`stage.${x.stage}`) : '', x.payerId ?? '', org(x.payerId), x.payeeId ?? '', org(x.payeeId), org(x.bankId),
-        fenToYuan(x.expectedAmount), fenText(x.expectedAmount), fenToYuan(x.recordedAmount), fenText(x.recordedAmount), t(`transfer.${x.status}`),
+        yuan(x.expectedAmount), fenText(x.expectedAmount), yuan(x.recordedAmount), fenText(x.recordedAmount), t(`transfer.${x.status}`),
         time(claim?.registeredAt), time(record?.paidAt), time(claim?.deadline), (x.draftIds ?? []).join(' '),
       ];
     }),
   };
 }
 
-const SHEETS = { projects: projectsSheet, drafts: draftsSheet, transfers: transfersSheet } as const;
-type SheetName = keyof typeof SHEETS;
+export const SHEETS = { projects: projectsSheet, drafts: draftsSheet, transfers: transfersSheet } as const;
+export type SheetName = keyof typeof SHEETS;
 
 async function send(req: Request, res: Response, name: SheetName): Promise<void> {
   const t = res.locals.t as Translate;
   const sheet = await SHEETS[name](req, t);
   // bom: Excel takes a BOM-less CSV for the local ANSI code page and garbles the Chinese.
-  const csv = stringify([sheet.header, ...sheet.rows], { bom: true, record_delimiter: 'windows', cast: { string: defuse } });
+  const csv = stringify([sheet.header, ...sheet.rows], { bom: true, record_delimiter: 'windows', cast: { string: defuse, date: (d: Date) => zoneOf(req).iso(d), object: String } });
   await audit(req, `export:${name}`, `${sheet.rows.length} rows`);
-  res.attachment(`${name}-${moment().utcOffset(OFFSET).format('YYYY-MM-DD')}.csv`);
+  res.attachment(`${name}-${zoneOf(req).date(Date.now())}.csv`);
   res.type('text/csv; charset=utf-8');
   res.send(csv);
 }
@@ -138,10 +139,24 @@ export function register(router: Router): void {
       { name: 'drafts', rows: drafts.length, totals: [['export.total.drafts', sum(drafts.map((d) => d.amountFen))]] },
       { name: 'transfers', rows: transfers.length, totals: [['export.total.expected', sum(transfers.map((x) => x.expectedAmount))], ['export.total.recorded', sum(transfers.map((x) => x.recordedAmount))]] },
     ];
-    res.render('export', { title: 'nav.export', files, date: moment().utcOffset(OFFSET).format('YYYY-MM-DD') });
+    const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
+    res.render('export', { title: 'nav.export', files, date: zoneOf(req).date(Date.now()), dossier });
   });
 
   for (const name of Object.keys(SHEETS) as SheetName[]) {
     route(router, 'GET', `/export/${name}.csv`, OVERSIGHT, async (req, res) => send(req, res, name));
   }
+
+  // The same tables as one workbook, one worksheet each, with number and date cells (services/workbook.ts).
+  route(router, 'GET', '/export/workbook.xlsx', OVERSIGHT, async (req, res) => {
+    const t = res.locals.t as Translate;
+    const names = Object.keys(SHEETS) as SheetName[];
+    const sheets = await Promise.all(names.map((name) => SHEETS[name](req, t)));
+    const offsetMinutes = zoneOf(req).offsetMinutes(new Date());
+    const book = await workbookOf(names.map((name, i) => ({ name: t(`export.file.${name}`), ...sheets[i] })), offsetMinutes, zoneOf(req).label());
+    await audit(req, 'export:workbook', names.map((name, i) => `${name} ${sheets[i].rows.length} rows`).join(', '));
+    res.attachment(`fund-export-${zoneOf(req).date(Date.now())}.xlsx`);
+    res.type('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    res.send(book);
+  });
 }

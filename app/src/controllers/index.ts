@@ -10,13 +10,14 @@ import * as admin from './admin';
 import * as approvals from './approvals';
 import * as monitoring from './monitoring';
 import * as exporting from './export';
+import * as dossier from './dossier';
 import * as notifications from './notifications';
 import * as reports from './reports';
 import * as bankApi from './bank-api';
 import * as relayEvents from './relay-events';
 
 const web = Router();
-for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, notifications, reports, relayEvents]) c.register(web);
+for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, dossier, notifications, reports, relayEvents]) c.register(web);
 
 const api = Router();
 bankApi.register(api);

@@ -13,7 +13,8 @@ import { parseYuan } from '../services/money';
 import { checkFile, documentRefs, keepFiles, pendingFiles, uploads } from '../services/files';
 import { platformOf } from '../platform';
 import { act, flash, FormError, refusal } from './act';
-import { ANY_USER, route } from './route';
+import type { Role } from '@fund/chaincode/dist/access/roles';
+import { ANY_USER, DOSSIER_READERS, route } from './route';
 
 const PAGE_SIZE = 20;
 
@@ -175,7 +176,8 @@ export function register(router: Router): void {
     const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
     const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
     const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => f._id));
-    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, channel: view.channel ?? chain.channel });
+    const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
+    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, channel: view.channel ?? chain.channel, dossier });
   });
 
   route(router, 'GET', '/files/:sha256', ANY_USER, async (req, res) => {

@@ -22,6 +22,12 @@ export const ANY_USER: readonly Role[] = ROLES;
 /** Everyone but the read-only auditor and the administrator: the people who act on the workflow. */
 export const PAYERS: readonly Role[] = ['provincialFinance', 'countyFinance', 'bank', 'limitedPartnership', 'countyFundCompany'];
 export const OVERSIGHT: readonly Role[] = ['admin', 'leadingGroup', 'provincialFinance', 'auditor'];
+/**
+ * Who may download a project's audit dossier: the roles that may read every project. A dossier carries whole blocks
+ * (a block's data hash covers all of its transactions), so it shows the other projects' transactions that share
+ * those blocks, which a county, a bank or an implementing unit may not read.
+ */
+export const DOSSIER_READERS: readonly Role[] = ['admin', 'leadingGroup', 'provincialFinance', 'auditor', 'limitedPartnership'];
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 

@@ -22,3 +22,26 @@ export function formatYuan(fen: string | number | bigint | null | undefined): st
   const whole = (abs / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return `${sign}${whole}.${(abs % 100n).toString().padStart(2, '0')}`;
 }
+
+/**
+ * An amount in a table (export rows): kept as exact fen so each writer renders it its own way — the CSV as the
+ * text "1234.56", the Excel workbook as a number cell with two decimals.
+ */
+export class Money {
+  constructor(readonly fen: bigint) {}
+
+  static of(fen: string | number | bigint | null | undefined): Money | '' {
+    return fen === null || fen === undefined || fen === '' ? '' : new Money(BigInt(typeof fen === 'number' ? Math.round(fen) : fen));
+  }
+
+  /** "1234.56": no thousands separators, so a spreadsheet reads it as a number. */
+  toString(): string {
+    const abs = this.fen < 0n ? -this.fen : this.fen;
+    return `${this.fen < 0n ? '-' : ''}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+  }
+
+  /** Yuan as a number: exact to the fen below 2^53 fen (90 trillion yuan). */
+  get yuan(): number {
+    return Number(this.toString());
+  }
+}
