@@ -5,11 +5,11 @@ import session from 'express-session';
 import { MongoStore } from 'connect-mongo';
 import { csrfSync } from 'csrf-sync';
 import mongoose from 'mongoose';
-import moment from 'moment';
 import { isLang, translator, type Lang } from './i18n';
 import { User } from './models/user';
 import type { Platform } from './platform';
 import { formatYuan } from './services/money';
+import { timeZone } from './services/time';
 import { controllers } from './controllers';
 import { menuFor } from './controllers/menu';
 import { securityHeaders } from './security';
@@ -52,6 +52,7 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
   app.use(storeSessionBeforeRedirect);
   app.use(express.urlencoded({ extended: true, limit: '256kb' }));
 
+  const zone = timeZone(platform.config.timeZone);
   const { csrfSynchronisedProtection, generateToken } = csrfSync({
     // Multipart forms carry the token in the query string: the body is read only after the check.
     getTokenFromRequest: (req) => (req.body as Record<string, string> | undefined)?._csrf ?? (req.query._csrf as string | undefined),
@@ -73,7 +74,12 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
       path: req.path,
       csrfToken: generateToken(req),
       flash: req.session.flash ?? [],
-      moment: (d: Date | string) => moment(d).locale(lang === 'zh-CN' ? 'zh-cn' : 'en'),
+      // Times in the platform's zone, labelled with it (services/time.ts): time(d), time(d, { seconds: true }), day(d), ago(d).
+      zone,
+      time: (d: Date | string | null | undefined, opts?: { seconds?: boolean }) => zone.time(d, opts),
+      day: (d: Date | string | null | undefined, format?: string) => zone.date(d, format),
+      ago: (d: Date | string | null | undefined) => zone.ago(d, lang),
+      age: (d: Date | string | null | undefined) => zone.duration(d, lang),
       yuan: formatYuan,
       // JSON for inline scripts: '<' escaped so data can never close the script element.
       json: (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c'),

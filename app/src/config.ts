@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { envInteger } from './env';
 import { ledgerConfig, type LedgerConfig } from './blockchain';
 import { securityConfig, type SecurityConfig } from './security';
+import { timeZone } from './services/time';
 
 export interface AppConfig {
   port: number;
@@ -14,6 +15,8 @@ export interface AppConfig {
   maxUploadBytes: number;
   /** Interface language for a visitor who has not chosen one. */
   defaultLang: 'zh-CN' | 'en';
+  /** IANA zone every time is shown and typed in (services/time.ts); deadlines and payments are Beijing time. */
+  timeZone: string;
   /** Set 1's business channel (projects, drafts, reconciliation), every set's channel, and the routing channel. */
   businessChannel: string;
   businessChannels: string[];
@@ -43,6 +46,7 @@ export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     uploadDir: path.resolve(env.UPLOAD_DIR ?? path.join(dataDir, 'uploads')),
     maxUploadBytes: (envInteger(env, 'MAX_UPLOAD_MB', 1, 1024) ?? 20) * 1024 * 1024,
     defaultLang: lang,
+    timeZone: zoneName(env),
     businessChannel: ledger.sets[0],
     businessChannels: ledger.sets,
     routingChannel: ledger.routingChannel,
@@ -53,6 +57,15 @@ export function appConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     ledger,
     security: securityConfig(env),
   };
+}
+
+function zoneName(env: NodeJS.ProcessEnv): string {
+  const name = env.TIME_ZONE?.trim() || 'Asia/Shanghai';
+  try {
+    return timeZone(name).name;
+  } catch {
+    throw new Error(`TIME_ZONE must be an IANA time zone such as Asia/Shanghai or UTC, not ${JSON.stringify(env.TIME_ZONE)}`);
+  }
 }
 
 function setCapacity(env: NodeJS.ProcessEnv): { maxNum: number; warnNum: number } {

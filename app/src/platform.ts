@@ -6,6 +6,7 @@ import type { Projectors } from './services/projector';
 import type { RelayRequests } from './services/relay-requests';
 import type { LoginGuard } from './services/login-guard';
 import type { UserDoc } from './models/user';
+import { timeZone, type TimeZone } from './services/time';
 
 export interface Platform {
   config: AppConfig;
@@ -23,4 +24,9 @@ export interface Platform {
 
 export function platformOf(req: Request): Platform {
   return req.app.locals.platform as Platform;
+}
+
+/** The zone every time is shown and typed in (TIME_ZONE, services/time.ts). */
+export function zoneOf(req: Request): TimeZone {
+  return timeZone(platformOf(req).config.timeZone);
 }

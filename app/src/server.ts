@@ -46,7 +46,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   await mongoose.connection.syncIndexes();
   const relay = new Relay(gateway, { routingChannel: config.routingChannel, sets: config.businessChannels, platformAddress: config.platformAddress });
   const chain = new Chain(relay, secrets.walletKey, config.platformAddress);
-  const system = await bootstrap(chain, [...new Set([...config.businessChannels, config.routingChannel])]);
+  const system = await bootstrap(chain, [...new Set([...config.businessChannels, config.routingChannel])], { log });
   await bootstrapRouting(chain, system, config.businessChannels, config.setCapacity);
   await levelRegistries(chain, system, config.businessChannels);
   await relay.start(await chain.identityOf(system));

@@ -67,7 +67,7 @@ export async function startTestPlatform({ demo = false, env = {}, db = 'fund', m
   const mongoUri = `${mongo.uri}/${db}`;
   // Folders and ports of a developer's own instance must not leak in from the environment.
   const inherited = { ...process.env };
-  for (const key of ['LEDGER_DATA_DIR', 'UPLOAD_DIR', 'LEDGER_CHANNELS', 'LEDGER', 'DEFAULT_LANG']) delete inherited[key];
+  for (const key of ['LEDGER_DATA_DIR', 'UPLOAD_DIR', 'LEDGER_CHANNELS', 'LEDGER', 'DEFAULT_LANG', 'TIME_ZONE']) delete inherited[key];
   // TEST_LEDGER=fabric (test/fabric/browser.fabric.test.ts): the platform on the running native Fabric network instead of an
   // embedded ledger of its own (FABRIC_DIR, FABRIC_ORG as for the app; channels business and routing).
   const ledger = process.env.TEST_LEDGER === 'fabric' ? { LEDGER: 'fabric', FABRIC_DIR: process.env.FABRIC_DIR ?? path.join(ROOT, 'data', 'fabric') } : {};

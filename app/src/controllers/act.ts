@@ -8,6 +8,8 @@ import type { Request, Response } from 'express';
 import { AuditEntry } from '../models/activity';
 import { ChainError, type Submitted } from '../services/chain';
 import { platformOf } from '../platform';
+import type { Translate } from '../i18n';
+import { fieldLabel, translateRefusal } from '../i18n/refusals';
 
 export async function act<T>(req: Request, action: string, target: string, work: () => Promise<Submitted<T>>): Promise<Submitted<T>> {
   const user = req.user!;
@@ -43,14 +45,33 @@ export function flash(req: Request, kind: 'success' | 'danger' | 'warning' | 'in
 
 /** The message a person sees for a refused action: what kind of refusal, then the chain's own words. */
 export function refusal(res: Response, err: unknown): string {
-  if (err instanceof FormError) return err.message;
+  const t = res.locals.t as Translate;
+  if (err instanceof FormError) return err.translated(t);
   // Not a refusal but the platform's own fault: the error page (500), not a form message.
   if (err instanceof mongoose.mongo.MongoError) throw err;
   const e = ChainError.from(err);
-  return `${res.locals.t(`error.chain.${e.code}`)}: ${e.message}`;
+  // The chain answers in English with field paths; the reader gets the form's field names in their language.
+  return t('refusal.withField', { field: t(`error.chain.${e.code}`), text: translateRefusal(t, e.message) });
 }
 
-/** Bad form input caught before anything is sent to the chain. */
+/**
+ * Bad form input caught before anything is sent to the chain. Thrown where no translator is at hand (money.ts,
+ * files.ts) it carries a message key and the form field it is about, and refusal() words it for the reader.
+ */
 export class FormError extends Error {
   override name = 'FormError';
+
+  constructor(
+    message: string,
+    readonly detail?: { key: string; field?: string; vars?: Record<string, string | number> },
+  ) {
+    super(message);
+  }
+
+  translated(t: Translate): string {
+    if (!this.detail) return this.message;
+    const text = t(this.detail.key, this.detail.vars);
+    const field = this.detail.field ? (fieldLabel(t, this.detail.field) ?? this.detail.field) : undefined;
+    return field ? t('refusal.withField', { field, text }) : text;
+  }
 }

@@ -5,7 +5,6 @@
  * rejection sends the project back to its county office with the opinion.
  */
 import type { Request, Response, Router } from 'express';
-import moment from 'moment';
 import type { Project } from '@fund/chaincode/dist/project/project';
 import type { DraftTerms } from '@fund/chaincode/dist/draft/draft';
 import { DraftView, OrganisationView, ProjectView } from '../models/projections';
@@ -13,6 +12,7 @@ import { StoredFile } from '../models/activity';
 import { platformOf } from '../platform';
 import { formatYuan } from '../services/money';
 import type { Translate } from '../i18n';
+import type { TimeZone } from '../services/time';
 import { act, flash, FormError, refusal } from './act';
 import { visibleProject } from './projects';
 import { route } from './route';
@@ -23,24 +23,9 @@ export const OPINION_MAX = 1000;
 export const LEGS = ['toPartnership', 'toCountyFund', 'toUnit'] as const;
 type Leg = (typeof LEGS)[number];
 const DEFAULT_DAYS: Record<Leg, number> = { toPartnership: 10, toCountyFund: 20, toUnit: 30 };
-/** Deadlines are wall-clock times in the province (datetime-local inputs carry no zone). */
-const PROVINCE_OFFSET = '+08:00';
-
-function today(): moment.Moment {
-  return moment().utcOffset(PROVINCE_OFFSET);
-}
-
-/** Defaults: the end of the day 10, 20 and 30 days from today. */
-function defaultDeadlines(): Record<Leg, string> {
-  return Object.fromEntries(LEGS.map((leg) => [leg, `${today().add(DEFAULT_DAYS[leg], 'days').format('YYYY-MM-DD')}T23:59:59`])) as Record<Leg, string>;
-}
-
-/** "YYYY-MM-DDTHH:mm[:ss]" (datetime-local) or a bare "YYYY-MM-DD" (the end of that day), Beijing time → the instant, or undefined. */
-function provinceInstant(value: string): moment.Moment | undefined {
-  const local = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T23:59:59` : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value) ? `${value}:00` : value;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(local)) return undefined;
-  const at = moment(`${local}${PROVINCE_OFFSET}`, 'YYYY-MM-DDTHH:mm:ssZ', true);
-  return at.isValid() ? at : undefined;
+/** Defaults: the end of the day 10, 20 and 30 days from today, in the platform's zone (datetime-local inputs carry none). */
+function defaultDeadlines(zone: TimeZone): Record<Leg, string> {
+  return Object.fromEntries(LEGS.map((leg) => [leg, `${zone.date(Date.now() + DEFAULT_DAYS[leg] * 86400_000)}T23:59:59`])) as Record<Leg, string>;
 }
 
 function opinionOf(body: Record<string, unknown>, t: Translate): string {
@@ -51,14 +36,15 @@ function opinionOf(body: Record<string, unknown>, t: Translate): string {
 }
 
 /** The three leg deadlines: real times, increasing, in the future; returned as ISO instants. */
-export function deadlinesOf(body: Record<string, unknown>, t: Translate, now = new Date()): Record<Leg, string> {
+export function deadlinesOf(body: Record<string, unknown>, t: Translate, zone: TimeZone, now = new Date()): Record<Leg, string> {
   const out = {} as Record<Leg, string>;
   let previous: { leg: Leg; at: number } | undefined;
   for (const leg of LEGS) {
     const value = typeof body[`deadline_${leg}`] === 'string' ? (body[`deadline_${leg}`] as string).trim() : '';
-    const at = provinceInstant(value);
+    // A datetime-local value, or a bare day meaning its end, in the platform's zone.
+    const at = zone.parse(value, { endOfDay: true });
     if (!at) throw new FormError(t('approval.err.deadlineDate', { leg: t(`stage.${leg}`) }));
-    if (at.valueOf() <= now.getTime()) throw new FormError(t('approval.err.deadlinePast', { leg: t(`stage.${leg}`), date: value.replace('T', ' ') }));
+    if (at.valueOf() <= now.getTime()) throw new FormError(t('approval.err.deadlinePast', { leg: t(`stage.${leg}`), date: zone.time(at, { seconds: true }) }));
     if (previous && at.valueOf() <= previous.at) {
       throw new FormError(t('approval.err.deadlineOrder', { leg: t(`stage.${leg}`), previous: t(`stage.${previous.leg}`) }));
     }
@@ -89,9 +75,9 @@ async function renderReview(req: Request, res: Response, status: number, project
   // The preview uses the deadlines on the form when they are valid, the defaults otherwise.
   let previewDeadlines: Record<Leg, string>;
   try {
-    previewDeadlines = deadlinesOf(values, res.locals.t);
+    previewDeadlines = deadlinesOf(values, res.locals.t, res.locals.zone);
   } catch {
-    previewDeadlines = deadlinesOf(Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaultDeadlines()[l]])), res.locals.t);
+    previewDeadlines = deadlinesOf(Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaultDeadlines(res.locals.zone)[l]])), res.locals.t, res.locals.zone);
   }
   const preview = project.status === 'SUBMITTED' ? await previewDrafts(req, res, project.id, previewDeadlines) : { drafts: [] as DraftTerms[] };
   res.status(status).render('approvals-review', {
@@ -104,7 +90,7 @@ async function renderReview(req: Request, res: Response, status: number, project
     drafts: preview.drafts,
     previewError: preview.error,
     opinionMax: OPINION_MAX,
-    minDate: `${today().format('YYYY-MM-DD')}T00:00`,
+    minDate: `${(res.locals.zone as TimeZone).date(Date.now())}T00:00`,
   });
 }
 
@@ -123,7 +109,7 @@ export function register(router: Router): void {
   });
 
   route(router, 'GET', '/approvals/:id', ['leadingGroup'], async (req, res) => {
-    const defaults = defaultDeadlines();
+    const defaults = defaultDeadlines(res.locals.zone);
     await renderReview(req, res, 200, String(req.params.id), Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaults[l]])));
   });
 
@@ -146,7 +132,7 @@ export function register(router: Router): void {
 
   route(router, 'POST', '/approvals/:id/approve', ['leadingGroup'], decide(async (req, res, projectId, opinion) => {
     const t = res.locals.t;
-    const deadlines = deadlinesOf(req.body as Record<string, unknown>, t);
+    const deadlines = deadlinesOf(req.body as Record<string, unknown>, t, res.locals.zone);
     const done = await act(req, 'Project:approve', projectId, () => platformOf(req).chain.approve(req.user!, projectId, opinion, { deadlines }));
     const drafts = await DraftView.find({ projectId }).sort({ _id: 1 }).lean();
     const list = drafts.map((d) => `${d._id} (${t(`source.${d.source}`)} ${formatYuan(d.amount)} ${t('common.yuan')})`).join('; ');

@@ -1,11 +1,11 @@
 /** Login (throttled: services/login-guard.ts), logout, language. */
 import type { Request, Response, Router } from 'express';
-import type moment from 'moment';
 import { User } from '../models/user';
 import { checkPassword } from '../services/secrets';
 import type { Lockout } from '../services/login-guard';
 import { isLang, type Translate } from '../i18n';
 import { platformOf } from '../platform';
+import type { TimeZone } from '../services/time';
 import { ANY_USER, route } from './route';
 import { audit } from './act';
 
@@ -18,7 +18,7 @@ function safeNext(next: unknown): string {
 function refuseLocked(req: Request, res: Response, username: string, lockout: Lockout) {
   const t = res.locals.t as Translate;
   const ms = Math.max(0, lockout.until.getTime() - Date.now());
-  const until = (res.locals.moment as (d: Date) => moment.Moment)(lockout.until).format(ms < 12 * 3600_000 ? 'HH:mm' : 'YYYY-MM-DD HH:mm');
+  const until = (res.locals.zone as TimeZone).time(lockout.until);
   const error = t(lockout.scope === 'account' ? 'login.lockedAccount' : 'login.lockedAddress', { n: lockout.failures, minutes: Math.max(1, Math.ceil(ms / 60_000)), until });
   res.set('Retry-After', String(Math.ceil(ms / 1000)));
   return res.status(429).render('login', { next: safeNext(req.body.next), username, error });

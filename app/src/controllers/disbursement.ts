@@ -9,7 +9,8 @@ import type { CheckResult, Problem, TransferClaim, TransferRecord } from '@fund/
 import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { formatYuan, parseYuan } from '../services/money';
 import type { Translate } from '../i18n';
-import { platformOf } from '../platform';
+import type { TimeZone } from '../services/time';
+import { platformOf, zoneOf } from '../platform';
 import { act, flash, FormError, refusal } from './act';
 import { PAYERS, route } from './route';
 
@@ -24,7 +25,6 @@ const SERIAL_CHARS = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const ACCOUNT = /^[0-9]{6,32}$/;
 /** The chain allows this much clock skew for paidAt; refusing later times here gives a clearer message. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
-const SHANGHAI_OFFSET_MS = 8 * 3600 * 1000;
 const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 /** `?project=` (or the posted `project`) narrows the page to one project's hops and transfers. */
@@ -111,11 +111,6 @@ function yuanInput(fen: string | null | undefined): string {
   return `${v / 100n}.${(v % 100n).toString().padStart(2, '0')}`;
 }
 
-/** Now, as a datetime-local value in Beijing time. */
-function nowInShanghai(): string {
-  return new Date(Date.now() + SHANGHAI_OFFSET_MS).toISOString().slice(0, 16);
-}
-
 function str(body: Record<string, unknown>, key: string): string {
   const v = body[key];
   return typeof v === 'string' ? v.trim() : '';
@@ -135,18 +130,12 @@ export function parseSerial(t: Translate, input: string): string {
   return input;
 }
 
-/** A datetime-local value is Beijing time; a value with its own zone (Z, +hh:mm) keeps it. */
-export function parsePaidAt(t: Translate, input: string): string {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?$/.exec(input);
-  if (!m) throw new FormError(t('disb.err.paidAt'));
-  const [, y, mo, d, h, mi, s = '00', zone = '+08:00'] = m;
-  const ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${zone}`);
-  // Date.parse rolls 30 February over into March: the wall-clock fields must survive the round trip.
-  const offset = zone === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
-  const back = Number.isNaN(ms) ? '' : new Date(ms + offset).toISOString().slice(0, 19);
-  if (back !== `${y}-${mo}-${d}T${h}:${mi}:${s}`) throw new FormError(t('disb.err.paidAt'));
-  if (ms > Date.now() + CLOCK_SKEW_MS) throw new FormError(t('disb.err.future'));
-  return new Date(ms).toISOString();
+/** A datetime-local value is wall-clock time in the platform's zone; a value with its own zone (Z, +hh:mm) keeps it. */
+export function parsePaidAt(t: Translate, zone: TimeZone, input: string): string {
+  const at = zone.parse(input);
+  if (!at) throw new FormError(t('disb.err.paidAt'));
+  if (at.getTime() > Date.now() + CLOCK_SKEW_MS) throw new FormError(t('disb.err.future'));
+  return at.toISOString();
 }
 
 function problemText(t: Translate, p: Problem): string {
@@ -227,7 +216,7 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
     payerAccount: fromQuery('payerAccount', 32),
     payeeAccount: fromQuery('payeeAccount', 32),
     amount: fromQuery('amount', 20),
-    paidAt: nowInShanghai(),
+    paidAt: (res.locals.zone as TimeZone).inputValue(new Date()),
   };
   res.status(status).render('disbursement', {
     title: 'nav.disbursement',
@@ -290,7 +279,7 @@ async function bankRecord(req: Request, t: Translate, body: Record<string, unkno
   } catch {
     throw new FormError(t('disb.err.amount'));
   }
-  const paidAt = parsePaidAt(t, str(body, 'paidAt'));
+  const paidAt = parsePaidAt(t, zoneOf(req), str(body, 'paidAt'));
   const holds = await OrganisationView.exists({ accounts: { $elemMatch: { accountNo: payerAccount, bankId: req.user!.orgId } } });
   if (!holds) throw new FormError(t('disb.err.notHeld', { account: payerAccount }));
   return { serial, payerAccount, payeeAccount, amount, paidAt };

@@ -5,14 +5,13 @@
  * of who did what.
  */
 import type { Request, Response, Router } from 'express';
-import moment from 'moment';
 import type { ChannelConfig } from '@fund/chaincode/dist/config/config';
 import { AuditEntry } from '../models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
 import { formatYuan } from '../services/money';
 import { LOCKOUT_ALERT_HOURS } from '../services/login-guard';
-import { platformOf } from '../platform';
+import { platformOf, zoneOf } from '../platform';
 import type { Translate } from '../i18n';
 import { act, flash, FormError, refusal } from './act';
 import { OVERSIGHT, route } from './route';
@@ -74,6 +73,7 @@ async function unmatchedThresholdHours(req: Request): Promise<number> {
 /** Every current alert the user may see, oldest first (what has waited longest comes first). */
 export async function collectAlerts(req: Request, t: Translate, now = new Date()): Promise<{ alerts: Alert[]; thresholdHours: number; stalledDays: number }> {
   const { config } = platformOf(req);
+  const zone = zoneOf(req);
   const user = req.user!;
   const [scope, thresholdHours, orgs] = await Promise.all([projectScope(user), unmatchedThresholdHours(req), OrganisationView.find().select('name').lean()]);
   const org = (id?: string | null) => (id ? (orgs.find((o) => o._id === id)?.name ?? id) : '—');
@@ -130,7 +130,7 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
         stage: x.stage ? t(`stage.${x.stage}`) : '—',
         payer: org(x.payerId),
         amount: formatYuan(x.recordedAmount),
-        paidAt: record?.paidAt ? moment(record.paidAt).format('YYYY-MM-DD HH:mm:ss') : '—',
+        paidAt: zone.time(record?.paidAt, { seconds: true }),
       }),
     });
   }
@@ -215,7 +215,7 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
         window: windowMinutes,
         ip: l.ip ?? '—',
         username: l.username || '—',
-        until: moment(l.until).format('YYYY-MM-DD HH:mm'),
+        until: zone.time(l.until),
       }),
     });
   }

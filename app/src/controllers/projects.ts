@@ -39,7 +39,7 @@ function projectInput(body: Record<string, unknown>, county: string, documents: 
     const amount = str(`amount_${source}`).trim();
     if (!amount) continue;
     const payerId = str(`payer_${source}`);
-    if (!payerId) throw new FormError(`payer_${source}: choose who pays the ${source} share`);
+    if (!payerId) throw new FormError(`payer_${source}: choose who pays the ${source} share`, { key: 'refusal.payer', field: `payer_${source}` });
     fundingPlan.push({ source, payerId, amount: parseYuan(`amount_${source}`, amount) });
   }
   return {

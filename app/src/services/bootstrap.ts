@@ -11,7 +11,11 @@ import { ChainError, type Chain } from './chain';
 export const OPERATOR = { id: 'PLATFORM', name: '扶贫资金管理平台运营中心' };
 const SYSTEM_USERNAME = 'system';
 
-export async function bootstrap(chain: Chain, channels: string[], options: { unmatchedThresholdHours?: number; limitedPartnershipId?: string } = {}): Promise<UserDoc> {
+export async function bootstrap(
+  chain: Chain,
+  channels: string[],
+  options: { unmatchedThresholdHours?: number; limitedPartnershipId?: string; log?: (line: string) => void } = {},
+): Promise<UserDoc> {
   let system = await User.findOne({ username: SYSTEM_USERNAME });
   if (!system) {
     const { identity, wallet } = await chain.enrol(SYSTEM_USERNAME, 'admin', OPERATOR.id);
@@ -25,6 +29,8 @@ export async function bootstrap(chain: Chain, channels: string[], options: { unm
       await chain.evaluateAs(identity, 'Config:get', [], channel);
     } catch (err) {
       if (!(err instanceof ChainError) || err.code !== 'NOT_INITIALISED') throw err;
+      // Expected on a first start: the channel answers that it has no configuration yet.
+      options.log?.(`› channel ${channel}: not initialised yet (first start); initialising its configuration`);
       const config = { roleMsps: ROLE_MSPS, unmatchedThresholdHours: options.unmatchedThresholdHours ?? 48, ...(options.limitedPartnershipId ? { limitedPartnershipId: options.limitedPartnershipId } : {}) };
       await chain.submitAs(identity, 'Config:initialise', [JSON.stringify(config), JSON.stringify(OPERATOR)], channel);
     }

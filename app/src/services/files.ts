@@ -45,7 +45,8 @@ export function uploads(field: string, maxCount: number) {
         const ext = path.extname(file.originalname).toLowerCase();
         const types = ALLOWED.get(ext);
         if (!types || !types.includes(file.mimetype)) {
-          return accept(new FormError(`${file.originalname}: files of this type are not accepted (allowed: ${[...ALLOWED.keys()].join(' ')})`));
+          const allowed = [...ALLOWED.keys()].join(' ');
+          return accept(new FormError(`${file.originalname}: files of this type are not accepted (allowed: ${allowed})`, { key: 'refusal.upload.type', vars: { name: file.originalname, allowed } }));
         }
         accept(null, true);
       },
@@ -53,9 +54,14 @@ export function uploads(field: string, maxCount: number) {
     upload(req, res, (err: unknown) => {
       if (err instanceof multer.MulterError) {
         const limit = Math.round(platformOf(req).config.maxUploadBytes / 1024 / 1024);
-        res.locals.uploadError = err.code === 'LIMIT_FILE_SIZE' ? `a file is larger than ${limit} MB` : err.code === 'LIMIT_FILE_COUNT' ? `at most ${maxCount} files` : err.message;
+        res.locals.uploadError =
+          err.code === 'LIMIT_FILE_SIZE'
+            ? new FormError(`a file is larger than ${limit} MB`, { key: 'refusal.upload.size', vars: { limit } })
+            : err.code === 'LIMIT_FILE_COUNT'
+              ? new FormError(`at most ${maxCount} files`, { key: 'refusal.upload.count', vars: { max: maxCount } })
+              : new FormError(err.message);
       } else if (err) {
-        res.locals.uploadError = (err as Error).message;
+        res.locals.uploadError = err instanceof FormError ? err : new FormError((err as Error).message);
       }
       next();
     });
@@ -64,7 +70,7 @@ export function uploads(field: string, maxCount: number) {
 
 /** The uploaded files of a request, hashed, or the upload's error as a FormError. */
 export function pendingFiles(req: Request, res: Response): PendingFile[] {
-  if (res.locals.uploadError) throw new FormError(res.locals.uploadError as string);
+  if (res.locals.uploadError) throw res.locals.uploadError as FormError;
   const files = (req.files as Express.Multer.File[] | undefined) ?? [];
   return files
     .filter((f) => f.size > 0)

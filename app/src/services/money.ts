@@ -6,10 +6,10 @@ const YUAN_INPUT = /^(0|[1-9][0-9]{0,13})(\.[0-9]{1,2})?$/;
 /** "1234.5" yuan → "123450" fen; negative, fractional-fen, non-numeric or absurd amounts are refused. */
 export function parseYuan(field: string, input: unknown): string {
   const text = typeof input === 'string' ? input.trim().replace(/,/g, '') : '';
-  if (!YUAN_INPUT.test(text)) throw new FormError(`${field}: enter an amount in yuan, e.g. 1234.56 (no sign, at most two decimals)`);
+  if (!YUAN_INPUT.test(text)) throw new FormError(`${field}: enter an amount in yuan, e.g. 1234.56 (no sign, at most two decimals)`, { key: 'refusal.yuan', field });
   const [whole, cents = ''] = text.split('.');
   const fen = BigInt(whole) * 100n + BigInt(cents.padEnd(2, '0'));
-  if (fen <= 0n) throw new FormError(`${field}: the amount must be more than zero`);
+  if (fen <= 0n) throw new FormError(`${field}: the amount must be more than zero`, { key: 'refusal.positive', field });
   return fen.toString();
 }
 

@@ -585,6 +585,7 @@ export class ChaincodeConnection {
  */
 export function loadContractChaincode(contracts: readonly unknown[], title: string, version: string): ChaincodeInterface {
   const ChaincodeFromContract = require('fabric-shim/lib/contract-spi/chaincodefromcontract');
+  quietRefusals();
   const { JSONSerializer } = fromShim('fabric-contract-api');
   const serializers = { transaction: 'jsonSerializer', serializers: { jsonSerializer: JSONSerializer } };
   // Copy: ChaincodeFromContract appends its SystemContract to the array it is given.
@@ -600,6 +601,31 @@ export function setChaincodeLogLevel(level: 'DEBUG' | 'INFO' | 'WARNING' | 'ERRO
   fromShim('fabric-contract-api/lib/logger').setLevel(level);
   // setLevel stores winston's name ('warn'), which getLogger cannot map back; keep Fabric's.
   process.env.CORE_CHAINCODE_LOGGING_LEVEL = level;
+}
+
+/** The chaincode's own refusal codes (chaincode/src/ledger/errors.ts). */
+const REFUSAL = /^(\[[^\]]*\]) ContractError: (AUTHORISATION|VALIDATION|NOT_FOUND|CONFLICT|STATE|NOT_INITIALISED): /;
+
+/**
+ * fabric-shim logs every error a transaction throws in red at error level, even a refusal the chaincode
+ * meant: a channel not initialised yet (the platform's first start asks, then initialises it), or a
+ * person's input refused. Those are answers, not faults: logged at info as what they are. Anything
+ * else a transaction throws (a bug) stays an error.
+ */
+function quietRefusals(): void {
+  const logger = require('fabric-shim/lib/logger').getLogger('contracts-spi/chaincodefromcontract.js') as {
+    error(message: string, ...rest: unknown[]): void;
+    info(message: string): void;
+    refusalsQuiet?: boolean;
+  };
+  if (logger.refusalsQuiet) return;
+  logger.refusalsQuiet = true;
+  const error = logger.error.bind(logger);
+  logger.error = (message: string, ...rest: unknown[]) => {
+    const m = typeof message === 'string' ? REFUSAL.exec(message) : null;
+    if (!m) return error(message, ...rest);
+    logger.info(`${m[1]} refused by the chaincode (${m[2]}), nothing written: ${message.slice(m[0].length)}`);
+  };
 }
 
 /** Requires a module as fabric-shim resolves it, so both share one instance (Contract, Reflect metadata). */
