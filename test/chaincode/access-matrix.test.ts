@@ -1,8 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChaincodeHarness } from './support/harness';
-import { CONFIG, OrgKey, actor, approvedProject, fundedProject, leishanProject, nextSerial, payAllHops, setUpProvince, terms } from './support/fixture';
+import { CONFIG, OrgKey, PAYEES, actor, approvedProject, fundedProject, leishanProject, nextSerial, payAllHops, setUpProvince, terms } from './support/fixture';
 import { signBytes } from '@fund/app/dist/blockchain/embedded';
+import { contracts } from '@fund/chaincode';
 
 /** One user per role, each in a 雷山县 or provincial organisation that the scenarios involve. */
 const ROLE_ACTORS: Record<string, OrgKey> = {
@@ -39,6 +40,12 @@ const CASES: Case[] = [
   { fcn: 'Config:initialise', allowed: ['admin'], allowedError: /^CONFLICT: this channel is already initialised/, args: async () => [JSON.stringify(CONFIG), JSON.stringify({ id: 'PLATFORM', name: '运营中心' })] },
   { fcn: 'Config:update', allowed: ['admin'], args: async () => [JSON.stringify(CONFIG)] },
   { fcn: 'Config:get', allowed: EVERYONE, query: true, args: async () => [] },
+  { fcn: 'Config:history', allowed: ['admin', 'leadingGroup', 'auditor'], query: true, args: async () => [] },
+  // Shares the fixture's plan meets, and no order rule, so the other cases' transfers are unaffected.
+  { fcn: 'Policy:set', allowed: ['leadingGroup', 'admin'], args: async () => [JSON.stringify({ fiscalShareBp: 1000, provinceShareOfFiscalBp: 4000, toleranceBp: 50, fiscalFirst: false, milestoneConfirmation: false, reason: '访问矩阵测试' })] },
+  { fcn: 'Policy:current', allowed: EVERYONE, query: true, args: async () => [] },
+  { fcn: 'Policy:list', allowed: EVERYONE, query: true, args: async () => [] },
+  { fcn: 'Policy:checkPlan', allowed: EVERYONE, query: true, args: async () => [JSON.stringify([{ source: 'bank', amount: '100' }])] },
   { fcn: 'Organisation:register', allowed: ['admin'], args: async () => [JSON.stringify({ id: uid('UNIT'), name: '测试合作社', type: 'implementingUnit', mspId: 'CountyMSP', county: '雷山县' })] },
   { fcn: 'Organisation:addAccount', allowed: ['admin'], args: async () => ['LS-UNIT', JSON.stringify({ accountNo: `8${String(++counter).padStart(11, '0')}`, bankId: 'BANK-GZ', name: '备用户' })] },
   {
@@ -83,6 +90,15 @@ const CASES: Case[] = [
     fcn: 'Project:reportProgress',
     allowed: ['implementingUnit'],
     args: async (h) => [await fundedProject(h), JSON.stringify({ milestone: '开工', percent: 10, note: '已开工', evidence: [{ name: '照片.jpg', sha256: 'c'.repeat(64) }] })],
+  },
+  {
+    fcn: 'Project:confirmMilestone',
+    allowed: ['countyOffice'],
+    args: async (h) => {
+      const projectId = await fundedProject(h);
+      await h.ok(await actor(h, 'unit'), 'Project:reportProgress', projectId, JSON.stringify({ milestone: '基地土地流转与整理', percent: 30, note: '完成', evidence: [{ name: '验收单.pdf', sha256: 'c'.repeat(64) }] }));
+      return [projectId, JSON.stringify({ milestone: '基地土地流转与整理', note: '现场核实' })];
+    },
   },
   { fcn: 'Project:get', allowed: EVERYONE, query: true, args: async (h) => [(await approvedProject(h)).projectId] },
   { fcn: 'Project:list', allowed: EVERYONE, query: true, args: async () => ['{}'] },
@@ -147,10 +163,17 @@ const CASES: Case[] = [
       return [serial];
     },
   },
+  {
+    fcn: 'Reconciliation:registerPayout',
+    allowed: ['implementingUnit'],
+    args: async (h) => [JSON.stringify({ serial: nextSerial(), projectId: await fundedProject(h, { payees: PAYEES }), payeeAccount: PAYEES[0].accountNo, amount: '100000', purpose: '土地整理工程款' })],
+  },
+  { fcn: 'Reconciliation:payouts', allowed: EVERYONE, query: true, args: async (h) => [await fundedProject(h, { payees: PAYEES })] },
   { fcn: 'Reconciliation:listDiscrepancies', allowed: EVERYONE, query: true, args: async () => ['{}'] },
   { fcn: 'Reconciliation:listPending', allowed: ['admin', 'leadingGroup', 'auditor'], query: true, args: async () => [] },
   { fcn: 'RouteManager:registerSet', allowed: ['admin'], args: async () => [JSON.stringify({ setId: uid('SET'), channel: `business-${++counter}`, maxNum: 100, warnNum: 80 })] },
   { fcn: 'RouteManager:registerRoute', allowed: ['admin', 'countyOffice', 'leadingGroup'], args: async () => [uid('BIZ')] },
+  { fcn: 'RouteManager:registerRoutes', allowed: ['admin', 'countyOffice', 'leadingGroup'], args: async () => [JSON.stringify([uid('BIZ'), uid('BIZ')])] },
   {
     fcn: 'RouteManager:getRoute',
     allowed: EVERYONE,
@@ -221,6 +244,17 @@ describe('access control: every transaction called by every role', () => {
       }
     });
   }
+
+  it('covers every transaction the chaincode exposes', () => {
+    const exposed = contracts.flatMap((c) => {
+      const contract = new c() as { getName(): string };
+      const txs = (Reflect as unknown as { getMetadata(k: string, t: object): Array<{ name: string }> | undefined }).getMetadata('fabric:transactions', c.prototype) ?? [];
+      return txs.map((t) => `${contract.getName()}:${t.name}`);
+    });
+    const covered = new Set(CASES.map((c) => c.fcn));
+    assert.ok(exposed.length > 40, `found ${exposed.length} transactions`);
+    assert.deepEqual(exposed.filter((fcn) => !covered.has(fcn)), [], 'transactions missing from the access matrix');
+  });
 
   it('the draft transfer is not a transaction: no role can move a draft except through reconciliation', async () => {
     const { drafts } = await approvedProject(h);

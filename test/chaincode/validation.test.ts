@@ -121,7 +121,7 @@ describe('input validation: bad calls fail with a clear message naming the field
     await h.ok(admin, 'Organisation:setActive', 'LEAVING-UNIT', 'false');
     assert.match((await h.evaluate(leaving, 'Organisation:get', 'LEAVING-UNIT')).message, /^AUTHORISATION: organisation LEAVING-UNIT has left the platform/);
     const { projectId } = await approvedProject(h);
-    await refused(h, 'unit', 'Project:reportProgress', [projectId, JSON.stringify({ milestone: '开工', percent: 10, note: '开工', evidence: [{ name: 'a.jpg', sha256: 'f'.repeat(64) }] })], /^STATE: project .* is APPROVED; progress is reported once the drafts are accepted/);
+    await refused(h, 'unit', 'Project:reportProgress', [projectId, JSON.stringify({ milestone: '开工', percent: 10, note: '开工', evidence: [{ name: 'a.jpg', sha256: 'f'.repeat(64) }] })], /^STATE: project .* is APPROVED; progress is reported once the drafts \(or a first tranche\) are accepted/);
     await refused(h, 'unit', 'Project:reportProgress', [projectId, JSON.stringify({ milestone: '开工', percent: 101, note: '开工', evidence: [] })], /^VALIDATION: report\.percent: percent must be 0–100/);
   });
 });

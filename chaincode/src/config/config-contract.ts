@@ -4,9 +4,10 @@ import { FundContract } from '../ledger/base-contract';
 import { FundContext } from '../ledger/context';
 import { conflict, denied } from '../ledger/errors';
 import { id, parseJsonArg, text } from '../ledger/validation';
+import type { HistoryEntry } from '../ledger/state';
 import { ALL_ROLES } from '../access/roles';
 import { authorise, certificateRole } from '../access/caller';
-import { ChannelConfig, configInputSchema, readConfig, requireConfig, writeConfig } from './config';
+import { ChannelConfig, configHistory, configInputSchema, readConfig, requireConfig, writeConfig } from './config';
 import { Organisation } from '../organisation/organisation';
 
 const operatorSchema = z.strictObject({ id: id('id'), name: text('name', 100) });
@@ -38,16 +39,24 @@ export class ConfigContract extends FundContract {
     return config;
   }
 
+  /** The administrator changes the configuration; its `reason` (optional for scripts, asked by the page) is kept with it. */
   @Transaction()
   async update(ctx: FundContext, configJson: string): Promise<ChannelConfig> {
     const caller = await authorise(ctx, ['admin']);
-    const input = parseJsonArg('config', configJson, configInputSchema);
+    const { reason: checkedReason, ...input } = parseJsonArg('config', configJson, configInputSchema.extend({ reason: text('reason', 1000, 0).optional() }));
     if (!input.roleMsps.admin.includes(caller.mspId)) throw denied(`config.roleMsps.admin must keep admitting the caller's MSP ${caller.mspId}`);
     const current = await requireConfig(ctx);
-    const config: ChannelConfig = { ...input, initialisedAt: current.initialisedAt, updatedAt: ctx.nowIso };
+    const config: ChannelConfig = { ...input, changedBy: caller.orgId, ...(checkedReason ? { reason: checkedReason } : {}), initialisedAt: current.initialisedAt, updatedAt: ctx.nowIso };
     await writeConfig(ctx, config);
-    ctx.emit('ConfigUpdated', { by: caller.orgId });
+    ctx.emit('ConfigUpdated', { by: caller.orgId, reason: checkedReason });
     return config;
+  }
+
+  /** Every version of the configuration with the transaction that wrote it, oldest first. */
+  @Transaction(false)
+  async history(ctx: FundContext): Promise<HistoryEntry<ChannelConfig>[]> {
+    await authorise(ctx, ['admin', 'leadingGroup', 'auditor']);
+    return configHistory(ctx);
   }
 
   @Transaction(false)

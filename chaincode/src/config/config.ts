@@ -3,6 +3,7 @@ import { FundContext } from '../ledger/context';
 import { ContractError } from '../ledger/errors';
 import { id } from '../ledger/validation';
 import { ROLES, Role } from '../access/roles';
+import type { HistoryEntry } from '../ledger/state';
 
 /**
  * Channel configuration, written once by the platform administrator (initialise) and changed only by
@@ -14,6 +15,11 @@ export interface ChannelConfig {
   unmatchedThresholdHours: number;
   /** The fund vehicle (有限合伙公司) every provincial and bank draft passes through. */
   limitedPartnershipId?: string;
+  /** A funded project with no progress reported for this many days is stalled (an alert in the monitoring centre). */
+  stalledAfterDays?: number;
+  /** Who made the last change and why (absent on the first write). */
+  changedBy?: string;
+  reason?: string;
   initialisedAt: string;
   updatedAt: string;
 }
@@ -29,6 +35,7 @@ export const configInputSchema = z.strictObject({
   ),
   unmatchedThresholdHours: z.number('unmatchedThresholdHours must be a number').int('unmatchedThresholdHours must be whole hours').min(1).max(24 * 90).default(48),
   limitedPartnershipId: id('limitedPartnershipId').optional(),
+  stalledAfterDays: z.number('stalledAfterDays must be a number').int('stalledAfterDays must be whole days').min(1, 'stalledAfterDays must be 1–3650').max(3650, 'stalledAfterDays must be 1–3650').default(30),
 });
 
 export type ConfigInput = z.output<typeof configInputSchema>;
@@ -43,6 +50,10 @@ export async function requireConfig(ctx: FundContext): Promise<ChannelConfig> {
   const config = await readConfig(ctx);
   if (!config) throw new ContractError('NOT_INITIALISED', 'this channel has not been initialised by the platform administrator (Config:initialise)');
   return config;
+}
+
+export async function configHistory(ctx: FundContext): Promise<HistoryEntry<ChannelConfig>[]> {
+  return ctx.store<ChannelConfig>('Config').history(CONFIG_ID);
 }
 
 export async function writeConfig(ctx: FundContext, config: ChannelConfig): Promise<void> {

@@ -6,8 +6,9 @@ import { HistoryEntry } from '../ledger/state';
 import { id, parseArg, parseJsonArg } from '../ledger/validation';
 import { ALL_ROLES } from '../access/roles';
 import { Caller, authorise } from '../access/caller';
-import { getProject, projects, visibleProject, canSee } from '../project/project';
+import { canSee, checkPolicyAtApproval, getProject, projects, visibleProject } from '../project/project';
 import { Draft, acceptDraft, drafts, getDraft, planDrafts, projectDrafts, signatureValid, signedContent, termsOf, termsSchema } from './draft';
+import { nextHopHeldBack } from './release';
 
 async function visibleDraft(ctx: FundContext, caller: Caller, draftId: string): Promise<Draft> {
   const draft = await getDraft(ctx, draftId);
@@ -29,7 +30,10 @@ export class DraftContract extends FundContract {
   async previewIssue(ctx: FundContext, projectId: string, termsJson: string): Promise<Array<{ draftId: string; content: string }>> {
     const caller = await authorise(ctx, ['leadingGroup']);
     const project = await getProject(ctx, parseArg('projectId', projectId, id('projectId')));
-    const plans = await planDrafts(ctx, caller.config, project, caller.orgId, parseJsonArg('terms', termsJson, termsSchema));
+    const terms = parseJsonArg('terms', termsJson, termsSchema);
+    // The policy decides before anyone signs: an approval it would refuse is refused here with the same words.
+    await checkPolicyAtApproval(ctx, caller, project, terms.policyException);
+    const plans = await planDrafts(ctx, caller.config, project, caller.orgId, terms);
     return plans.map((p) => ({ draftId: p.draftId, content: signedContent(p) }));
   }
 
@@ -37,11 +41,14 @@ export class DraftContract extends FundContract {
   @Transaction()
   async accept(ctx: FundContext, draftId: string): Promise<Draft> {
     const caller = await authorise(ctx, ['implementingUnit']);
-    const { draft, projectFunded } = await acceptDraft(ctx, caller, parseArg('draftId', draftId, id('draftId')));
-    ctx.emit('DraftAccepted', { draftId: draft.draftId, projectId: draft.projectId, amount: draft.amount, by: caller.orgId });
+    const { draft, amount, projectFunded } = await acceptDraft(ctx, caller, parseArg('draftId', draftId, id('draftId')));
+    const tranche = draft.plannedPath[draft.nextHop - 1].tranche;
+    ctx.emit('DraftAccepted', { draftId: draft.draftId, projectId: draft.projectId, amount, draftAmount: draft.amount, acceptedAmount: draft.acceptedAmount, complete: draft.status === 'ACCEPTED', ...(tranche ? { tranche: tranche.n, of: tranche.of } : {}), by: caller.orgId });
     if (projectFunded) {
       const project = await getProject(ctx, draft.projectId);
-      await projects(ctx).put({ ...project, status: 'FUNDED', fundedAt: ctx.nowIso, updatedAt: ctx.nowIso }, project.id);
+      // A project paid in tranches may already be COMPLETED when its last tranche is accepted: it stays so.
+      const status = project.status === 'APPROVED' ? 'FUNDED' : project.status;
+      await projects(ctx).put({ ...project, status, fundedAt: ctx.nowIso, updatedAt: ctx.nowIso }, project.id);
       ctx.emit('ProjectFunded', { projectId: project.id, budget: project.budget });
     }
     return draft;
@@ -60,15 +67,21 @@ export class DraftContract extends FundContract {
     return projectDrafts(ctx, project.id);
   }
 
-  /** Drafts whose next hop the caller's organisation must pay, or whose paying account its bank holds. */
+  /**
+   * Drafts whose next hop the caller's organisation must pay, or whose paying account its bank holds; each with
+   * `heldBack`, the rule that keeps its next hop from being paid yet (a tranche's milestone, fiscal money first).
+   */
   @Transaction(false)
-  async listPayable(ctx: FundContext): Promise<Draft[]> {
+  async listPayable(ctx: FundContext): Promise<Array<Draft & { heldBack: string | null }>> {
     const caller = await authorise(ctx, ['provincialFinance', 'countyFinance', 'bank', 'limitedPartnership', 'countyFundCompany']);
     const all = await drafts(ctx).list();
-    return all.filter((d) => {
+    const payable = all.filter((d) => {
       const hop = d.plannedPath[d.nextHop];
       return hop !== undefined && (hop.from.orgId === caller.orgId || (caller.role === 'bank' && hop.from.bankId === caller.orgId));
     });
+    const out: Array<Draft & { heldBack: string | null }> = [];
+    for (const d of payable) out.push({ ...d, heldBack: (await nextHopHeldBack(ctx, d)) ?? null });
+    return out;
   }
 
   @Transaction(false)

@@ -4,7 +4,7 @@ import { FundContext } from '../ledger/context';
 import { canonicalJson } from '../ledger/canonical';
 import { badState, denied, invalid, notFound } from '../ledger/errors';
 import { INDEX_VALUE } from '../ledger/state';
-import { instant } from '../ledger/validation';
+import { instant, text } from '../ledger/validation';
 import { Caller } from '../access/caller';
 import { ChannelConfig } from '../config/config';
 import { Organisation, requireParty, settlementAccount } from '../organisation/organisation';
@@ -32,6 +32,25 @@ export interface PlannedHop {
   from: Party;
   to: Party;
   deadline: string;
+  /** Set on the tranches of a last leg split by the approval (按需拨付); otherwise the hop carries the whole draft. */
+  amount?: string;
+  tranche?: Tranche;
+}
+
+/** One tranche of a draft's last leg: released when its milestone is reported (and confirmed, if the policy says so). */
+export interface Tranche {
+  n: number;
+  of: number;
+  percent: number;
+  /** Absent for a tranche released on arrival (money to start the work). */
+  milestone?: string;
+}
+
+/** Someone the implementing unit may pay the draft's money out to (承兑后支付). */
+export interface Payee {
+  name: string;
+  accountNo: string;
+  bank: string;
 }
 
 export interface ActualHop {
@@ -52,6 +71,8 @@ export interface SpecialRules {
   expiresAt: string;
   disbursement: 'ON_DEMAND';
   circulation: 'PLATFORM_ONLY';
+  /** The payees the project names; a payout to any other account is refused. Absent when the project names none. */
+  payees?: Payee[];
 }
 
 /** The content the issuer signs: everything that fixes what the draft promises. */
@@ -65,7 +86,15 @@ export interface DraftTerms {
   specialRules: SpecialRules;
 }
 
-export type DraftStatus = 'ISSUED' | 'IN_TRANSIT' | 'AWAITING_ACCEPTANCE' | 'ACCEPTED';
+/** PARTLY_ACCEPTED: some tranches of the last leg accepted, the rest still to be released. */
+export type DraftStatus = 'ISSUED' | 'IN_TRANSIT' | 'AWAITING_ACCEPTANCE' | 'PARTLY_ACCEPTED' | 'ACCEPTED';
+
+export interface Acceptance {
+  seq: number;
+  amount: string;
+  at: string;
+  txId: string;
+}
 
 export interface Draft extends DraftTerms {
   issuerIdentity: string;
@@ -78,6 +107,9 @@ export interface Draft extends DraftTerms {
   /** Index into plannedPath of the hop to be paid next; equal to its length once the draft has arrived. */
   nextHop: number;
   holderId: string;
+  /** What the implementing unit has accepted so far (the whole amount once ACCEPTED). */
+  acceptedAmount?: string;
+  acceptances?: Acceptance[];
   acceptedAt?: string;
   acceptedTxId?: string;
 }
@@ -88,6 +120,23 @@ export const termsSchema = z.strictObject({
     toCountyFund: instant('deadlines.toCountyFund'),
     toUnit: instant('deadlines.toUnit'),
   }),
+  /** Split every draft's last leg into tranches released against milestones (按需拨付). */
+  tranches: z
+    .array(
+      z.strictObject({
+        percent: z.number('tranche percent must be a number').int('tranche percent must be a whole number').min(1, 'tranche percent must be 1–100').max(100, 'tranche percent must be 1–100'),
+        milestone: text('tranche milestone', 100).optional(),
+      }),
+      'tranches must be a list',
+    )
+    .min(1, 'tranches: at least one tranche')
+    .max(10, 'tranches: at most 10 tranches')
+    .refine((list) => list.reduce((s, t) => s + t.percent, 0) === 100, 'tranches: the percentages must add up to 100')
+    .refine((list) => list.every((t, i) => i === 0 || t.milestone !== undefined), 'tranches: only the first tranche may be released without a milestone')
+    .refine((list) => new Set(list.flatMap((t) => (t.milestone ? [t.milestone] : []))).size === list.filter((t) => t.milestone).length, 'tranches: a milestone releases one tranche')
+    .optional(),
+  /** The provincial command's reason for approving a plan the fund policy would refuse. */
+  policyException: text('policyException', 1000, 5).optional(),
 });
 export type IssueTerms = z.output<typeof termsSchema>;
 
@@ -126,6 +175,45 @@ async function countyFundCompany(ctx: FundContext, county: string): Promise<Orga
   return found[0];
 }
 
+/** The amount one hop of a draft carries: its tranche, or the whole draft. */
+export function hopAmount(draft: Pick<Draft, 'amount'>, hop: PlannedHop): string {
+  return hop.amount ?? draft.amount;
+}
+
+/** The end of a milestone's due day in the province's time (Beijing), as an instant every endorser agrees on. */
+function endOfDay(day: string): string {
+  return new Date(`${day}T23:59:59+08:00`).toISOString();
+}
+
+/**
+ * The last leg as one hop, or as tranches: amounts by percent rounded down to the fen, the last tranche taking the
+ * remainder so the tranches add up to the draft exactly. A milestone's tranche is due by the later of the leg's
+ * deadline and the end of the milestone's due day.
+ */
+function lastLeg(project: Project, amount: string, terms: IssueTerms, from: Party, to: Party, seq: number): PlannedHop[] {
+  const deadline = terms.deadlines.toUnit;
+  if (!terms.tranches) return [{ seq, stage: 'toUnit', from, to, deadline }];
+  const total = BigInt(amount);
+  let given = 0n;
+  return terms.tranches.map((t, i) => {
+    const last = i === terms.tranches!.length - 1;
+    const part = last ? total - given : (total * BigInt(t.percent)) / 100n;
+    given += part;
+    const due = t.milestone ? project.milestones.find((m) => m.name === t.milestone)!.dueDate : undefined;
+    const trancheDeadline = due && endOfDay(due) > deadline ? endOfDay(due) : deadline;
+    const tranche: Tranche = { n: i + 1, of: terms.tranches!.length, percent: t.percent, ...(t.milestone ? { milestone: t.milestone } : {}) };
+    return { seq: seq + i, stage: 'toUnit' as const, from, to, deadline: trancheDeadline, amount: part.toString(), tranche };
+  });
+}
+
+function checkTranches(project: Project, terms: IssueTerms): void {
+  for (const [i, t] of (terms.tranches ?? []).entries()) {
+    if (t.milestone && !project.milestones.some((m) => m.name === t.milestone)) {
+      throw invalid(`terms.tranches.${i}.milestone: project ${project.id} has no milestone "${t.milestone}" (its milestones: ${project.milestones.map((m) => m.name).join(', ')})`);
+    }
+  }
+}
+
 function checkDeadlines(ctx: FundContext, terms: IssueTerms): void {
   const d = terms.deadlines;
   if (d.toPartnership <= ctx.nowIso) throw invalid('deadlines.toPartnership must be after the approval time');
@@ -141,6 +229,7 @@ function checkDeadlines(ctx: FundContext, terms: IssueTerms): void {
  */
 export async function planDrafts(ctx: FundContext, config: ChannelConfig, project: Project, issuerId: string, terms: IssueTerms): Promise<DraftTerms[]> {
   checkDeadlines(ctx, terms);
+  checkTranches(project, terms);
   if (!config.limitedPartnershipId) throw badState('the channel configuration names no limited partnership (limitedPartnershipId)');
   const partnership = party(await requireParty(ctx, 'config.limitedPartnershipId', config.limitedPartnershipId, 'limitedPartnership'));
   const county = party(await countyFundCompany(ctx, project.county));
@@ -150,28 +239,27 @@ export async function planDrafts(ctx: FundContext, config: ChannelConfig, projec
     const payer = party(await requireParty(ctx, `fundingPlan.${i}.payerId`, share.payerId, share.source));
     const legs: Array<[Stage, Party, Party]> =
       share.source === 'countyFinance'
-        ? [
-            ['toCountyFund', payer, county],
-            ['toUnit', county, unit],
-          ]
+        ? [['toCountyFund', payer, county]]
         : [
             ['toPartnership', payer, partnership],
             ['toCountyFund', partnership, county],
-            ['toUnit', county, unit],
           ];
+    const plannedPath: PlannedHop[] = legs.map(([stage, from, to], seq) => ({ seq, stage, from, to, deadline: terms.deadlines[stage] }));
+    plannedPath.push(...lastLeg(project, share.amount, terms, county, unit, plannedPath.length));
     plans.push({
       draftId: draftIdOf(project.id, i + 1),
       projectId: project.id,
       source: share.source,
       issuerId,
       amount: share.amount,
-      plannedPath: legs.map(([stage, from, to], seq) => ({ seq, stage, from, to, deadline: terms.deadlines[stage] })),
+      plannedPath,
       specialRules: {
         purpose: `${project.name} (${project.county}${project.town})`,
         payeeScope: [unit.orgId],
-        expiresAt: terms.deadlines.toUnit,
+        expiresAt: plannedPath[plannedPath.length - 1].deadline,
         disbursement: 'ON_DEMAND',
         circulation: 'PLATFORM_ONLY',
+        ...(project.payees.length > 0 ? { payees: project.payees } : {}),
       },
     });
   }
@@ -253,24 +341,29 @@ export async function transferDraft(ctx: FundContext, draft: Draft, hop: ActualH
   const planned = draft.plannedPath[draft.nextHop];
   if (!planned || planned.seq !== hop.seq) throw badState(`draft ${draft.draftId} has already moved past hop ${hop.seq}`);
   const nextHop = draft.nextHop + 1;
-  const arrived = nextHop === draft.plannedPath.length;
+  // Each tranche of the last leg is accepted as it arrives, as the whole draft is when it is not split.
+  const atUnit = planned.stage === 'toUnit';
   const moved: Draft = {
     ...draft,
     actualPath: [...draft.actualPath, hop],
     nextHop,
     holderId: planned.to.orgId,
-    status: arrived ? 'AWAITING_ACCEPTANCE' : 'IN_TRANSIT',
+    status: atUnit ? 'AWAITING_ACCEPTANCE' : 'IN_TRANSIT',
   };
   await drafts(ctx).put(moved, draft.draftId);
   return moved;
 }
 
 /** Acceptance (承兑) by the implementing unit holding a draft that has travelled its whole path. */
-export async function acceptDraft(ctx: FundContext, caller: Caller, draftId: string): Promise<{ draft: Draft; projectFunded: boolean }> {
+export async function acceptDraft(ctx: FundContext, caller: Caller, draftId: string): Promise<{ draft: Draft; amount: string; projectFunded: boolean }> {
   const draft = await getDraft(ctx, draftId);
   if (draft.holderId !== caller.orgId) throw denied(`draft ${draftId} is held by ${draft.holderId}, not ${caller.orgId}`);
   if (draft.status === 'ACCEPTED') throw badState(`draft ${draftId} is already accepted`);
-  if (draft.status !== 'AWAITING_ACCEPTANCE') throw badState(`draft ${draftId} has not completed its path (hop ${draft.nextHop + 1} of ${draft.plannedPath.length} is unpaid)`);
+  if (draft.status !== 'AWAITING_ACCEPTANCE') {
+    const next = draft.plannedPath[draft.nextHop];
+    const what = next?.tranche ? `tranche ${next.tranche.n} of ${next.tranche.of}` : `hop ${draft.nextHop + 1} of ${draft.plannedPath.length}`;
+    throw badState(`draft ${draftId} has nothing awaiting acceptance (${what} is unpaid)`);
+  }
   if (!draft.specialRules.payeeScope.includes(caller.orgId)) throw denied(`${caller.orgId} is outside the draft's payee scope`);
   // Accepting is promising the money is what the issuer signed for: a draft altered since issue is refused.
   if (!signatureValid(draft.issuerCertificate, signedContent(termsOf(draft)), draft.issuerSignature)) {
@@ -280,10 +373,19 @@ export async function acceptDraft(ctx: FundContext, caller: Caller, draftId: str
     // Late acceptance is allowed but recorded: the money has arrived and must not be stranded.
     ctx.emit('DraftAcceptedAfterExpiry', { draftId, expiresAt: draft.specialRules.expiresAt });
   }
-  const accepted: Draft = { ...draft, status: 'ACCEPTED', acceptedAt: ctx.nowIso, acceptedTxId: ctx.txId };
+  const arrived = draft.plannedPath[draft.nextHop - 1];
+  const amount = hopAmount(draft, arrived);
+  const complete = draft.nextHop === draft.plannedPath.length;
+  const accepted: Draft = {
+    ...draft,
+    status: complete ? 'ACCEPTED' : 'PARTLY_ACCEPTED',
+    acceptedAmount: (BigInt(draft.acceptedAmount ?? '0') + BigInt(amount)).toString(),
+    acceptances: [...(draft.acceptances ?? []), { seq: arrived.seq, amount, at: ctx.nowIso, txId: ctx.txId }],
+    ...(complete ? { acceptedAt: ctx.nowIso, acceptedTxId: ctx.txId } : {}),
+  };
   await drafts(ctx).put(accepted, draftId);
   const siblings = await projectDrafts(ctx, draft.projectId);
-  const projectFunded = siblings.every((d) => (d.draftId === draftId ? true : d.status === 'ACCEPTED'));
-  return { draft: accepted, projectFunded };
+  const projectFunded = siblings.every((d) => (d.draftId === draftId ? complete : d.status === 'ACCEPTED'));
+  return { draft: accepted, amount, projectFunded };
 }
 

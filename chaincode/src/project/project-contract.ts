@@ -8,10 +8,13 @@ import { HistoryEntry } from '../ledger/state';
 import { id, parseArg, parseJsonArg, text } from '../ledger/validation';
 import { ALL_ROLES } from '../access/roles';
 import { authorise } from '../access/caller';
-import { issueDrafts, planDrafts, signaturesSchema, termsSchema } from '../draft/draft';
+import { issueDrafts, planDrafts, projectDrafts, signaturesSchema, termsSchema } from '../draft/draft';
 import {
   PROJECT_STATUSES,
   Project,
+  checkPolicyAtApproval,
+  confirmMilestone,
+  confirmationSchema,
   fileProject,
   getProject,
   listProjects,
@@ -70,11 +73,14 @@ export class ProjectContract extends FundContract {
     const terms = parseJsonArg('terms', termsJson, termsSchema);
     const signatures = parseJsonArg('signatures', signaturesJson, signaturesSchema);
     requireSubmitted(project);
+    const policy = await checkPolicyAtApproval(ctx, caller, project, terms.policyException);
     const plans = await planDrafts(ctx, caller.config, project, caller.orgId, terms);
     const drafts = await issueDrafts(ctx, caller, plans, signatures);
     if (sumFen(drafts.map((d) => d.amount)) !== project.budget) throw badState(`drafts of project ${project.id} do not add up to its budget`);
+    const { policy: _filingCheck, ...rest } = project;
     const approved: Project = {
-      ...project,
+      ...rest,
+      ...(policy ? { policy } : {}),
       status: 'APPROVED',
       draftIds: drafts.map((d) => d.draftId),
       approvedAt: ctx.nowIso,
@@ -82,7 +88,15 @@ export class ProjectContract extends FundContract {
       updatedAt: ctx.nowIso,
     };
     await projects(ctx).put(approved, project.id);
-    ctx.emit('ProjectApproved', { projectId: project.id, revision: project.revision, opinion: checkedOpinion, by: caller.orgId, budget: project.budget });
+    ctx.emit('ProjectApproved', {
+      projectId: project.id,
+      revision: project.revision,
+      opinion: checkedOpinion,
+      by: caller.orgId,
+      budget: project.budget,
+      ...(policy ? { policyVersion: policy.version, policyException: policy.exception?.approvedReason ?? null } : {}),
+      tranches: terms.tranches?.length ?? 0,
+    });
     for (const d of drafts) {
       ctx.emit('DraftIssued', { draftId: d.draftId, projectId: d.projectId, source: d.source, amount: d.amount, holderId: d.holderId });
     }
@@ -98,7 +112,17 @@ export class ProjectContract extends FundContract {
   @Transaction()
   async reportProgress(ctx: FundContext, projectId: string, reportJson: string): Promise<Project> {
     const caller = await authorise(ctx, ['implementingUnit']);
-    return reportProgress(ctx, caller, parseArg('projectId', projectId, id('projectId')), parseJsonArg('report', reportJson, progressSchema));
+    const checkedId = parseArg('projectId', projectId, id('projectId'));
+    const report = parseJsonArg('report', reportJson, progressSchema);
+    const trancheAccepted = (await projectDrafts(ctx, checkedId)).some((d) => d.plannedPath.some((h) => h.tranche) && BigInt(d.acceptedAmount ?? '0') > 0n);
+    return reportProgress(ctx, caller, checkedId, report, trancheAccepted);
+  }
+
+  /** The county office confirms a milestone the unit reported, releasing the tranches tied to it. */
+  @Transaction()
+  async confirmMilestone(ctx: FundContext, projectId: string, confirmationJson: string): Promise<Project> {
+    const caller = await authorise(ctx, ['countyOffice']);
+    return confirmMilestone(ctx, caller, parseArg('projectId', projectId, id('projectId')), parseJsonArg('confirmation', confirmationJson, confirmationSchema));
   }
 
   @Transaction(false)

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { FundContext } from '../ledger/context';
 import { badState, denied, invalid, notFound } from '../ledger/errors';
 import { FEN_PATTERN, sumFen } from '../ledger/money';
-import { day, documentRef, fen, id, text } from '../ledger/validation';
+import { accountNo, day, documentRef, fen, id, text } from '../ledger/validation';
 import { Caller } from '../access/caller';
 import { OVERSIGHT_ROLES } from '../access/roles';
 import { requireParty } from '../organisation/organisation';
 import { INDEX_VALUE } from '../ledger/state';
+import { PolicyCheck, currentPolicy, planProblems, requireCompliant } from '../policy/policy';
 
 /**
  * A poverty-alleviation project (扶贫项目) and its life cycle:
@@ -46,6 +47,14 @@ export const projectInputSchema = z
       .min(1, 'the funding plan needs at least one source')
       .max(10, 'at most 10 funding sources'),
     documents: z.array(documentRef, 'documents must be a list').max(20, 'at most 20 documents').default([]),
+    /** Who the implementing unit may pay the money out to (承兑后的支付对象): contractors, cooperatives, suppliers. */
+    payees: z
+      .array(z.strictObject({ name: text('payee name', 100), accountNo: accountNo('payee accountNo'), bank: text('payee bank', 100) }), 'payees must be a list')
+      .max(20, 'at most 20 payees')
+      .default([])
+      .refine((list) => new Set(list.map((p) => p.accountNo)).size === list.length, 'a payee account is listed twice'),
+    /** Why a plan that does not meet the fund policy should still be approved; the provincial command decides. */
+    exceptionRequest: text('exceptionRequest', 1000, 5).optional(),
   })
   .refine((p) => p.endDate >= p.startDate, { message: 'endDate must not be before startDate', path: ['endDate'] })
   .refine((p) => p.milestones.every((m) => m.dueDate >= p.startDate && m.dueDate <= p.endDate), {
@@ -97,6 +106,19 @@ export interface Project extends ProjectInput {
   completedAt?: string;
   percentComplete: number;
   progress: ProgressReport[];
+  /** The fund policy the plan was last checked under (at filing, then at approval); absent when none was in force. */
+  policy?: PolicyCheck;
+  /** Milestones the county office has confirmed, which release the tranches tied to them. */
+  milestoneConfirmations?: MilestoneConfirmation[];
+}
+
+export interface MilestoneConfirmation {
+  milestone: string;
+  note: string;
+  byOrg: string;
+  byIdentity: string;
+  at: string;
+  txId: string;
 }
 
 export const projects = (ctx: FundContext) => ctx.store<Project>('Project');
@@ -134,9 +156,46 @@ export const projectIdSchema = z.string('id must be a string').regex(PROJECT_ID_
  * decided before the project exists); without it the id is derived from the transaction id, unique and the same on
  * every endorser.
  */
+/** Check a plan against the policy in force: a non-compliant plan needs the county's reason for an exception. */
+async function checkPolicyAtFiling(ctx: FundContext, input: ProjectInput): Promise<PolicyCheck | undefined> {
+  const policy = await currentPolicy(ctx);
+  if (!policy) return undefined;
+  const problems = planProblems(policy, input.fundingPlan);
+  requireCompliant(problems, input.exceptionRequest !== undefined, 'Change the funding plan, or file it with an exceptionRequest giving the reason for the provincial command to decide');
+  return { version: policy.version, problems };
+}
+
+/**
+ * The policy in force decides again at approval (it may have changed since filing): a non-compliant plan is
+ * approved only with the provincial command's own reason, recorded with the county's request.
+ */
+export async function checkPolicyAtApproval(ctx: FundContext, caller: Caller, project: Project, exceptionReason: string | undefined): Promise<PolicyCheck | undefined> {
+  const policy = await currentPolicy(ctx);
+  if (!policy) {
+    if (exceptionReason !== undefined) throw invalid('terms.policyException: no fund policy is in force, so there is nothing to make an exception to');
+    return undefined;
+  }
+  const problems = planProblems(policy, project.fundingPlan);
+  if (problems.length === 0) {
+    if (exceptionReason !== undefined) throw invalid(`terms.policyException: the plan complies with fund policy v${policy.version}; no exception is needed`);
+    return { version: policy.version, problems };
+  }
+  requireCompliant(problems, exceptionReason !== undefined, 'Reject it for the county to revise, or approve it with a policyException giving the reason');
+  const exception = {
+    ...(project.exceptionRequest ? { requestedReason: project.exceptionRequest } : {}),
+    approvedReason: exceptionReason!,
+    approvedBy: caller.orgId,
+    approvedByIdentity: caller.identity,
+    at: ctx.nowIso,
+    txId: ctx.txId,
+  };
+  return { version: policy.version, problems, exception };
+}
+
 export async function fileProject(ctx: FundContext, caller: Caller, input: ProjectInput, routedId?: string): Promise<Project> {
   requireOwnCounty(caller, input.county);
   await checkParties(ctx, input);
+  const policy = await checkPolicyAtFiling(ctx, input);
   const projectId = routedId ?? `PRJ-${ctx.txId.slice(0, 12).toUpperCase()}`;
   if (await projects(ctx).exists(projectId)) throw badState(`project id ${projectId} is already taken; resubmit`);
   const project: Project = {
@@ -151,6 +210,8 @@ export async function fileProject(ctx: FundContext, caller: Caller, input: Proje
     draftIds: [],
     percentComplete: 0,
     progress: [],
+    milestoneConfirmations: [],
+    ...(policy ? { policy } : {}),
   };
   await projects(ctx).put(project, projectId);
   await byCounty(ctx).put(INDEX_VALUE, input.county, projectId);
@@ -164,7 +225,9 @@ export async function reviseProject(ctx: FundContext, caller: Caller, projectId:
   if (project.status !== 'REJECTED') throw badState(`project ${projectId} is ${project.status}; only a rejected project can be revised`);
   if (input.county !== project.county) throw invalid('county: a project cannot move to another county');
   await checkParties(ctx, input);
-  const revised: Project = { ...project, ...input, status: 'SUBMITTED', revision: project.revision + 1, updatedAt: ctx.nowIso };
+  const policy = await checkPolicyAtFiling(ctx, input);
+  const { policy: _previousCheck, exceptionRequest: _previousRequest, ...rest } = project;
+  const revised: Project = { ...rest, ...input, ...(policy ? { policy } : {}), status: 'SUBMITTED', revision: project.revision + 1, updatedAt: ctx.nowIso };
   await projects(ctx).put(revised, projectId);
   ctx.emit('ProjectRevised', { projectId, revision: revised.revision, by: caller.orgId });
   return revised;
@@ -195,10 +258,15 @@ export const progressSchema = z.strictObject({
 });
 
 /** Progress (项目进度) with evidence whose files stay off-chain and whose SHA-256 is recorded here. */
-export async function reportProgress(ctx: FundContext, caller: Caller, projectId: string, input: z.output<typeof progressSchema>): Promise<Project> {
+/**
+ * `trancheAccepted`: the unit has accepted a first tranche of a project paid in tranches, so work (and its
+ * reports, which release the next tranches) starts before the whole budget has arrived.
+ */
+export async function reportProgress(ctx: FundContext, caller: Caller, projectId: string, input: z.output<typeof progressSchema>, trancheAccepted: boolean): Promise<Project> {
   const project = await getProject(ctx, projectId);
   if (project.implementingUnitId !== caller.orgId) throw denied(`${caller.orgId} is not the implementing unit of project ${projectId}`);
-  if (project.status !== 'FUNDED') throw badState(`project ${projectId} is ${project.status}; progress is reported once the drafts are accepted`);
+  const underway = project.status === 'FUNDED' || (project.status === 'APPROVED' && trancheAccepted);
+  if (!underway) throw badState(`project ${projectId} is ${project.status}; progress is reported once the drafts (or a first tranche) are accepted`);
   if (input.percent < project.percentComplete) throw invalid(`percent: progress cannot go back from ${project.percentComplete}% to ${input.percent}%`);
   const report: ProgressReport = { ...input, byOrg: caller.orgId, at: ctx.nowIso, txId: ctx.txId };
   const completed = input.percent === 100;
@@ -213,6 +281,23 @@ export async function reportProgress(ctx: FundContext, caller: Caller, projectId
   await projects(ctx).put(updated, projectId);
   ctx.emit('ProgressReported', { projectId, percent: input.percent, milestone: input.milestone, evidence: input.evidence.map((e) => e.sha256) });
   if (completed) ctx.emit('ProjectCompleted', { projectId });
+  return updated;
+}
+
+export const confirmationSchema = z.strictObject({ milestone: text('milestone', 100), note: text('note', 1000, 0).default('') });
+
+/** The county office confirms a reported milestone (its evidence checked on site), releasing the tranches tied to it. */
+export async function confirmMilestone(ctx: FundContext, caller: Caller, projectId: string, input: z.output<typeof confirmationSchema>): Promise<Project> {
+  const project = await getProject(ctx, projectId);
+  if (project.countyOfficeId !== caller.orgId) throw denied(`project ${projectId} was filed by ${project.countyOfficeId}; only that office confirms its milestones`);
+  if (!project.milestones.some((m) => m.name === input.milestone)) throw invalid(`milestone: project ${projectId} has no milestone "${input.milestone}"`);
+  if (!project.progress.some((r) => r.milestone === input.milestone)) throw badState(`milestone "${input.milestone}" has not been reported with evidence yet; it cannot be confirmed`);
+  const confirmations = project.milestoneConfirmations ?? [];
+  if (confirmations.some((c) => c.milestone === input.milestone)) throw badState(`milestone "${input.milestone}" is already confirmed`);
+  const confirmation: MilestoneConfirmation = { ...input, byOrg: caller.orgId, byIdentity: caller.identity, at: ctx.nowIso, txId: ctx.txId };
+  const updated: Project = { ...project, milestoneConfirmations: [...confirmations, confirmation], updatedAt: ctx.nowIso };
+  await projects(ctx).put(updated, projectId);
+  ctx.emit('MilestoneConfirmed', { projectId, milestone: input.milestone, by: caller.orgId });
   return updated;
 }
 

@@ -7,16 +7,20 @@ import { id, parseArg, parseJsonArg, serialNo, text } from '../ledger/validation
 import { ALL_ROLES, OVERSIGHT_ROLES, Role } from '../access/roles';
 import { Caller, authorise } from '../access/caller';
 import { canSee, getProject } from '../project/project';
+import { payoutSchema } from './payout';
 import {
   CheckResult,
   Discrepancy,
+  PayoutStatement,
   TransferClaim,
   TransferRecord,
   bankRecordSchema,
   discrepancies,
   listPending,
+  payoutStatement,
   reconcile,
   recordBankTransfer,
+  registerPayout,
   registerSerial,
   registrationSchema,
   resolveDiscrepancy,
@@ -43,6 +47,22 @@ export class ReconciliationContract extends FundContract {
   async registerSerial(ctx: FundContext, registrationJson: string): Promise<CheckResult> {
     const caller = await authorise(ctx, PAYERS);
     return registerSerial(ctx, caller, parseJsonArg('registration', registrationJson, registrationSchema));
+  }
+
+  /** The implementing unit registers the serial of a payout to a payee its drafts name (承兑后支付). */
+  @Transaction()
+  async registerPayout(ctx: FundContext, payoutJson: string): Promise<CheckResult> {
+    const caller = await authorise(ctx, ['implementingUnit']);
+    return registerPayout(ctx, caller, parseJsonArg('payout', payoutJson, payoutSchema));
+  }
+
+  /** A project's payouts: accepted, paid out, awaiting the bank, the payees in scope and each payout registered. */
+  @Transaction(false)
+  async payouts(ctx: FundContext, projectId: string): Promise<PayoutStatement> {
+    const caller = await authorise(ctx, ALL_ROLES);
+    const checkedId = parseArg('projectId', projectId, id('projectId'));
+    if (!(await mayReadProject(ctx, caller, checkedId))) throw denied(`${caller.orgId} may not see project ${checkedId}`);
+    return payoutStatement(ctx, checkedId);
   }
 
   /** The bank pushes its own record of a transfer from an account it holds. */

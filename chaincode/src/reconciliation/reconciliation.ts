@@ -6,7 +6,10 @@ import { INDEX_VALUE } from '../ledger/state';
 import { accountNo, fen, id, instant, serialNo } from '../ledger/validation';
 import { Caller } from '../access/caller';
 import { accountOwner, getOrganisation } from '../organisation/organisation';
-import { Draft, Party, STAGES, Stage, getDraft, transferDraft } from '../draft/draft';
+import { Draft, Party, Payee, STAGES, Stage, getDraft, hopAmount, projectDrafts, transferDraft } from '../draft/draft';
+import { nextHopHeldBack } from '../draft/release';
+import { getProject } from '../project/project';
+import { PAYOUT, applyPayout, payoutTally, reservePayout, type PayoutInput } from './payout';
 
 /**
  * Real-time reconciliation (实时对账, thesis 6.3.2). The paying unit registers the bank serial of its
@@ -20,11 +23,14 @@ export type MatchStatus = 'PENDING' | 'MATCHED' | 'MISMATCHED' | 'UNMATCHED';
 export interface TransferClaim {
   serial: string;
   projectId: string;
+  /** The draft hops the transfer moves; empty for a payout, which moves money out of the unit's account. */
   hops: Array<{ draftId: string; seq: number }>;
-  stage: Stage;
+  stage: Stage | typeof PAYOUT;
   from: Party;
   to: Party;
   expectedAmount: string;
+  /** A payout's purpose, as the unit registered it. */
+  purpose?: string;
   deadline: string;
   registeredBy: string;
   registeredAt: string;
@@ -84,6 +90,8 @@ export const discrepancies = (ctx: FundContext) => ctx.store<Discrepancy>('Discr
 const pending = (ctx: FundContext) => ctx.store<{ since: string }>('Pending');
 /** ClaimByHop~draftId~seq~serial: every registration made for a draft hop. */
 const claimsByHop = (ctx: FundContext) => ctx.store<object>('ClaimByHop');
+/** PayoutByProject~projectId~serial: the payouts registered for a project. */
+const payoutsByProject = (ctx: FundContext) => ctx.store<object>('PayoutByProject');
 /** OpenByHop~draftId~seq~discrepancyId: open discrepancies a later match on that hop supersedes. */
 const openByHop = (ctx: FundContext) => ctx.store<object>('OpenByHop');
 /** OpenBySerial~serial~discrepancyId: open discrepancies a later match of that serial supersedes. */
@@ -120,11 +128,18 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
   const projectId = drafts[0].projectId;
   for (const d of drafts) {
     if (d.projectId !== projectId) throw invalid(`draftIds: ${d.draftId} belongs to ${d.projectId}; one transfer carries drafts of one project only`);
-    const done = d.actualPath.find((h) => h.stage === input.stage);
-    if (done) throw badState(`draft ${d.draftId} has already moved through ${input.stage} (serial ${done.serial})`);
+  }
+  const project = await getProject(ctx, projectId);
+  for (const d of drafts) {
     const hop = d.plannedPath[d.nextHop];
-    if (!hop) throw badState(`draft ${d.draftId} has completed its path`);
-    if (hop.stage !== input.stage) throw badState(`draft ${d.draftId} is due for ${hop.stage} next, not ${input.stage}`);
+    if (!hop || hop.stage !== input.stage) {
+      const done = d.actualPath.find((h) => h.stage === input.stage);
+      if (done) throw badState(`draft ${d.draftId} has already moved through ${input.stage} (serial ${done.serial})`);
+      if (!hop) throw badState(`draft ${d.draftId} has completed its path`);
+      throw badState(`draft ${d.draftId} is due for ${hop.stage} next, not ${input.stage}`);
+    }
+    const heldBack = await nextHopHeldBack(ctx, d, project);
+    if (heldBack) throw badState(heldBack);
   }
   const hop0 = drafts[0].plannedPath[drafts[0].nextHop];
   for (const d of drafts.slice(1)) {
@@ -147,7 +162,7 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
     stage: input.stage,
     from: hop0.from,
     to: hop0.to,
-    expectedAmount: sumFen(drafts.map((d) => d.amount)),
+    expectedAmount: sumFen(drafts.map((d) => hopAmount(d, d.plannedPath[d.nextHop]))),
     deadline: drafts.map((d) => d.plannedPath[d.nextHop].deadline).sort()[0],
     registeredBy: caller.orgId,
     registeredAt: ctx.nowIso,
@@ -158,6 +173,32 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
   await pending(ctx).put({ since: ctx.nowIso }, 'claim', claim.serial);
   for (const h of claim.hops) await claimsByHop(ctx).put(INDEX_VALUE, h.draftId, String(h.seq), claim.serial);
   ctx.emit('SerialRegistered', { serial: claim.serial, projectId, draftIds: input.draftIds, stage: input.stage, amount: claim.expectedAmount, by: caller.orgId });
+  return (await records(ctx).exists(claim.serial)) ? reconcile(ctx, claim.serial) : result(claim.serial, 'PENDING_BANK_RECORD', claim);
+}
+
+/** The implementing unit registers the serial of a payout from its account to a payee in the drafts' scope. */
+export async function registerPayout(ctx: FundContext, caller: Caller, input: PayoutInput): Promise<CheckResult> {
+  if (await claims(ctx).exists(input.serial)) throw conflict(`serial ${input.serial} is already registered`);
+  const { from, to, deadline } = await reservePayout(ctx, caller, input);
+  const claim: TransferClaim = {
+    serial: input.serial,
+    projectId: input.projectId,
+    hops: [],
+    stage: PAYOUT,
+    from,
+    to,
+    expectedAmount: input.amount,
+    purpose: input.purpose,
+    deadline,
+    registeredBy: caller.orgId,
+    registeredAt: ctx.nowIso,
+    registeredTxId: ctx.txId,
+    status: 'PENDING',
+  };
+  await claims(ctx).put(claim, claim.serial);
+  await pending(ctx).put({ since: ctx.nowIso }, 'claim', claim.serial);
+  await payoutsByProject(ctx).put(INDEX_VALUE, claim.projectId, claim.serial);
+  ctx.emit('PayoutRegistered', { serial: claim.serial, projectId: claim.projectId, payee: to.orgId, payeeAccount: to.accountNo, amount: input.amount, purpose: input.purpose, by: caller.orgId });
   return (await records(ctx).exists(claim.serial)) ? reconcile(ctx, claim.serial) : result(claim.serial, 'PENDING_BANK_RECORD', claim);
 }
 
@@ -245,7 +286,16 @@ export async function reconcile(ctx: FundContext, serial: string): Promise<Check
   if (problems.length > 0) {
     const discrepancy = await raise(ctx, 'MISMATCH', serial, claim, problems);
     await settle(ctx, claim, record, 'MISMATCHED');
+    if (claim.stage === PAYOUT) await applyPayout(ctx, claim.projectId, claim.expectedAmount, false);
     return result(serial, 'MISMATCH', claim, { discrepancyId: discrepancy.id, problems });
+  }
+
+  if (claim.stage === PAYOUT) {
+    await applyPayout(ctx, claim.projectId, claim.expectedAmount, true);
+    await settle(ctx, claim, record, 'MATCHED');
+    await supersedeOpenDiscrepancies(ctx, claim, serial);
+    ctx.emit('PayoutMatched', { serial, projectId: claim.projectId, amount: record.amount, from: claim.from.orgId, payee: claim.to.orgId, payeeAccount: claim.to.accountNo, purpose: claim.purpose, paidAt: record.paidAt });
+    return result(serial, 'MATCHED', claim);
   }
 
   const overdue = record.paidAt > claim.deadline;
@@ -337,6 +387,25 @@ export async function serialStatus(ctx: FundContext, serial: string): Promise<{ 
   const record = await records(ctx).get(serial);
   if (!claim && !record) throw notFound('serial', serial);
   return { serial, claim, record };
+}
+
+/** What a project's unit has accepted, paid out and reserved, its payees, and every payout registered. */
+export interface PayoutStatement {
+  projectId: string;
+  accepted: string;
+  paidOut: string;
+  pending: string;
+  payees: Payee[];
+  payouts: TransferClaim[];
+}
+
+export async function payoutStatement(ctx: FundContext, projectId: string): Promise<PayoutStatement> {
+  const drafts = await projectDrafts(ctx, projectId);
+  const tally = await payoutTally(ctx, projectId);
+  const payees = [...new Map(drafts.flatMap((d) => d.specialRules.payees ?? []).map((p) => [p.accountNo, p])).values()];
+  const payouts: TransferClaim[] = [];
+  for (const [, serial] of await payoutsByProject(ctx).listKeys([projectId])) payouts.push((await claims(ctx).get(serial))!);
+  return { projectId, accepted: sumFen(drafts.map((d) => d.acceptedAmount ?? '0')), paidOut: tally.paidOut, pending: tally.pending, payees, payouts };
 }
 
 export async function listPending(ctx: FundContext): Promise<Array<{ kind: string; serial: string; since: string }>> {

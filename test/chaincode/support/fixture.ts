@@ -70,6 +70,12 @@ export function leishanProject(overrides: Record<string, unknown> = {}) {
   };
 }
 
+/** Who the 雷山县 unit pays the money out to: a contractor and a villagers' cooperative. */
+export const PAYEES = [
+  { name: '雷山县苗岭建筑工程有限公司', accountNo: '620000000101', bank: '贵州银行雷山支行' },
+  { name: '大塘镇茶叶种植专业合作社', accountNo: '620000000102', bank: '贵州农信大塘分社' },
+];
+
 /** Deadlines for the three legs, counted in days from the harness clock. */
 export function terms(h: ChaincodeHarness, days = [10, 20, 30]) {
   const at = (d: number) => new Date(h.clock.getTime() + d * 86400 * 1000).toISOString();
@@ -84,13 +90,22 @@ export interface DraftView {
   status: string;
   nextHop: number;
   holderId: string;
-  plannedPath: Array<{ seq: number; stage: string; deadline: string; from: { orgId: string; accountNo: string }; to: { orgId: string; accountNo: string } }>;
+  plannedPath: Array<{
+    seq: number;
+    stage: string;
+    deadline: string;
+    amount?: string;
+    tranche?: { n: number; of: number; percent: number; milestone?: string };
+    from: { orgId: string; accountNo: string };
+    to: { orgId: string; accountNo: string };
+  }>;
+  acceptedAmount?: string;
   actualPath: Array<{ seq: number; serial: string; overdue: boolean; transferAmount: string }>;
 }
 
 /** A freshly filed and approved 雷山县 project; its drafts in funding-plan order (bank, province, county). */
-export async function approvedProject(h: ChaincodeHarness, deadlineDays?: number[]): Promise<{ projectId: string; drafts: DraftView[] }> {
-  const project = await h.ok<{ id: string }>(await actor(h, 'countyOffice'), 'Project:file', JSON.stringify(leishanProject()));
+export async function approvedProject(h: ChaincodeHarness, deadlineDays?: number[], overrides: Record<string, unknown> = {}): Promise<{ projectId: string; drafts: DraftView[] }> {
+  const project = await h.ok<{ id: string }>(await actor(h, 'countyOffice'), 'Project:file', JSON.stringify(leishanProject(overrides)));
   const lgo = await actor(h, 'leadingGroup');
   const approval = await h.approve(lgo, project.id, '同意', terms(h, deadlineDays));
   if (!approval.ok) throw new Error(approval.message);
@@ -141,7 +156,7 @@ export function transferPlan(drafts: DraftView[]): PlannedTransfer[] {
       payer: PAYER_OF[hop.from.orgId],
       stage: hop.stage,
       draftIds: together.map((d) => d.draftId),
-      amount: together.reduce((sum, d) => sum + BigInt(d.amount), 0n).toString(),
+      amount: together.reduce((sum, d) => sum + BigInt(d.plannedPath[next.get(d.draftId)! - 1].amount ?? d.amount), 0n).toString(),
       payeeAccount: hop.to.accountNo,
     });
   }
@@ -163,8 +178,8 @@ export async function payAllHops(h: ChaincodeHarness, projectId: string): Promis
 }
 
 /** A project whose drafts have all been accepted by the unit. */
-export async function fundedProject(h: ChaincodeHarness): Promise<string> {
-  const { projectId } = await approvedProject(h);
+export async function fundedProject(h: ChaincodeHarness, overrides: Record<string, unknown> = {}): Promise<string> {
+  const { projectId } = await approvedProject(h, undefined, overrides);
   const unit = await actor(h, 'unit');
   for (const d of await payAllHops(h, projectId)) await h.ok(unit, 'Draft:accept', d.draftId);
   return projectId;
