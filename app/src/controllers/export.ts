@@ -21,11 +21,7 @@ import { DOSSIER_READERS, OVERSIGHT, route } from './route';
 /** A time cell: the instant, which the CSV writes in ISO 8601 with the platform zone's offset and the workbook as a date cell. */
 const time = (d: Date | string | null | undefined) => (d ? new Date(d) : '');
 
-/** fen → "1234.56" (no thousands separators, so a spreadsheet reads it as a number); exact, via BigInt. */
-export function fenToYuan(fen: string | number | null | undefined): string {
-  return String(Money.of(fen));
-}
-/** An amount cell in yuan: the CSV writes "1234.56", the workbook a number cell with two decimals. */
+/** An amount cell in yuan: the CSV writes "1234.56" (exact, no thousands separators), the workbook a number cell. */
 const yuan = (fen: string | number | null | undefined) => Money.of(fen);
 const fenText = (fen: string | number | null | undefined) => (fen === null || fen === undefined || fen === '' ? '' : BigInt(typeof fen === 'number' ? Math.round(fen) : fen).toString());
 
