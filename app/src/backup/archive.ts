@@ -62,20 +62,20 @@ export interface Manifest {
 /** Progress lines for the operator; long loops report through meter(). */
 export type Progress = (line: string) => void;
 
-/** Reports `done of total` for `label` at most once a second, and always at the end. */
-export function meter(progress: Progress, label: string, total: number, unit = ''): (done: number) => void {
-  let last = 0;
-  return (done) => {
+/** Reports `done of total` for `label` once a second while it lasts, and at the end. */
+export function meter(progress: Progress, label: string, total: number, unit: string): (done: number, end?: boolean) => void {
+  let last = Date.now();
+  return (done, end = done === total) => {
     const now = Date.now();
-    if (done < total && now - last < 1000) return;
+    if (!end && now - last < 1000) return;
     last = now;
-    const pct = total > 0 ? ` (${Math.floor((done / total) * 100)} %)` : '';
-    progress(`  ${label}: ${fmt(done, unit)} of ${fmt(total, unit)}${pct}`);
+    const amount = unit === 'bytes' ? `${mb(done)} of ${mb(total)} MB` : `${done.toLocaleString('en')} of ${total.toLocaleString('en')} ${unit}`;
+    progress(`  ${label}: ${amount}${end ? '' : ` (${Math.floor((done / total) * 100)} %)`}`);
   };
 }
 
-function fmt(n: number, unit: string): string {
-  return unit === 'bytes' ? `${(n / 1048576).toFixed(1)} MB` : `${n.toLocaleString('en')}${unit ? ` ${unit}` : ''}`;
+export function mb(bytes: number): string {
+  return (bytes / 1048576).toFixed(1);
 }
 
 /** Files under `dir` (relative, '/'-separated, sorted), leaving out temporary files an atomic write had not yet renamed. */

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppConfig } from '../config';
-import { copyTree, packArchive, FORMAT, type Manifest, type Progress } from './archive';
+import { copyTree, mb, packArchive, FORMAT, type Manifest, type Progress } from './archive';
 import { dumpDatabase } from './database-dump';
 import { snapshotLedger } from './ledger-snapshot';
 
@@ -39,7 +39,7 @@ export async function takeBackup({ config, mongodbUri, out, env = process.env, p
     progress('› uploads');
     // Uploads are named by their content and never rewritten: hard links are as good as copies.
     const uploads = await copyTree(config.uploadDir, path.join(staging, 'uploads'), { linkable: true, progress });
-    progress(`  ${uploads.files} files, ${(uploads.bytes / 1048576).toFixed(1)} MB`);
+    progress(`  ${uploads.files} files, ${mb(uploads.bytes)} MB`);
     const secretsFile = path.join(config.dataDir, 'secrets.json');
     const secretsKept = existsSync(secretsFile);
     if (secretsKept) await copyFile(secretsFile, path.join(staging, 'secrets.json'));

@@ -70,8 +70,9 @@ export async function dumpDatabase(uri: string, into: string, progress: Progress
       let count = 0;
       for await (const doc of collection.find({}, { batchSize: 1000 })) {
         if (!out.write(`${BSON.EJSON.stringify(doc, { relaxed: false })}\n`)) await once(out, 'drain');
-        tick(++count);
+        tick(++count, false);
       }
+      tick(count, true); // documents added or removed while it was read: the estimate is not the count
       out.end();
       await once(out, 'finish');
       collections.push({ name, file, count, indexes });
