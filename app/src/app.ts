@@ -31,6 +31,8 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
   app.use('/static/bootstrap', express.static(path.dirname(require.resolve('bootstrap/dist/css/bootstrap.min.css')).replace(/css$/, ''), { maxAge: '7d' }));
   app.use('/static/chart.js', express.static(path.dirname(require.resolve('chart.js')), { maxAge: '7d' }));
   app.use('/static', express.static(path.join(ROOT, 'src', 'public'), { maxAge: '1h' }));
+  // Browsers ask for /favicon.ico whatever the page links: send them to the icon the layout links.
+  app.get('/favicon.ico', (_req: Request, res: Response) => res.redirect(301, '/static/favicon.svg'));
 
   // Machine-to-machine bank API: JSON, token-authenticated, no cookies, so no session and no CSRF.
   app.use('/api', controllers.api);

@@ -7,7 +7,7 @@
 import './quiet';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DiscrepancyView, DraftView, LedgerEvent, ProjectView } from '@fund/app/dist/models/projections';
+import { LedgerEvent, ProjectView } from '@fund/app/dist/models/projections';
 import { advanceProject, demoActors, demoProject } from '@fund/app/dist/services/demo';
 import { HomeFigures } from '@fund/app/dist/services/home-figures';
 import type { ProjectFilter } from '@fund/app/dist/services/scope';
@@ -15,12 +15,10 @@ import { startTestPlatform, type TestPlatform } from '../support/platform';
 
 /** The figures as MongoDB aggregates them (how the dashboard computed them before they were kept in memory). */
 async function aggregated(filter: ProjectFilter) {
-  const [byStatus, byCounty, towns, openDiscrepancies, overdueDrafts, recent] = await Promise.all([
+  const [byStatus, byCounty, towns, recent] = await Promise.all([
     ProjectView.aggregate([{ $match: filter }, { $group: { _id: '$status', n: { $sum: 1 } } }]),
     ProjectView.aggregate([{ $match: filter }, { $group: { _id: '$county', released: { $sum: '$releasedFen' }, budget: { $sum: '$budgetFen' } } }]),
     ProjectView.distinct('town', { ...filter, status: { $in: ['FUNDED', 'COMPLETED'] } }),
-    DiscrepancyView.countDocuments({ ...filter, status: 'OPEN' }),
-    DraftView.countDocuments({ ...filter, status: { $in: ['ISSUED', 'IN_TRANSIT'] }, nextDeadline: { $lt: new Date() } }),
     LedgerEvent.find(filter).select('blockNumber').sort({ blockNumber: -1 }).limit(10).lean(),
   ]);
   return {
@@ -29,7 +27,6 @@ async function aggregated(filter: ProjectFilter) {
     byCounty: byCounty.sort((a: { _id: string }, b: { _id: string }) => a._id.localeCompare(b._id, 'zh-CN')),
     released: byCounty.reduce((sum: number, c: { released: number }) => sum + c.released, 0),
     towns: towns.length,
-    openAlerts: openDiscrepancies + overdueDrafts,
     // Events of one block may be listed in another order; the blocks they come from may not differ.
     recentBlocks: recent.map((e) => e.blockNumber),
   };

@@ -6,14 +6,14 @@
  */
 import type { Request, Response, Router } from 'express';
 import type { ChannelConfig } from '@fund/chaincode/dist/config/config';
-import { AuditEntry } from '../models/activity';
+import { AlertAcknowledgement, AuditEntry } from '../models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
 import { formatYuan } from '../services/money';
 import { LOCKOUT_ALERT_HOURS } from '../services/login-guard';
 import { platformOf, zoneOf } from '../platform';
 import type { Translate } from '../i18n';
-import { act, flash, FormError, refusal } from './act';
+import { act, audit, flash, FormError, refusal } from './act';
 import { OVERSIGHT, route } from './route';
 
 export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled', 'capacity', 'login-lockout'] as const;
@@ -42,7 +42,27 @@ export interface Alert {
   since: Date;
   /** an open discrepancy the provincial command can resolve here */
   discrepancyId?: string;
+  /** what identifies the alert across requests (alertKey) */
+  key: string;
+  /** an overdue alert someone explained: shown, not counted as open */
+  acknowledged?: { by: string; at: Date; reason: string };
 }
+
+/** Kinds of alert that can be acknowledged with a reason (the others end by a chain transaction or by themselves). */
+export const ACKNOWLEDGEABLE: readonly AlertKind[] = ['overdue'];
+
+/** An alert's identity: its kind, what raised it and since when (a draft's next deadline is a new alert). */
+export function alertKey(a: Pick<Alert, 'kind' | 'ref' | 'since'>): string {
+  return `${a.kind}:${a.ref}:${a.since.toISOString()}`;
+}
+
+/** Alerts still waiting for someone: what the dashboard's figure and the monitoring centre's counts say. */
+export function openAlerts(alerts: Alert[]): Alert[] {
+  return alerts.filter((a) => !a.acknowledged);
+}
+
+/** Bumped by every acknowledgement, so a cached open-alerts figure (the dashboard's) is not kept past one. */
+export const acknowledgements = { generation: 0 };
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -99,7 +119,7 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
   const names = new Map((await ProjectView.find({ _id: { $in: [...projectIds] } }).select('name').lean()).map((p) => [String(p._id), p.name]));
   for (const p of [...funded, ...approved]) names.set(String(p._id), p.name);
   const alerts: Alert[] = [];
-  const add = (a: Omit<Alert, 'projectName'>) => alerts.push({ ...a, projectName: a.projectId ? names.get(a.projectId) : undefined });
+  const add = (a: Omit<Alert, 'projectName' | 'key'>) => alerts.push({ ...a, key: alertKey(a), projectName: a.projectId ? names.get(a.projectId) : undefined });
 
   for (const d of overdueDrafts) {
     add({
@@ -219,6 +239,14 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
       }),
     });
   }
+  const acknowledgeable = alerts.filter((a) => ACKNOWLEDGEABLE.includes(a.kind));
+  if (acknowledgeable.length > 0) {
+    const acks = new Map((await AlertAcknowledgement.find({ _id: { $in: acknowledgeable.map((a) => a.key) } }).lean()).map((k) => [String(k._id), k]));
+    for (const a of acknowledgeable) {
+      const ack = acks.get(a.key);
+      if (ack) a.acknowledged = { by: ack.by, at: ack.at, reason: ack.reason };
+    }
+  }
   alerts.sort((a, b) => a.since.getTime() - b.since.getTime() || a.ref.localeCompare(b.ref));
   return { alerts, thresholdHours, stalledDays: config.stalledAfterDays };
 }
@@ -233,7 +261,9 @@ async function renderMonitoring(req: Request, res: Response, status = 200, extra
   const tab = extra.errorFor ? 'alerts' : tabOf(q.tab);
   const kind = typeof q.kind === 'string' && (ALERT_KINDS as readonly string[]).includes(q.kind) ? (q.kind as AlertKind) : '';
   const { alerts, thresholdHours, stalledDays } = await collectAlerts(req, t);
-  const counts = Object.fromEntries(ALERT_KINDS.map((k) => [k, alerts.filter((a) => a.kind === k).length]));
+  // Counts are of open alerts; acknowledged ones are listed (marked so) but wait for nobody.
+  const open = openAlerts(alerts);
+  const counts = Object.fromEntries(ALERT_KINDS.map((k) => [k, open.filter((a) => a.kind === k).length]));
   // A bank record nobody registered has no project: only those whose scope is everything ({}) see it.
   const scope = await projectScope(req.user!);
 
@@ -265,7 +295,7 @@ async function renderMonitoring(req: Request, res: Response, status = 200, extra
     tab,
     kind,
     alerts: kind ? alerts.filter((a) => a.kind === kind) : alerts,
-    total: alerts.length,
+    total: open.length,
     counts,
     kinds: ALERT_KINDS,
     thresholdHours,
@@ -283,6 +313,8 @@ async function renderMonitoring(req: Request, res: Response, status = 200, extra
     page,
     pages: Math.max(1, Math.ceil(auditTotal / AUDIT_PAGE)),
     canResolve: role === 'leadingGroup',
+    canAcknowledge: role === 'leadingGroup',
+    acknowledgeable: ACKNOWLEDGEABLE,
     canSweep: role === 'leadingGroup' || role === 'admin',
     reasonMin: REASON_MIN,
     reasonMax: REASON_MAX,
@@ -313,6 +345,29 @@ export function register(router: Router): void {
       res.redirect('/monitoring?tab=resolved');
     } catch (err) {
       await renderMonitoring(req, res, 400, { error: refusal(res, err), errorFor: id, reason });
+    }
+  });
+
+  // An overdue alert explained by the provincial command: recorded off-chain with who and when (the hop's lateness
+  // itself stays on the chain), and in the audit log.
+  route(router, 'POST', '/monitoring/alerts/acknowledge', ['leadingGroup'], async (req, res) => {
+    const t = res.locals.t as Translate;
+    const key = typeof req.body.key === 'string' ? req.body.key.slice(0, 200) : '';
+    const reason = typeof req.body.reason === 'string' ? req.body.reason.trim() : '';
+    try {
+      const alert = (await collectAlerts(req, t)).alerts.find((a) => a.key === key);
+      if (!alert || !ACKNOWLEDGEABLE.includes(alert.kind)) throw new FormError(t('monitor.err.noAlert', { key: key || '—' }));
+      if (alert.acknowledged) throw new FormError(t('monitor.err.alreadyAcknowledged', { by: alert.acknowledged.by }));
+      if (reason.length < REASON_MIN) throw new FormError(t('monitor.err.reasonShort', { min: REASON_MIN }));
+      if (reason.length > REASON_MAX) throw new FormError(t('monitor.err.reasonLong', { max: REASON_MAX, n: reason.length }));
+      const user = req.user!;
+      await AlertAcknowledgement.create({ _id: key, kind: alert.kind, ref: alert.ref, since: alert.since, reason, by: user.username, role: user.role });
+      acknowledgements.generation++;
+      await audit(req, 'alert:acknowledge', key, true, reason);
+      flash(req, 'success', t('monitor.acknowledged', { ref: alert.ref }));
+      res.redirect('/monitoring?kind=overdue');
+    } catch (err) {
+      await renderMonitoring(req, res, 400, { error: refusal(res, err), errorFor: key, reason });
     }
   });
 

@@ -11,6 +11,7 @@ import { StoredFile } from '../models/activity';
 import { projectScope } from '../services/scope';
 import { parseYuan } from '../services/money';
 import { checkFile, documentRefs, keepFiles, pendingFiles, uploads } from '../services/files';
+import { projectHistory } from '../services/project-history';
 import { platformOf } from '../platform';
 import { act, flash, FormError, refusal } from './act';
 import type { Role } from '@fund/chaincode/dist/access/roles';
@@ -167,17 +168,19 @@ export function register(router: Router): void {
     if (!view) return res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
     const project = view.doc as Project;
     const { chain } = platformOf(req);
-    const [drafts, transfers, orgs, history] = await Promise.all([
+    const [drafts, transfers, orgs] = await Promise.all([
       DraftView.find({ projectId: project.id }).sort({ _id: 1 }).lean(),
       TransferView.find({ projectId: project.id }).sort({ updatedAt: 1 }).lean(),
       OrganisationView.find().select('name').lean(),
-      chainHistory(req, project.id, view.channel ?? chain.channel),
     ]);
+    const history = await projectHistory(chain.gateway, await chain.identityOf(req.user!), view.channel ?? chain.channel, project, transfers);
     const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
     const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
-    const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => f._id));
+    const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => String(f._id)));
+    // A stored file whose bytes no longer hash to what the chain holds is shown as tampered, not only said in a header.
+    const tampered = new Set((await Promise.all([...stored].map(async (sha) => ((await checkFile(sha)).intact ? '' : sha)))).filter(Boolean));
     const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
-    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, channel: view.channel ?? chain.channel, dossier });
+    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, tampered, channel: view.channel ?? chain.channel, dossier });
   });
 
   route(router, 'GET', '/files/:sha256', ANY_USER, async (req, res) => {
@@ -193,17 +196,4 @@ export function register(router: Router): void {
     res.setHeader('X-Content-Intact', String(check.intact));
     res.download(file.path, file.name ?? sha, { headers: { 'Content-Type': file.mime ?? 'application/octet-stream' } });
   });
-}
-
-/** Every committed version of the project from the chain of its set (the projection knows which), with who and when from its transaction. */
-async function chainHistory(req: Request, projectId: string, channel: string) {
-  const { chain } = platformOf(req);
-  const identity = await chain.identityOf(req.user!);
-  const entries = (await chain.gateway.history(identity, channel, 'Project', projectId)) as Array<{ txId: string; timestamp: string; value: Project | null }>;
-  return Promise.all(
-    entries.map(async (e) => {
-      const tx = await chain.gateway.getTransaction(channel, e.txId);
-      return { txId: e.txId, at: e.timestamp, status: e.value?.status, revision: e.value?.revision, fcn: tx?.fcn, creator: tx?.creator, mspId: tx?.creatorMspId, block: tx?.blockNumber };
-    }),
-  );
 }

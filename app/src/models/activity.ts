@@ -1,4 +1,4 @@
-/** Off-chain records of what people did and asked for: audit log, notifications, subscriptions, problem reports, files, bank API clients, the relay's asynchronous requests, failed logins and lockouts. */
+/** Off-chain records of what people did and asked for: audit log, alert acknowledgements, notifications, subscriptions, problem reports, files, bank API clients, the relay's asynchronous requests, failed logins and lockouts. */
 import { Schema, model } from 'mongoose';
 
 const mixed = Schema.Types.Mixed;
@@ -129,7 +129,24 @@ const loginLockoutSchema = new Schema({
   username: String,
 });
 
+/**
+ * An overdue alert someone in charge has looked into and explains (e.g. the bank confirmed the transfer is on its
+ * way): shown as acknowledged, no longer counted as open. Keyed by the alert and the deadline it is about, so the
+ * same draft missing its next deadline is a new alert. The acknowledgement is also in the audit log.
+ */
+const alertAcknowledgementSchema = new Schema({
+  _id: String, // `${kind}:${ref}:${since ISO}` (monitoring.ts alertKey)
+  kind: { type: String, required: true },
+  ref: { type: String, required: true },
+  since: { type: Date, required: true },
+  reason: { type: String, required: true },
+  by: { type: String, required: true },
+  role: String,
+  at: { type: Date, default: () => new Date() },
+});
+
 export const AuditEntry = model('AuditEntry', auditEntrySchema, 'auditLog');
+export const AlertAcknowledgement = model('AlertAcknowledgement', alertAcknowledgementSchema, 'alertAcknowledgements');
 export const Notification = model('Notification', notificationSchema, 'notifications');
 export const Subscription = model('Subscription', subscriptionSchema, 'subscriptions');
 export const ProblemReport = model('ProblemReport', problemReportSchema, 'problemReports');
