@@ -6,7 +6,7 @@
 // none answers, one started on the data folder's mongo/), a new one on DIR/mongo for a restore.
 // Exit codes: 0 done, 1 failed, 2 refused (bad arguments, an occupied target, a corrupt or truncated archive).
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ROOT, build, ensureDependencies } from './lib.mjs';
@@ -29,13 +29,26 @@ ensureDependencies();
 build();
 const require = createRequire(import.meta.url);
 const { appConfig } = require(path.join(ROOT, 'app', 'dist', 'config.js'));
-const { takeBackup, defaultBackupName } = require(path.join(ROOT, 'app', 'dist', 'backup', 'backup.js'));
-const { restoreBackup, RestoreRefused } = require(path.join(ROOT, 'app', 'dist', 'backup', 'restore.js'));
+const { takeBackup, defaultBackupName, backupWorkFiles } = require(path.join(ROOT, 'app', 'dist', 'backup', 'backup.js'));
+const { restoreBackup, restoreWorkFolder, RestoreRefused } = require(path.join(ROOT, 'app', 'dist', 'backup', 'restore.js'));
 const { CorruptArchive } = require(path.join(ROOT, 'app', 'dist', 'backup', 'archive.js'));
 const { connect } = require(path.join(ROOT, 'app', 'dist', 'backup', 'database-dump.js'));
 const { startMongo } = await import('./mongo.mjs');
 
+// Paths are the operator's: npm runs scripts in the project's folder and says where it was called from in INIT_CWD.
+const here = (p) => path.resolve(process.env.INIT_CWD ?? process.cwd(), p);
 const progress = (line) => console.error(line);
+
+/** Ctrl-C or a stop: the work files go (a finished archive or restored folder is never half-written under its name). */
+function onStop(cleanUp, note) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      cleanUp();
+      console.error(`✗ stopped (${signal})${note ? `: ${note}` : ''}`);
+      process.exit(1);
+    });
+  }
+}
 const started = Date.now();
 const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
@@ -55,7 +68,12 @@ async function sourceDatabase(dataDir) {
 try {
   if (command === 'backup') {
     const config = appConfig();
-    const out = path.resolve(args.values.out ?? defaultBackupName());
+    const out = here(args.values.out ?? defaultBackupName());
+    const work = backupWorkFiles(out);
+    onStop(() => {
+      rmSync(work.staging, { recursive: true, force: true });
+      rmSync(work.partial, { force: true });
+    });
     const db = await sourceDatabase(config.dataDir);
     let manifest;
     try {
@@ -66,14 +84,15 @@ try {
     const docs = manifest.database.collections.reduce((n, c) => n + c.count, 0);
     console.log(`✓ backup ${out} (${seconds()}): ${manifest.ledger.channels.map((c) => `${c.channel} ${c.height} blocks`).join(', ')}; ${docs} documents in ${manifest.database.collections.length} collections; ${manifest.uploads.files} uploaded files`);
   } else {
-    const dataDir = path.resolve(args.values.data ?? process.env.DATA_DIR ?? path.join(ROOT, 'data'));
+    const dataDir = args.values.data ? here(args.values.data) : path.resolve(process.env.DATA_DIR ?? path.join(ROOT, 'data'));
     const config = appConfig({ ...process.env, DATA_DIR: dataDir });
+    onStop(() => rmSync(restoreWorkFolder(config), { recursive: true, force: true }), `${dataDir} may be partly restored: remove it before restoring again`);
     const database = async () => {
       if (process.env.MONGODB_URI) return { uri: process.env.MONGODB_URI, close: async () => {} };
       const mongo = await startMongo({ dataDir: path.join(dataDir, 'mongo'), port: 0, quiet: true });
       return { uri: mongo.uri, close: () => mongo.stop() };
     };
-    const manifest = await restoreBackup({ file: path.resolve(args.positionals[0]), config, force: args.values.force, database, progress });
+    const manifest = await restoreBackup({ file: here(args.positionals[0]), config, force: args.values.force, database, progress });
     console.log(`✓ restored ${args.positionals[0]} into ${dataDir} (${seconds()}): ${manifest.ledger.channels.map((c) => `${c.channel} ${c.height} blocks`).join(', ')}, verified; start it with DATA_DIR=${dataDir} npm start`);
   }
 } catch (err) {

@@ -191,7 +191,7 @@ describe('backup and restore', () => {
       );
       assert.equal(opened, false, `${what}: no database opened`);
       assert.equal(fs.existsSync(target), false, `${what}: nothing written`);
-      assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.includes('.restoring-')), [], `${what}: no staging folder left`);
+      assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.endsWith('.restoring')), [], `${what}: no staging folder left`);
     }
 
     // A sound archive onto a data folder that is in use (the source's): refused, the folder as it was.

@@ -5,7 +5,7 @@
  * renamed into place only when complete, so a failed backup leaves no archive that looks whole.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppConfig } from '../config';
 import { copyTree, mb, packArchive, FORMAT, type Manifest, type Progress } from './archive';
@@ -25,14 +25,21 @@ export function defaultBackupName(now = new Date()): string {
   return `fund-backup-${now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}.tar.gz`;
 }
 
+/** Where a backup to `file` is laid out and packed before it is renamed into place (removed when it ends). */
+export function backupWorkFiles(file: string): { staging: string; partial: string } {
+  return { staging: `${file}.staging`, partial: `${file}.partial` };
+}
+
 export async function takeBackup({ config, mongodbUri, out, env = process.env, progress = () => {} }: BackupOptions): Promise<Manifest> {
   if (config.ledger.backend !== 'embedded') {
     throw new Error('npm run backup takes the embedded ledger (LEDGER=embedded); a Fabric network keeps its ledgers in its peers and orderers: back those up with Fabric\'s own tools (peer snapshot, the orderers\' data folders)');
   }
   const file = path.resolve(out);
   if (existsSync(file)) throw new Error(`${file} exists already: give another --out`);
-  const staging = await mkdtemp(path.join(path.dirname(file), '.backup-staging-'));
-  const partial = `${file}.partial`;
+  const { staging, partial } = backupWorkFiles(file);
+  // Left over by a backup to the same file that was killed: never part of an archive.
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { mode: 0o700 });
   try {
     const database = await dumpDatabase(mongodbUri, path.join(staging, 'database'), progress);
     const ledger = await snapshotLedger(config.ledger.dataDir, path.join(staging, 'ledger'), config.routingChannel, progress);

@@ -55,12 +55,13 @@ export async function restoreBackup({ file, config, force = false, database, pro
 
   const target = await database();
   const client = await connect(target.uri);
-  const staging = `${path.resolve(config.dataDir)}.restoring-${process.pid}`;
+  const staging = restoreWorkFolder(config);
   try {
     const taken = await nonEmptyCollections(client);
     if (taken.length > 0 && !force) throw new RestoreRefused(`the database at ${redact(target.uri)} already holds documents in ${taken.join(', ')}: restore into an empty database, or give --force to replace those collections; nothing was restored`);
     progress('› extracting…');
-    await mkdir(staging, { recursive: true });
+    await rm(staging, { recursive: true, force: true }); // left over by a restore that was killed
+    await mkdir(staging, { recursive: true, mode: 0o700 });
     await extractArchive(file, staging);
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     await moveInto(path.join(staging, 'ledger'), targets.ledger);
@@ -75,6 +76,11 @@ export async function restoreBackup({ file, config, force = false, database, pro
     await client.close().catch(() => undefined);
     await target.close();
   }
+}
+
+/** Where an archive is extracted before its parts move into place: beside the data folder (removed when it ends). */
+export function restoreWorkFolder(config: AppConfig): string {
+  return `${path.resolve(config.dataDir)}.restoring`;
 }
 
 function isInside(dir: string, parent: string): boolean {
