@@ -3,9 +3,8 @@
  * check it offline with `npm run verify -- --dossier FILE` (services/dossier.ts builds it).
  */
 import type { Router } from 'express';
-import moment from 'moment';
 import { NotAvailableError } from '../blockchain';
-import { platformOf } from '../platform';
+import { platformOf, zoneOf } from '../platform';
 import { projectDossier } from '../services/dossier';
 import { audit } from './act';
 import { visibleProject } from './projects';
@@ -26,7 +25,7 @@ export function register(router: Router): void {
       return res.status(501).render('error', { status: 501, message: res.locals.t('export.dossier.unavailable', { reason: err.message }) });
     }
     await audit(req, 'export:dossier', projectId, true, `${dossier.transactions.length} transactions, blocks ${dossier.headers[0]?.number}–${dossier.tip.number}`);
-    res.attachment(`dossier-${projectId}-${moment().utcOffset('+08:00').format('YYYY-MM-DD')}.json`);
+    res.attachment(`dossier-${projectId}-${zoneOf(req).date(Date.now())}.json`);
     res.type('application/json');
     res.send(JSON.stringify(dossier, null, 1));
   });
