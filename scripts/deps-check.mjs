@@ -17,7 +17,11 @@ const CANARY = { name: 'inflight', version: '1.0.6' };
 const CONCURRENCY = 8;
 const only = new Set(process.argv.slice(2));
 
-const registry = (process.env.npm_config_registry || spawnSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).stdout.trim() || 'https://registry.npmjs.org/').replace(/\/?$/, '/');
+const registry = (process.env.npm_config_registry || spawnSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).stdout.trim()).replace(/\/?$/, '/');
+if (!/^https?:\/\//.test(registry)) {
+  console.error(`✗ npm names no registry (npm config get registry answered ${JSON.stringify(registry)})`);
+  process.exit(2);
+}
 
 /** name → { versions: Map<version, lockfile paths>, dev } from the lockfile (workspace links left out). */
 function lockedPackages() {
