@@ -228,6 +228,9 @@ export async function verifyArchive(file: string, progress: Progress): Promise<M
     else if (got.sha256 !== want.sha256) problems.push(`${name}: SHA-256 ${got.sha256.slice(0, 16)}…, the manifest says ${want.sha256.slice(0, 16)}…`);
   }
   for (const name of seen.keys()) if (!(name in manifest.members)) problems.push(`${name}: in the archive but not in the manifest`);
+  // What the restore will read must be among the members checked above.
+  const named = [...(manifest.ledger?.channels ?? []).map((c) => `ledger/${c.channel}/blocks/blocks.dat`), ...(manifest.database?.collections ?? []).map((c) => `database/${c.file}`)];
+  for (const name of named) if (!(name in manifest.members)) problems.push(`the manifest names ${name} but lists no such member`);
   if (problems.length > 0) {
     const shown = problems.slice(0, 10).map((p) => `\n  - ${p}`).join('');
     throw new CorruptArchive(`the backup ${file} does not match its manifest (${problems.length} problem(s)); nothing was restored:${shown}`);
