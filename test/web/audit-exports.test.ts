@@ -16,7 +16,7 @@ import ExcelJS from 'exceljs';
 import { peer } from '@hyperledger/fabric-protos';
 import type { AuditDossier } from '@fund/app/dist/blockchain/embedded/ledger/dossier';
 import { translator } from '@fund/app/dist/i18n';
-import { ProjectView } from '@fund/app/dist/models/projections';
+import { DiscrepancyView, ProjectView } from '@fund/app/dist/models/projections';
 import { WebClient, startTestPlatform, type TestPlatform } from '../support/platform';
 
 const CLI = require.resolve('@fund/app/dist/blockchain/embedded/ledger/verify-cli.js');
@@ -52,7 +52,8 @@ describe('exports auditors can use', () => {
     assert.match(res.type, /spreadsheetml/);
     const book = new ExcelJS.Workbook();
     await book.xlsx.load(res.body as unknown as ArrayBuffer);
-    assert.deepEqual(book.worksheets.map((s) => s.name), [zh('export.file.projects'), zh('export.file.drafts'), zh('export.file.transfers')]);
+    assert.deepEqual(book.worksheets.map((s) => s.name), [zh('export.file.projects'), zh('export.file.drafts'), zh('export.file.transfers'), zh('export.file.discrepancies')]);
+    assert.equal(book.getWorksheet(zh('export.file.discrepancies'))!.rowCount - 1, await DiscrepancyView.countDocuments(), 'one row per discrepancy');
 
     const sheet = book.getWorksheet(zh('export.file.projects'))!;
     const headers = (sheet.getRow(1).values as unknown[]).slice(1).map(String);
@@ -153,7 +154,7 @@ describe('exports auditors can use', () => {
 
   test('only roles that may read every project get a dossier; the verifier refuses a file that is not one', async () => {
     const county = await WebClient.loggedIn(p.url, 'county');
-    const project = await ProjectView.findOne({ county: '雷山县' }).lean();
+    const project = await ProjectView.findOne({ county: '雷山县' }).sort({ filedAt: 1 }).lean();
     const res = await download(county, p.url, `/export/dossier?project=${encodeURIComponent(project!._id!)}`);
     assert.equal(res.status, 403);
     assert.doesNotMatch((await county.get(`/projects/${project!._id}`)).text, /id="download-dossier"/);

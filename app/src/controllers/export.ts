@@ -8,12 +8,13 @@ import type { Request, Response, Router } from 'express';
 import { stringify } from 'csv-stringify/sync';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import type { Project } from '@fund/chaincode/dist/project/project';
-import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
+import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
 import { Money } from '../services/money';
 import { workbookOf, type Cell } from '../services/workbook';
 import type { Translate } from '../i18n';
 import { audit } from './act';
+import { problemText } from './monitoring';
 import { zoneOf } from '../platform';
 import type { Role } from '@fund/chaincode/dist/access/roles';
 import { DOSSIER_READERS, OVERSIGHT, route } from './route';
@@ -106,7 +107,26 @@ async function transfersSheet(req: Request, t: Translate): Promise<Sheet> {
   };
 }
 
-export const SHEETS = { projects: projectsSheet, drafts: draftsSheet, transfers: transfersSheet } as const;
+/** Reconciliation discrepancies (对账差异), open and closed: what went wrong with a transfer and how it was settled. */
+async function discrepanciesSheet(req: Request, t: Translate): Promise<Sheet> {
+  const found = await DiscrepancyView.find(await projectScope(req.user!)).sort({ raisedAt: 1, _id: 1 }).lean();
+  return {
+    header: [
+      t('monitor.col.discrepancy'), t('project.id'), t('project.county'), t('monitor.col.kind'), t('transfer.serial'), t('export.col.hops'), t('monitor.col.what'),
+      t('monitor.col.raised'), t('export.col.raisedTx'), t('monitor.col.resolution'), t('export.col.reason'), t('export.col.resolvedBy'), t('export.col.resolvedAt'),
+    ],
+    rows: found.map((d) => {
+      const doc = d.doc as { hops?: Array<{ draftId: string; seq: number }>; raisedTxId?: string } | undefined;
+      const resolution = d.resolution as { kind: string; reason: string; by: string; at: string } | undefined;
+      return [
+        d._id, d.projectId ?? '', d.county ?? '', t(`monitor.dkind.${d.kind}`), d.serial ?? '', (doc?.hops ?? []).map((h) => `${h.draftId}#${h.seq + 1}`).join(' '), problemText(t, d.problems),
+        time(d.raisedAt), doc?.raisedTxId ?? '', resolution ? t(`monitor.resolution.${resolution.kind}`) : '', resolution?.reason ?? '', resolution?.by ?? '', time(resolution?.at),
+      ];
+    }),
+  };
+}
+
+export const SHEETS = { projects: projectsSheet, drafts: draftsSheet, transfers: transfersSheet, discrepancies: discrepanciesSheet } as const;
 export type SheetName = keyof typeof SHEETS;
 
 async function send(req: Request, res: Response, name: SheetName): Promise<void> {
@@ -123,10 +143,11 @@ async function send(req: Request, res: Response, name: SheetName): Promise<void>
 export function register(router: Router): void {
   route(router, 'GET', '/export', OVERSIGHT, async (req, res) => {
     const scope = await projectScope(req.user!);
-      const [projects, drafts, transfers] = await Promise.all([
+      const [projects, drafts, transfers, discrepancies] = await Promise.all([
       ProjectView.find(scope).select('budgetFen releasedFen').lean(),
       DraftView.find(scope).select('amountFen').lean(),
       TransferView.find(scope).select('expectedAmount recordedAmount').lean(),
+      DiscrepancyView.countDocuments(scope),
     ]);
     // The totals let whoever opens a file check its sums against these.
     const sum = (values: Array<string | number | null | undefined>) => values.reduce<bigint>((s, v) => s + (v === null || v === undefined || v === '' ? 0n : BigInt(v)), 0n);
@@ -134,6 +155,7 @@ export function register(router: Router): void {
       { name: 'projects', rows: projects.length, totals: [['export.total.budget', sum(projects.map((p) => p.budgetFen))], ['export.total.released', sum(projects.map((p) => p.releasedFen))]] },
       { name: 'drafts', rows: drafts.length, totals: [['export.total.drafts', sum(drafts.map((d) => d.amountFen))]] },
       { name: 'transfers', rows: transfers.length, totals: [['export.total.expected', sum(transfers.map((x) => x.expectedAmount))], ['export.total.recorded', sum(transfers.map((x) => x.recordedAmount))]] },
+      { name: 'discrepancies', rows: discrepancies, totals: [] },
     ];
     const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
     res.render('export', { title: 'nav.export', files, date: zoneOf(req).date(Date.now()), dossier });
