@@ -67,7 +67,7 @@ export const acknowledgements = { generation: 0 };
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Problems of a discrepancy in words; amounts (fen) shown in yuan. */
-function problemText(t: Translate, problems: unknown): string {
+export function problemText(t: Translate, problems: unknown): string {
   if (!Array.isArray(problems)) return '';
   return problems
     .map((p: { field: string; expected: string; actual: string }) => {
