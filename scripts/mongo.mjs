@@ -144,9 +144,11 @@ export async function startMongo({ dataDir = DEFAULT_DATA_DIR, memory = false, p
       child.kill('SIGTERM'); // the JVM's shutdown hook commits and closes the store
       const { code, signal } = await exited;
       clearTimeout(timer);
-      // 143 = 128 + SIGTERM: the normal exit status of a JVM stopped by SIGTERM
+      // 143 = 128 + SIGTERM: the normal exit status of a JVM stopped by SIGTERM. 130 = 128 + SIGINT: Ctrl-C in the
+      // terminal reaches the whole foreground process group, so the server has often stopped (cleanly, through its
+      // shutdown hook) before `npm start` asks it to.
       if (signal === 'SIGKILL') throw new Error(`mongo server did not stop within ${KILL_AFTER_MS / 1000} s and was killed`);
-      if (code !== 0 && code !== 143 && signal !== 'SIGTERM') throw new Error(`mongo server exited with ${code ?? signal}`);
+      if (code !== 0 && code !== 143 && code !== 130 && signal !== 'SIGTERM' && signal !== 'SIGINT') throw new Error(`mongo server exited with ${code ?? signal}`);
     })();
     return stopping;
   };
