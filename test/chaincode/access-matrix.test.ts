@@ -40,7 +40,7 @@ const CASES: Case[] = [
   { fcn: 'Config:initialise', allowed: ['admin'], allowedError: /^CONFLICT: this channel is already initialised/, args: async () => [JSON.stringify(CONFIG), JSON.stringify({ id: 'PLATFORM', name: '运营中心' })] },
   { fcn: 'Config:update', allowed: ['admin'], args: async () => [JSON.stringify(CONFIG)] },
   { fcn: 'Config:get', allowed: EVERYONE, query: true, args: async () => [] },
-  { fcn: 'Config:history', allowed: ['admin', 'leadingGroup', 'auditor'], query: true, args: async () => [] },
+  { fcn: 'Config:history', allowed: ['admin', 'leadingGroup', 'provincialFinance', 'auditor'], query: true, args: async () => [] },
   // Shares the fixture's plan meets, and no order rule, so the other cases' transfers are unaffected.
   { fcn: 'Policy:set', allowed: ['leadingGroup', 'admin'], args: async () => [JSON.stringify({ fiscalShareBp: 1000, provinceShareOfFiscalBp: 4000, toleranceBp: 50, fiscalFirst: false, milestoneConfirmation: false, reason: '访问矩阵测试' })] },
   { fcn: 'Policy:current', allowed: EVERYONE, query: true, args: async () => [] },

@@ -34,9 +34,9 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
 
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    // TEST_SETS=2 (test/e2e/two-sets.e2e.test.ts): two sets of 11 projects at most, so the demo's 20 fill set 1 and
-    // spill onto set 2, where this test's own project lands too.
-    platform = await startTestPlatform({ demo: true, env: TWO_SETS ? { LEDGER_SETS: '2', SET_MAX_NUM: '11', SET_WARN_NUM: '10' } : {} });
+    // TEST_SETS=2 (test/e2e/two-sets.e2e.test.ts): two sets of 14 projects at most, so the demo's 21 fill set 1 and
+    // spill onto set 2, where this test's own projects land too.
+    platform = await startTestPlatform({ demo: true, env: TWO_SETS ? { LEDGER_SETS: '2', SET_MAX_NUM: '14', SET_WARN_NUM: '13' } : {} });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
   });
   after(async () => {
@@ -166,7 +166,22 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     return messages(page);
   }
 
-  it('pays every hop: the provincial share late, the bank share first with a wrong amount (alert) then correctly', async () => {
+  it('pays every hop: the fiscal share first (the provincial share late), then the bank share with a wrong amount (alert) and correctly', async () => {
+    // The fund policy moves bank money only once the fiscal money is in place: the bank's hop is held back, with the reason.
+    const bank = await as('bank');
+    await bank.goto(`${platform.url}/disbursement`);
+    const held = bank.locator(`.hop-group[data-project="${projectId}"][data-stage="toPartnership"] .held-back`);
+    assert.match(await held.first().innerText(), /暂不能拨付/);
+    assert.equal(await bank.locator(`.hop-group[data-project="${projectId}"][data-stage="toPartnership"] input[name="serial"]`).count(), 0, 'no serial can be registered for a held-back hop');
+
+    // Provincial finance pays after the first leg's deadline; the county finance bureau pays its share.
+    await waitFor('the first leg\'s deadline to pass', () => Date.now() > firstDeadline + 1000, 60_000, 250);
+    await register('provfin', 'toPartnership', 'GZB-E2E-0003');
+    const late = await record('bank', 'GZB-E2E-0003', { paidAt: beijing(-1_000) });
+    assert.match(late, /超过拨付期限/);
+    await register('countyfin', 'toCountyFund', 'RCC-E2E-0005');
+    assert.match(await record('bank2', 'RCC-E2E-0005'), /对账一致/);
+
     // Bank financing: the bank's own record says 899,000 instead of 900,000.
     assert.match(await register('bank', 'toPartnership', 'GZB-E2E-0001'), /等待银行录入/);
     const mismatch = await record('bank', 'GZB-E2E-0001', { amountYuan: '899000' });
@@ -178,20 +193,11 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     // Corrected: a new transfer of the right amount under a new serial.
     await register('bank', 'toPartnership', 'GZB-E2E-0002');
     assert.match(await record('bank', 'GZB-E2E-0002'), /GZB-E2E-0002 对账一致/);
-
-    // Provincial finance pays after the first leg's deadline.
-    await waitFor('the first leg\'s deadline to pass', () => Date.now() > firstDeadline + 1000, 60_000, 250);
-    await register('provfin', 'toPartnership', 'GZB-E2E-0003');
-    const late = await record('bank', 'GZB-E2E-0003', { paidAt: beijing(-1_000) });
-    assert.match(late, /超过拨付期限/);
-    const bank = await as('bank');
     await shot(bank, 'disbursement');
 
-    // Second leg: the partnership forwards both provincial-level drafts in one transfer; the county pays its share.
+    // Second leg: the partnership forwards both provincial-level drafts in one transfer.
     await register('lp', 'toCountyFund', 'GZB-E2E-0004');
     assert.match(await record('bank', 'GZB-E2E-0004'), /对账一致/);
-    await register('countyfin', 'toCountyFund', 'RCC-E2E-0005');
-    assert.match(await record('bank2', 'RCC-E2E-0005'), /对账一致/);
     // Third leg: the county fund company pays the unit for all three drafts at once.
     await register('countyfund', 'toUnit', 'GZB-E2E-0006');
     assert.match(await record('bank', 'GZB-E2E-0006'), /对账一致/);
@@ -264,6 +270,156 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     await shot(admin, 'admin-users');
     await (await as('lgo')).goto(`${platform.url}/notifications`);
     await shot(await as('lgo'), 'notifications');
+  });
+
+  let trancheProject = '';
+
+  /** The county office fills the filing form for a 雷山县 project of 500,000 yuan with the given shares (yuan). */
+  async function fillProject(name: string, shares: { bank: string; province: string; county: string }): Promise<Page> {
+    const county = await as('county');
+    await county.goto(`${platform.url}/projects/new`);
+    await county.fill('#name', name);
+    await county.fill('#town', '大塘镇');
+    await county.fill('#department', '雷山县农业农村局');
+    await county.selectOption('#implementingUnitId', 'LS-UNIT');
+    await county.fill('#budget', '500000');
+    await county.fill('#startDate', '2027-01-01');
+    await county.fill('#endDate', '2027-12-31');
+    await county.selectOption('#payer_bank', 'BANK-GZ');
+    await county.fill('#amount_bank', shares.bank);
+    await county.fill('#amount_provincialFinance', shares.province);
+    await county.fill('#amount_countyFinance', shares.county);
+    const names = county.locator('input[name="milestoneName"]');
+    const dates = county.locator('input[name="milestoneDate"]');
+    for (const [i, [milestone, date]] of [['茶苗定植', '2027-03-31'], ['加工厂房封顶', '2027-08-31'], ['竣工验收', '2027-12-31']].entries()) {
+      await names.nth(i).fill(milestone);
+      await dates.nth(i).fill(date);
+    }
+    const payees = [['雷山县苗岭建设工程有限公司', '620000009001', '贵州银行雷山支行'], ['大塘镇茶叶种植专业合作社', '720000009002', '农信社大塘分社']];
+    for (const [i, [payee, account, bankName]] of payees.entries()) {
+      await county.locator('input[name="payeeName"]').nth(i).fill(payee);
+      await county.locator('input[name="payeeAccount"]').nth(i).fill(account);
+      await county.locator('input[name="payeeBank"]').nth(i).fill(bankName);
+    }
+    return county;
+  }
+
+  it('the fund policy: shown on its page, and a plan off the policy is refused at filing with its reason', async () => {
+    const lgo = await as('lgo');
+    await lgo.goto(`${platform.url}/rules`);
+    assert.match(await lgo.innerText('#policy-current'), /v1[\s\S]*10\.00/);
+    assert.match(await lgo.innerText('#policy-history'), /贵州省脱贫攻坚投资基金管理办法/);
+    await shot(lgo, 'rules');
+
+    // Fiscal money at 20 % of the budget: the chain refuses the filing and the form says why, keeping what was typed.
+    const county = await fillProject('雷山县茶叶加工厂（超比例配套）', { bank: '400000', province: '40000', county: '60000' });
+    await county.click('#submit-project');
+    await county.waitForLoadState('load');
+    const refusal = await county.innerText('#form-error');
+    assert.match(refusal, /20\.00 %/);
+    assert.match(refusal, /10\.00 %/);
+    assert.equal(await county.inputValue('#amount_bank'), '400000');
+    assert.match(county.url(), /\/projects$/, 'still on the form');
+  });
+
+  it('a project paid in tranches: filed with payees, approved in three tranches, each released by a confirmed milestone, then paid out', async () => {
+    const county = await fillProject('雷山县大塘镇茶叶加工厂项目', { bank: '450000', province: '20000', county: '30000' });
+    await county.click('#submit-project');
+    await county.waitForURL(/\/projects\/PRJ-/);
+    trancheProject = county.url().split('/').pop()!;
+
+    const lgo = await as('lgo');
+    await lgo.goto(`${platform.url}/approvals/${trancheProject}`);
+    assert.match(await lgo.innerText('#policy-check'), /符合第 1 版资金政策/);
+    await lgo.check('#split-tranches');
+    await lgo.fill('#opinion', '同意，按里程碑分三期拨付。');
+    await lgo.fill('#deadline_toPartnership', beijing(5 * 86400_000));
+    await lgo.fill('#deadline_toCountyFund', beijing(10 * 86400_000));
+    await lgo.fill('#deadline_toUnit', beijing(20 * 86400_000));
+    // The default rows: 30 % on arrival, 40 % at the middle milestone, 30 % at the last.
+    assert.equal(await lgo.inputValue('#tranche_percent_1'), '40');
+    assert.equal(await lgo.inputValue('#tranche_milestone_2'), '竣工验收');
+    await lgo.click('#approve');
+    await lgo.waitForURL(new RegExp(`/projects/${trancheProject}$`));
+    assert.equal(await lgo.locator('.draft .tranches').count(), 3, 'every draft shows its tranches');
+
+    /** Registers on the payer's page and records at the bank, for this project's hop. */
+    const pay = async (payer: string, stage: string, serial: string, recorder = 'bank') => {
+      const page = await as(payer);
+      await page.goto(`${platform.url}/disbursement?project=${trancheProject}`);
+      const group = page.locator(`.hop-group[data-project="${trancheProject}"][data-stage="${stage}"]`);
+      await group.locator('input[name="serial"]').fill(serial);
+      await group.locator('button[type="submit"]').click();
+      await page.waitForLoadState('load');
+      assert.match(await record(recorder, serial), new RegExp(`${serial} 对账一致`));
+    };
+    await pay('provfin', 'toPartnership', 'GZB-TR-0001');
+    await pay('countyfin', 'toCountyFund', 'RCC-TR-0002', 'bank2');
+    await pay('bank', 'toPartnership', 'GZB-TR-0003');
+    await pay('lp', 'toCountyFund', 'GZB-TR-0004');
+    await pay('countyfund', 'toUnit', 'GZB-TR-0005');
+
+    /** The unit accepts every tranche awaiting acceptance on its page. */
+    const acceptAll = async () => {
+      const unit = await as('unit');
+      await unit.goto(`${platform.url}/acceptance`);
+      unit.on('dialog', (d) => void d.accept());
+      for (let n = await unit.locator(`#awaiting tr[data-draft^="${trancheProject}"] .accept-button`).count(); n > 0; n--) {
+        await unit.locator(`#awaiting tr[data-draft^="${trancheProject}"] .accept-button`).first().click();
+        await unit.waitForLoadState('load');
+      }
+      unit.removeAllListeners('dialog');
+      return unit;
+    };
+    const unit = await acceptAll();
+    await shot(unit, 'acceptance-tranche');
+
+    // The second tranche waits for its milestone: the county fund company sees why.
+    const fund = await as('countyfund');
+    await fund.goto(`${platform.url}/disbursement?project=${trancheProject}`);
+    assert.match(await fund.locator('.held-back').first().innerText(), /加工厂房封顶/);
+
+    /** The unit reports a milestone with evidence; the county office confirms it on the project page. */
+    const reach = async (milestone: string, percent: string) => {
+      await unit.goto(`${platform.url}/progress/${trancheProject}`);
+      await unit.selectOption('#milestone', milestone);
+      await unit.fill('#percent', percent);
+      await unit.fill('#note', `${milestone}已完成。`);
+      await unit.setInputFiles('#evidence', { name: `${milestone}.png`, mimeType: 'image/png', buffer: Buffer.from(`89504e470d0a1a0a${percent}`, 'hex') });
+      await unit.click('#submit-progress');
+      await unit.waitForURL(new RegExp(`/projects/${trancheProject}$`));
+      const office = await as('county');
+      await office.goto(`${platform.url}/projects/${trancheProject}`);
+      const row = office.locator(`#milestones tr[data-milestone="${milestone}"]`);
+      await row.locator('input[name="note"]').fill('现场核实无误');
+      await row.locator('button[type="submit"]').click();
+      await office.waitForURL(new RegExp(`/projects/${trancheProject}$`));
+      assert.match(await office.locator(`#milestones tr[data-milestone="${milestone}"]`).innerText(), /已确认/);
+      return office;
+    };
+    const office = await reach('加工厂房封顶', '60');
+    await shot(office, 'milestones');
+    await pay('countyfund', 'toUnit', 'GZB-TR-0006');
+    await acceptAll();
+    await reach('竣工验收', '100');
+    await pay('countyfund', 'toUnit', 'GZB-TR-0007');
+    await acceptAll();
+    await unit.goto(`${platform.url}/projects/${trancheProject}`);
+    assert.match(await unit.innerText('#project-status'), /已完成/);
+    assert.equal(await unit.locator('.tranche-state .bg-success').count(), 9, 'three tranches of three drafts, each accepted once');
+
+    // Payout to the contractor, reconciled against the bank's record.
+    await unit.selectOption('#payout-payee', '620000009001');
+    await unit.fill('#payout-amount', '150000');
+    await unit.fill('#payout-serial', 'GZB-PAY-0001');
+    await unit.fill('#payout-purpose', '厂房主体工程款');
+    await unit.click('#payout-submit');
+    await unit.waitForURL(new RegExp(`/projects/${trancheProject}$`));
+    assert.match(await record('bank', 'GZB-PAY-0001'), /GZB-PAY-0001 对账一致/);
+    await unit.goto(`${platform.url}/projects/${trancheProject}`);
+    assert.match(await unit.innerText('#payout-figures'), /已支付 150,000\.00 元/);
+    assert.match(await unit.innerText('#payouts'), /GZB-PAY-0001[\s\S]*一致/);
+    await shot(unit, 'payouts');
   });
 
   it('no page broke the Content-Security-Policy', () => {

@@ -138,7 +138,7 @@ describe('administration pages', () => {
     const { chain } = p.running.platform;
     const orgsOn = async (channel: string) => (await chain.evaluateAs<Array<{ id: string }>>(await chain.identityOf(p.running.platform.system), 'Organisation:list', [''], channel)).map((o) => o.id).sort();
     assert.deepEqual(await orgsOn('business2'), await orgsOn('business'));
-    assert.equal(textOf(byId(page.text, 'route-count')), '21', "the demo's 20 projects were routed when filed, then this id");
+    assert.equal(textOf(byId(page.text, 'route-count')), '22', "the demo's 21 projects were routed when filed, then this id");
     assert.ok(page.text.includes('data-node="peer0.province"'));
     assert.ok(page.text.includes('abababab'), 'the CA hash is stored in lower case');
     // Registering the same id again changes nothing and says so.

@@ -28,7 +28,7 @@ describe('bank API with a token from the admin page', () => {
 
   /** The next hop of a demo draft of the 雷山县 project, by funding source. */
   async function draftOf(source: string) {
-    const project = await ProjectView.findOne({ county: '雷山县' }).lean();
+    const project = await ProjectView.findOne({ county: '雷山县' }).sort({ filedAt: 1 }).lean();
     const view = await DraftView.findOne({ projectId: project!._id, source }).lean();
     const draft = view!.doc as Draft;
     return { id: draft.draftId, hop: draft.plannedPath[draft.nextHop], amount: draft.amount, projectId: project!._id };
@@ -123,10 +123,12 @@ describe('bank API with a token from the admin page', () => {
   });
 
   test('a record with the wrong amount is recorded as MISMATCH and raises a discrepancy; the draft stays', async () => {
-    const d = await draftOf('bank');
-    assert.equal(d.hop.from.orgId, 'BANK-GZ');
+    // The provincial draft's second hop (the partnership pays, from an account at this bank): the bank's own draft
+    // waits for the county's fiscal share under the fund policy.
+    const d = await draftOf('provincialFinance');
+    assert.equal(d.hop.from.orgId, 'LP-FUND');
     const serial = 'GZB-API-0003';
-    await register('bank', serial, d.id, d.hop.stage);
+    await register('lp', serial, d.id, d.hop.stage);
     const wrongAmount = String(BigInt(d.amount) - 100n);
     const res = await api().api('POST', '/api/bank/transfers', { serial, payerAccount: d.hop.from.accountNo, payeeAccount: d.hop.to.accountNo, amount: wrongAmount, paidAt: new Date(Date.now() - 60_000).toISOString() }, token);
     assert.equal(res.status, 201, res.text);

@@ -80,7 +80,7 @@ describe('relay: asynchronous answers and callbacks', () => {
   });
 
   test('202 with the digest at once; committed later; the callback retried while the receiver is down, then delivered once', async () => {
-    const project = await ProjectView.findOne({ county: '雷山县' }).lean();
+    const project = await ProjectView.findOne({ county: '雷山县' }).sort({ filedAt: 1 }).lean();
     const draft = (await DraftView.findOne({ projectId: project!._id, source: 'provincialFinance' }).lean())!.doc as Draft;
     const hop = draft.plannedPath[draft.nextHop];
     const serial = 'GZB-ASYNC-0001';

@@ -40,7 +40,7 @@ describe('every route × every role', () => {
     for (const role of ROLES) users.set(role, DEMO_USERS.find((u) => u.role === role)!.username);
     // Real ids from the demo data, chosen to be visible to most roles: the 雷山县 project is paid by
     // BANK-GZ and the province, filed by the county office and carried out by the unit that have logins.
-    const project = await ProjectView.findOne({ county: '雷山县' }).lean();
+    const project = await ProjectView.findOne({ county: '雷山县' }).sort({ filedAt: 1 }).lean();
     const draft = await DraftView.findOne({ projectId: project!._id }).lean();
     const bank2 = await User.findOne({ username: 'bank2' }).lean();
     const client = await ApiClient.create({ bankId: 'BANK-RC', userId: String(bank2!._id), label: 'route test', tokenHash: tokenHash('not-a-real-token-route-test') });

@@ -1,7 +1,7 @@
 /**
- * Acceptance (承兑): the implementing unit accepts each draft that has travelled its whole path,
- * after checking the path actually taken and the issuer's signature; the last acceptance funds the
- * project.
+ * Acceptance (承兑): the implementing unit accepts each draft that has travelled its whole path (or each
+ * tranche of its last leg as it arrives), after checking the path actually taken and the issuer's
+ * signature; the last acceptance funds the project.
  */
 import type { Request, Response, Router } from 'express';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
@@ -27,7 +27,7 @@ async function renderPage(req: Request, res: Response, status: number, error?: s
   const org = req.user!.orgId;
   const [awaiting, accepted, orgs] = await Promise.all([
     DraftView.find({ holderId: org, status: 'AWAITING_ACCEPTANCE' }).sort({ updatedAt: 1, _id: 1 }).lean(),
-    DraftView.find({ holderId: org, status: 'ACCEPTED' }).sort({ updatedAt: -1 }).limit(50).lean(),
+    DraftView.find({ holderId: org, status: { $in: ['ACCEPTED', 'PARTLY_ACCEPTED'] } }).sort({ updatedAt: -1 }).limit(50).lean(),
     OrganisationView.find().select('name').lean(),
   ]);
   const signatures = Object.fromEntries(await Promise.all(awaiting.map(async (d) => [String(d._id), await signatureValid(req, String(d._id))] as const)));

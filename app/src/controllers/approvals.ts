@@ -14,6 +14,7 @@ import { formatYuan } from '../services/money';
 import type { Translate } from '../i18n';
 import type { TimeZone } from '../services/time';
 import { act, flash, FormError, refusal } from './act';
+import { translateRefusal } from '../i18n/refusals';
 import { visibleProject } from './projects';
 import { route } from './route';
 
@@ -54,10 +55,50 @@ export function deadlinesOf(body: Record<string, unknown>, t: Translate, zone: T
   return out;
 }
 
-/** The drafts an approval with these deadlines would issue, read from the chain (Draft:previewIssue). */
-async function previewDrafts(req: Request, res: Response, projectId: string, deadlines: Record<Leg, string>): Promise<{ drafts: DraftTerms[]; error?: string }> {
+/** Rows of the tranche table on the review form. */
+export const TRANCHE_ROWS = 4;
+
+/** The approval's terms besides the deadlines: tranches when the form splits the last leg, the policy exception. */
+export function releaseTermsOf(body: Record<string, unknown>, t: Translate): { tranches?: Array<{ percent: number; milestone?: string }>; policyException?: string } {
+  const out: { tranches?: Array<{ percent: number; milestone?: string }>; policyException?: string } = {};
+  if (body.split === 'tranches') {
+    const tranches: Array<{ percent: number; milestone?: string }> = [];
+    for (let i = 0; i < TRANCHE_ROWS; i++) {
+      const percent = typeof body[`tranche_percent_${i}`] === 'string' ? (body[`tranche_percent_${i}`] as string).trim() : '';
+      const milestone = typeof body[`tranche_milestone_${i}`] === 'string' ? (body[`tranche_milestone_${i}`] as string).trim() : '';
+      if (!percent && !milestone) continue;
+      if (!/^[0-9]{1,3}$/.test(percent) || Number(percent) < 1 || Number(percent) > 100) throw new FormError(t('tranche.err.percent', { n: i + 1 }));
+      tranches.push({ percent: Number(percent), ...(milestone ? { milestone } : {}) });
+    }
+    if (tranches.length === 0) throw new FormError(t('tranche.err.none'));
+    out.tranches = tranches;
+  }
+  const exception = typeof body.policyException === 'string' ? body.policyException.trim() : '';
+  if (exception) out.policyException = exception;
+  return out;
+}
+
+/** The form's tranche rows when it first shows: 30 % on arrival, 40 % at a middle milestone, 30 % at the last. */
+function defaultTranches(project: Project): Record<string, string> {
+  const names = project.milestones.map((m) => m.name);
+  const rows: Array<[string, string]> = names.length > 1 ? [['30', ''], ['40', names[Math.floor((names.length - 1) / 2)]], ['30', names[names.length - 1]]] : [['30', ''], ['70', names[0] ?? '']];
+  return Object.fromEntries(rows.flatMap(([percent, milestone], i) => [[`tranche_percent_${i}`, percent], [`tranche_milestone_${i}`, milestone]]));
+}
+
+/** What the fund policy in force says about the project's plan now (it may have changed since filing). */
+async function policyCheck(req: Request, project: Project): Promise<{ version: number; problems: string[] } | undefined> {
   try {
-    const preview = await platformOf(req).chain.evaluate<Array<{ draftId: string; content: string }>>(req.user!, 'Draft:previewIssue', projectId, JSON.stringify({ deadlines }));
+    const plan = project.fundingPlan.map(({ source, amount }) => ({ source, amount }));
+    return await platformOf(req).chain.evaluate<{ version: number; problems: string[] }>(req.user!, 'Policy:checkPlan', JSON.stringify(plan));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The drafts an approval with these terms would issue, read from the chain (Draft:previewIssue). */
+async function previewDrafts(req: Request, res: Response, projectId: string, terms: object): Promise<{ drafts: DraftTerms[]; error?: string }> {
+  try {
+    const preview = await platformOf(req).chain.evaluate<Array<{ draftId: string; content: string }>>(req.user!, 'Draft:previewIssue', projectId, JSON.stringify(terms));
     return { drafts: preview.map((p) => JSON.parse(p.content) as DraftTerms) };
   } catch (err) {
     // Shown as a warning: the approval would fail the same way, better to know before deciding.
@@ -79,8 +120,17 @@ async function renderReview(req: Request, res: Response, status: number, project
   } catch {
     previewDeadlines = deadlinesOf(Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaultDeadlines(res.locals.zone)[l]])), res.locals.t, res.locals.zone);
   }
-  const preview = project.status === 'SUBMITTED' ? await previewDrafts(req, res, project.id, previewDeadlines) : { drafts: [] as DraftTerms[] };
+  let release: ReturnType<typeof releaseTermsOf> = {};
+  try {
+    release = releaseTermsOf(values, res.locals.t);
+  } catch {
+    /* the form's own error says what is wrong; the preview shows the last leg whole */
+  }
+  const [preview, policy] = project.status === 'SUBMITTED' ? await Promise.all([previewDrafts(req, res, project.id, { deadlines: previewDeadlines, ...release }), policyCheck(req, project)]) : [{ drafts: [] as DraftTerms[] }, undefined];
   res.status(status).render('approvals-review', {
+    policy,
+    trancheRows: TRANCHE_ROWS,
+    translateRefusal: (text: string) => translateRefusal(res.locals.t, text),
     title: 'nav.approvals',
     project,
     orgNames,
@@ -110,7 +160,9 @@ export function register(router: Router): void {
 
   route(router, 'GET', '/approvals/:id', ['leadingGroup'], async (req, res) => {
     const defaults = defaultDeadlines(res.locals.zone);
-    await renderReview(req, res, 200, String(req.params.id), Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaults[l]])));
+    const view = await visibleProject(req, String(req.params.id));
+    const tranches = view ? defaultTranches(view.doc as Project) : {};
+    await renderReview(req, res, 200, String(req.params.id), { ...tranches, ...Object.fromEntries(LEGS.map((l) => [`deadline_${l}`, defaults[l]])) });
   });
 
   /** Approve and reject share their checks: a visible project, a valid opinion, still awaiting review. */
@@ -133,7 +185,8 @@ export function register(router: Router): void {
   route(router, 'POST', '/approvals/:id/approve', ['leadingGroup'], decide(async (req, res, projectId, opinion) => {
     const t = res.locals.t;
     const deadlines = deadlinesOf(req.body as Record<string, unknown>, t, res.locals.zone);
-    const done = await act(req, 'Project:approve', projectId, () => platformOf(req).chain.approve(req.user!, projectId, opinion, { deadlines }));
+    const release = releaseTermsOf(req.body as Record<string, unknown>, t);
+    const done = await act(req, 'Project:approve', projectId, () => platformOf(req).chain.approve(req.user!, projectId, opinion, { deadlines, ...release }));
     const drafts = await DraftView.find({ projectId }).sort({ _id: 1 }).lean();
     const list = drafts.map((d) => `${d._id} (${t(`source.${d.source}`)} ${formatYuan(d.amount)} ${t('common.yuan')})`).join('; ');
     flash(req, 'success', t('approval.approved', { project: projectId, n: drafts.length, drafts: list, block: done.blockNumber }));

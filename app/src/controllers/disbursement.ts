@@ -13,9 +13,10 @@ import type { TimeZone } from '../services/time';
 import { platformOf, zoneOf } from '../platform';
 import { act, flash, FormError, refusal } from './act';
 import { PAYERS, route } from './route';
+import { translateRefusal } from '../i18n/refusals';
 
-/** Draft statuses with a hop still to pay. */
-const OPEN = ['ISSUED', 'IN_TRANSIT'];
+/** Draft statuses with a hop still to pay: a draft paid in tranches has one while it awaits or has partly had acceptance. */
+const OPEN = ['ISSUED', 'IN_TRANSIT', 'AWAITING_ACCEPTANCE', 'PARTLY_ACCEPTED'];
 /** A serial registered for a hop and awaiting the bank's record. */
 const PENDING = 'REGISTERED';
 /** Attempts that did not pay the hop, so it is still due. */
@@ -40,7 +41,17 @@ function pageUrl(req: Request): string {
   return project ? `/disbursement?project=${encodeURIComponent(project)}` : '/disbursement';
 }
 
-type DraftRow = { _id?: string | null; projectId?: string | null; source?: string | null; amount?: string | null; nextStage?: string | null; nextDeadline?: Date | null; doc?: unknown };
+type DraftRow = {
+  _id?: string | null;
+  projectId?: string | null;
+  source?: string | null;
+  amount?: string | null;
+  nextAmount?: string | null;
+  heldBack?: string | null;
+  nextStage?: string | null;
+  nextDeadline?: Date | null;
+  doc?: unknown;
+};
 type TransferRow = { _id?: string | null; status?: string | null; stage?: string | null; claim?: unknown; record?: unknown; updatedAt?: Date | null };
 
 export interface HopGroup {
@@ -53,7 +64,7 @@ export interface HopGroup {
   overdue: boolean;
   /** fen */
   amount: string;
-  drafts: Array<{ id: string; source: string; amount: string; pendingSerial?: string }>;
+  drafts: Array<{ id: string; source: string; amount: string; pendingSerial?: string; heldBack?: string; tranche?: { n: number; of: number; percent: number; milestone?: string } }>;
   /** Serials registered for this hop and still awaiting the bank (the chain allows one per draft hop). */
   pendingSerials: string[];
   /** The latest failed attempt on this hop (mismatch or left unmatched), so the payer sees why it is still due. */
@@ -82,8 +93,11 @@ function groupHops(t: Translate, drafts: DraftRow[], transfers: TransferRow[]): 
     const onThisHop = transfers.filter((tr) => ((tr.claim as TransferClaim | undefined)?.hops ?? []).some((h) => h.draftId === String(d._id) && h.seq === seq));
     const pending = onThisHop.find((tr) => tr.status === PENDING);
     const failed = onThisHop.filter((tr) => FAILED.includes(tr.status ?? '')).sort((a, b) => +(b.updatedAt ?? 0) - +(a.updatedAt ?? 0))[0];
-    g.drafts.push({ id: String(d._id), source: d.source ?? '', amount: d.amount ?? '0', pendingSerial: pending?._id ?? undefined });
-    g.amount = (BigInt(g.amount) + BigInt(d.amount ?? '0')).toString();
+    // The hop's own amount: a tranche of the draft, or all of it. A hop held back by the chain's rules is shown with the reason.
+    const amount = d.nextAmount ?? d.amount ?? '0';
+    const heldBack = d.heldBack ? translateRefusal(t, d.heldBack) : undefined;
+    g.drafts.push({ id: String(d._id), source: d.source ?? '', amount, pendingSerial: pending?._id ?? undefined, heldBack, tranche: hop.tranche });
+    if (!heldBack) g.amount = (BigInt(g.amount) + BigInt(amount)).toString();
     if (new Date(hop.deadline) < g.deadline) g.deadline = new Date(hop.deadline);
     if (pending?._id && !g.pendingSerials.includes(pending._id)) g.pendingSerials.push(pending._id);
     if (failed && !g.lastAttempt) g.lastAttempt = { serial: String(failed._id), status: failed.status!, problems: attemptProblems(t, failed) };
@@ -254,6 +268,7 @@ async function registration(req: Request, t: Translate, body: Record<string, unk
     const hop = hopOf(d);
     if (!hop || d.nextPayerId !== org || !OPEN.includes(d.status ?? '')) throw new FormError(t('disb.err.notYourDraft', { draft: id }));
     if (hop.stage !== stage) throw new FormError(t('disb.err.stage', { draft: id, expected: t(`stage.${hop.stage}`) }));
+    if (d.heldBack) throw new FormError(translateRefusal(t, d.heldBack));
     const same = (a: Party, b: Party) => a.orgId === b.orgId && a.accountNo === b.accountNo;
     if (first && (project !== d.projectId || !same(first.from, hop.from) || !same(first.to, hop.to))) throw new FormError(t('disb.err.sameHop'));
     first ??= hop;

@@ -6,6 +6,8 @@ import * as projects from './projects';
 import * as disbursement from './disbursement';
 import * as acceptance from './acceptance';
 import * as progress from './progress';
+import * as release from './release';
+import * as rules from './rules';
 import * as admin from './admin';
 import * as approvals from './approvals';
 import * as monitoring from './monitoring';
@@ -17,7 +19,7 @@ import * as bankApi from './bank-api';
 import * as relayEvents from './relay-events';
 
 const web = Router();
-for (const c of [auth, home, projects, disbursement, acceptance, progress, admin, approvals, monitoring, exporting, dossier, notifications, reports, relayEvents]) c.register(web);
+for (const c of [auth, home, projects, disbursement, acceptance, progress, release, rules, admin, approvals, monitoring, exporting, dossier, notifications, reports, relayEvents]) c.register(web);
 
 const api = Router();
 bankApi.register(api);

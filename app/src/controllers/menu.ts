@@ -19,6 +19,7 @@ export const MENU: MenuItem[] = [
   { href: '/monitoring', label: 'nav.monitoring', roles: [...OVERSIGHT] },
   { href: '/reports', label: 'nav.reports', roles: ANY_USER },
   { href: '/export', label: 'nav.export', roles: [...OVERSIGHT] },
+  { href: '/rules', label: 'nav.rules', roles: [...OVERSIGHT] },
   { href: '/admin', label: 'nav.admin', roles: ['admin'] },
 ];
 

@@ -81,24 +81,28 @@ export function problemText(t: Translate, problems: unknown): string {
     .join('; ');
 }
 
-async function unmatchedThresholdHours(req: Request): Promise<number> {
+/**
+ * The thresholds the chain's configuration holds (changed on the rules page); STALLED_AFTER_DAYS is the default
+ * while the chain names none.
+ */
+async function chainThresholds(req: Request): Promise<{ unmatchedHours: number; stalledDays: number }> {
+  const fallbackDays = platformOf(req).config.stalledAfterDays;
   try {
     const config = await platformOf(req).chain.evaluate<ChannelConfig>(req.user!, 'Config:get');
-    return config.unmatchedThresholdHours ?? DEFAULT_UNMATCHED_HOURS;
+    return { unmatchedHours: config.unmatchedThresholdHours ?? DEFAULT_UNMATCHED_HOURS, stalledDays: config.stalledAfterDays ?? fallbackDays };
   } catch {
-    return DEFAULT_UNMATCHED_HOURS;
+    return { unmatchedHours: DEFAULT_UNMATCHED_HOURS, stalledDays: fallbackDays };
   }
 }
 
 /** Every current alert the user may see, oldest first (what has waited longest comes first). */
 export async function collectAlerts(req: Request, t: Translate, now = new Date()): Promise<{ alerts: Alert[]; thresholdHours: number; stalledDays: number }> {
-  const { config } = platformOf(req);
   const zone = zoneOf(req);
   const user = req.user!;
-  const [scope, thresholdHours, orgs] = await Promise.all([projectScope(user), unmatchedThresholdHours(req), OrganisationView.find().select('name').lean()]);
+  const [scope, { unmatchedHours: thresholdHours, stalledDays }, orgs] = await Promise.all([projectScope(user), chainThresholds(req), OrganisationView.find().select('name').lean()]);
   const org = (id?: string | null) => (id ? (orgs.find((o) => o._id === id)?.name ?? id) : '—');
   const unmatchedCutoff = new Date(now.getTime() - thresholdHours * 3600_000);
-  const stalledCutoff = new Date(now.getTime() - config.stalledAfterDays * DAY);
+  const stalledCutoff = new Date(now.getTime() - stalledDays * DAY);
   const idleCutoff = new Date(now.getTime() - APPROVED_IDLE_DAYS * DAY);
 
   const [overdueDrafts, lateTransfers, openDiscrepancies, waitingTransfers, funded, approved] = await Promise.all([
@@ -187,7 +191,7 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
       ref: String(p._id),
       projectId: String(p._id),
       since: last,
-      what: t(p.lastProgressAt ? 'monitor.what.noProgress' : 'monitor.what.noProgressSinceFunded', { days: config.stalledAfterDays }),
+      what: t(p.lastProgressAt ? 'monitor.what.noProgress' : 'monitor.what.noProgressSinceFunded', { days: stalledDays }),
     });
   }
   if (approved.length > 0) {
@@ -248,7 +252,7 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
     }
   }
   alerts.sort((a, b) => a.since.getTime() - b.since.getTime() || a.ref.localeCompare(b.ref));
-  return { alerts, thresholdHours, stalledDays: config.stalledAfterDays };
+  return { alerts, thresholdHours, stalledDays };
 }
 
 function tabOf(value: unknown): Tab {

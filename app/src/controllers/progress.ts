@@ -13,10 +13,17 @@ import { act, flash, FormError, refusal } from './act';
 import { route } from './route';
 import { visibleProject } from './projects';
 
-/** The unit's own funded project, or undefined: only these take progress reports. */
+/**
+ * Projects whose work is under way: funded, or paid in tranches with a first tranche accepted (the next tranches
+ * are released by the milestones reported here). The chain decides; this only lists what it will take.
+ */
+const UNDERWAY = { $or: [{ status: 'FUNDED' }, { status: 'APPROVED', releasedFen: { $gt: 0 } }] };
+
+/** The unit's own project under way, or undefined: only these take progress reports. */
 async function fundedProject(req: Request, projectId: string): Promise<Project | undefined> {
   const view = await visibleProject(req, projectId);
-  if (!view || view.implementingUnitId !== req.user!.orgId || view.status !== 'FUNDED') return undefined;
+  const underway = view?.status === 'FUNDED' || (view?.status === 'APPROVED' && (view.releasedFen ?? 0) > 0);
+  if (!view || view.implementingUnitId !== req.user!.orgId || !underway) return undefined;
   return view.doc as Project;
 }
 
@@ -39,7 +46,7 @@ function reportInput(t: Translate, project: Project, body: Record<string, unknow
 
 export function register(router: Router): void {
   route(router, 'GET', '/progress', ['implementingUnit'], async (req, res) => {
-    const projects = await ProjectView.find({ implementingUnitId: req.user!.orgId, status: 'FUNDED' }).sort({ updatedAt: -1 }).lean();
+    const projects = await ProjectView.find({ implementingUnitId: req.user!.orgId, ...UNDERWAY }).sort({ updatedAt: -1 }).lean();
     res.render('progress', { title: 'nav.progress', projects });
   });
 

@@ -5,6 +5,7 @@
  */
 import type { Request, Response, Router } from 'express';
 import type { Project } from '@fund/chaincode/dist/project/project';
+import type { FundPolicy } from '@fund/chaincode/dist/policy/policy';
 import { PROJECT_STATUSES } from '@fund/chaincode/dist/project/project';
 import { DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { StoredFile } from '../models/activity';
@@ -14,6 +15,7 @@ import { checkFile, documentRefs, keepFiles, pendingFiles, uploads } from '../se
 import { projectHistory } from '../services/project-history';
 import { platformOf } from '../platform';
 import { act, flash, FormError, refusal } from './act';
+import { translateRefusal } from '../i18n/refusals';
 import type { Role } from '@fund/chaincode/dist/access/roles';
 import { ANY_USER, DOSSIER_READERS, route } from './route';
 
@@ -43,6 +45,14 @@ function projectInput(body: Record<string, unknown>, county: string, documents: 
     if (!payerId) throw new FormError(`payer_${source}: choose who pays the ${source} share`, { key: 'refusal.payer', field: `payer_${source}` });
     fundingPlan.push({ source, payerId, amount: parseYuan(`amount_${source}`, amount) });
   }
+  // Payee rows: a row left wholly empty is no payee; a half-filled one is sent as it is for the chain to name the gap.
+  const payeeNames = list('payeeName');
+  const payeeAccounts = list('payeeAccount');
+  const payeeBanks = list('payeeBank');
+  const payees = payeeNames
+    .map((name, i) => ({ name: name.trim(), accountNo: (payeeAccounts[i] ?? '').trim(), bank: (payeeBanks[i] ?? '').trim() }))
+    .filter((p) => p.name || p.accountNo || p.bank);
+  const exceptionRequest = str('exceptionRequest').trim();
   return {
     name: str('name'),
     county,
@@ -56,6 +66,8 @@ function projectInput(body: Record<string, unknown>, county: string, documents: 
     milestones,
     fundingPlan,
     documents,
+    payees,
+    ...(exceptionRequest ? { exceptionRequest } : {}),
   };
 }
 
@@ -77,7 +89,11 @@ async function ownCounty(req: Request): Promise<string> {
 
 async function renderForm(req: Request, res: Response, status: number, values: Record<string, unknown>, error?: string, project?: Project) {
   const county = await ownCounty(req);
-  res.status(status).render('project-form', { title: project ? 'project.revise' : 'nav.apply', county, values, error, project, ...(await formChoices(county)) });
+  // The policy in force, so the county sees the shares its plan must meet before filing it.
+  const policy = await platformOf(req)
+    .chain.evaluate<FundPolicy | null>(req.user!, 'Policy:current')
+    .catch(() => null);
+  res.status(status).render('project-form', { title: project ? 'project.revise' : 'nav.apply', county, values, error, project, policy, ...(await formChoices(county)) });
 }
 
 /** Form values for a revision: the project as filed, amounts back in yuan. */
@@ -88,12 +104,54 @@ function valuesOf(p: Project): Record<string, unknown> {
     budget: yuan(p.budget),
     milestoneName: p.milestones.map((m) => m.name),
     milestoneDate: p.milestones.map((m) => m.dueDate),
+    payeeName: (p.payees ?? []).map((x) => x.name),
+    payeeAccount: (p.payees ?? []).map((x) => x.accountNo),
+    payeeBank: (p.payees ?? []).map((x) => x.bank),
   };
   for (const f of p.fundingPlan) {
     values[`amount_${f.source}`] = yuan(f.amount);
     values[`payer_${f.source}`] = f.payerId;
   }
   return values;
+}
+
+/**
+ * The project page; `form` carries a refused form on it (a milestone confirmation, a payout) back with its error so
+ * the person sees what they typed and why it was refused.
+ */
+export async function renderProject(req: Request, res: Response, status: number, projectId: string, form?: { name: string; values: Record<string, string>; error: string }) {
+  const view = await visibleProject(req, projectId);
+  if (!view) return res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
+  const project = view.doc as Project;
+  const { chain } = platformOf(req);
+  const [drafts, transfers, orgs] = await Promise.all([
+    DraftView.find({ projectId: project.id }).sort({ _id: 1 }).lean(),
+    TransferView.find({ projectId: project.id }).sort({ updatedAt: 1 }).lean(),
+    OrganisationView.find().select('name').lean(),
+  ]);
+  const history = await projectHistory(chain.gateway, await chain.identityOf(req.user!), view.channel ?? chain.channel, project, transfers);
+  const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
+  const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
+  const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => String(f._id)));
+  // A stored file whose bytes no longer hash to what the chain holds is shown as tampered, not only said in a header.
+  const tampered = new Set((await Promise.all([...stored].map(async (sha) => ((await checkFile(sha)).intact ? '' : sha)))).filter(Boolean));
+  const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
+  res.status(status).render('project', {
+    title: 'project.detail',
+    project,
+    drafts,
+    transfers,
+    orgNames,
+    history,
+    stored,
+    tampered,
+    channel: view.channel ?? chain.channel,
+    dossier,
+    payouts: view.payouts ?? null,
+    releasedFen: view.releasedFen ?? 0,
+    form,
+    translateRefusal: (text: string) => translateRefusal(res.locals.t, text),
+  });
 }
 
 export function register(router: Router): void {
@@ -164,23 +222,7 @@ export function register(router: Router): void {
   });
 
   route(router, 'GET', '/projects/:id', ANY_USER, async (req, res) => {
-    const view = await visibleProject(req, String(req.params.id));
-    if (!view) return res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
-    const project = view.doc as Project;
-    const { chain } = platformOf(req);
-    const [drafts, transfers, orgs] = await Promise.all([
-      DraftView.find({ projectId: project.id }).sort({ _id: 1 }).lean(),
-      TransferView.find({ projectId: project.id }).sort({ updatedAt: 1 }).lean(),
-      OrganisationView.find().select('name').lean(),
-    ]);
-    const history = await projectHistory(chain.gateway, await chain.identityOf(req.user!), view.channel ?? chain.channel, project, transfers);
-    const orgNames = Object.fromEntries(orgs.map((o) => [o._id, o.name]));
-    const fileIds = [...project.documents, ...project.progress.flatMap((p) => p.evidence)].map((d) => d.sha256);
-    const stored = new Set((await StoredFile.find({ _id: { $in: fileIds } }).select('_id').lean()).map((f) => String(f._id)));
-    // A stored file whose bytes no longer hash to what the chain holds is shown as tampered, not only said in a header.
-    const tampered = new Set((await Promise.all([...stored].map(async (sha) => ((await checkFile(sha)).intact ? '' : sha)))).filter(Boolean));
-    const dossier = DOSSIER_READERS.includes(req.user!.role as Role);
-    res.render('project', { title: 'project.detail', project, drafts, transfers, orgNames, history, stored, tampered, channel: view.channel ?? chain.channel, dossier });
+    await renderProject(req, res, 200, String(req.params.id));
   });
 
   route(router, 'GET', '/files/:sha256', ANY_USER, async (req, res) => {

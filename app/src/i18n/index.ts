@@ -9,13 +9,14 @@ import { projects } from './messages/projects';
 import { payments } from './messages/payments';
 import { oversight } from './messages/oversight';
 import { refusals } from './messages/refusals';
+import { fundRules } from './messages/fund-rules';
 
 export type Lang = 'zh-CN' | 'en';
 export const LANGS: readonly Lang[] = ['zh-CN', 'en'];
 export type Messages = Record<Lang, Record<string, string>>;
 
 /** Every area's messages; add a module here when an area gets its own. */
-const AREAS: Messages[] = [common, projects, payments, admin, oversight, refusals];
+const AREAS: Messages[] = [common, projects, payments, admin, oversight, refusals, fundRules];
 
 export const CATALOGUES: Messages = {
   'zh-CN': Object.assign({}, ...AREAS.map((a) => a['zh-CN'])),

@@ -37,8 +37,12 @@ const projectViewSchema = new Schema({
   approvedAt: Date,
   fundedAt: Date,
   lastProgressAt: Date,
-  /** fen that has reached the implementing unit and been accepted */
+  /** fen that has reached the implementing unit and been accepted (tranche by tranche when paid in tranches) */
   releasedFen: { type: Number, default: 0 },
+  /** fen the implementing unit has paid out to payees, matched against the bank's record */
+  paidOutFen: { type: Number, default: 0 },
+  /** The project's payouts as the chain states them (Reconciliation:payouts), when the project names payees. */
+  payouts: mixed,
   doc: mixed,
   blockNumber: Number,
   /** The set (business channel) that owns the project. */
@@ -63,6 +67,10 @@ const draftViewSchema = new Schema({
   nextDeadline: Date,
   /** The bank that executes the next hop (holds the paying account). */
   nextBankId: String,
+  /** fen the next hop carries: a tranche, or the whole draft. */
+  nextAmount: String,
+  /** The chain's reason why the next hop may not be paid yet (a tranche's milestone, fiscal money first), or null. */
+  heldBack: String,
   doc: mixed,
   updatedAt: Date,
 });

@@ -7,6 +7,7 @@
 import { User, type UserDoc } from '../models/user';
 import { ROLE_MSPS } from '../blockchain/msp';
 import { ChainError, type Chain } from './chain';
+import type { FundPolicy } from '@fund/chaincode/dist/policy/policy';
 
 export const OPERATOR = { id: 'PLATFORM', name: '扶贫资金管理平台运营中心' };
 const SYSTEM_USERNAME = 'system';
@@ -80,8 +81,10 @@ export async function levelRegistries(chain: Chain, system: UserDoc, sets: reado
   const orgsOn = (channel: string) => chain.evaluateAs<RegistryOrganisation[]>(identity, 'Organisation:list', [''], channel);
   const configOn = (channel: string) => chain.evaluateAs<Record<string, unknown>>(identity, 'Config:get', [], channel);
   const reference = await orgsOn(first);
-  const { roleMsps, unmatchedThresholdHours, limitedPartnershipId } = await configOn(first);
-  const wanted = JSON.stringify({ roleMsps, unmatchedThresholdHours, limitedPartnershipId });
+  const { roleMsps, unmatchedThresholdHours, limitedPartnershipId, stalledAfterDays } = await configOn(first);
+  const wanted = JSON.stringify({ roleMsps, unmatchedThresholdHours, limitedPartnershipId, stalledAfterDays });
+  const policyOn = (channel: string) => chain.evaluateAs<(PolicyRules & { version: number; reason: string }) | null>(identity, 'Policy:current', [], channel);
+  const policy = await policyOn(first);
   for (const channel of others) {
     const present = new Map((await orgsOn(channel)).map((o) => [o.id, o]));
     for (const org of reference) {
@@ -97,8 +100,21 @@ export async function levelRegistries(chain: Chain, system: UserDoc, sets: reado
       if (there.active !== org.active) await chain.submitAs(identity, 'Organisation:setActive', [org.id, String(org.active)], channel);
     }
     const current = await configOn(channel);
-    if (JSON.stringify({ roleMsps: current.roleMsps, unmatchedThresholdHours: current.unmatchedThresholdHours, limitedPartnershipId: current.limitedPartnershipId }) !== wanted) {
-      await chain.submitAs(identity, 'Config:update', [JSON.stringify({ roleMsps, unmatchedThresholdHours, ...(limitedPartnershipId === undefined ? {} : { limitedPartnershipId }) })], channel);
+    if (JSON.stringify({ roleMsps: current.roleMsps, unmatchedThresholdHours: current.unmatchedThresholdHours, limitedPartnershipId: current.limitedPartnershipId, stalledAfterDays: current.stalledAfterDays }) !== wanted) {
+      const config = { roleMsps, unmatchedThresholdHours, ...(limitedPartnershipId === undefined ? {} : { limitedPartnershipId }), ...(stalledAfterDays === undefined ? {} : { stalledAfterDays }) };
+      await chain.submitAs(identity, 'Config:update', [JSON.stringify({ ...config, reason: 'aligned with set 1 (与第一组一致)' })], channel);
+    }
+    // The fund policy too: a set added later checks its projects against the rules in force, not none.
+    const theirs = policy ? await policyOn(channel) : null;
+    if (policy && (!theirs || JSON.stringify(policyRules(theirs)) !== JSON.stringify(policyRules(policy)))) {
+      await chain.submitAs(identity, 'Policy:set', [JSON.stringify({ ...policyRules(policy), reason: `aligned with set 1's v${policy.version} (与第一组一致): ${policy.reason}`.slice(0, 1000) })], channel);
     }
   }
+}
+
+type PolicyRules = Pick<FundPolicy, 'fiscalShareBp' | 'provinceShareOfFiscalBp' | 'toleranceBp' | 'fiscalFirst' | 'milestoneConfirmation'>;
+
+function policyRules(p: PolicyRules): PolicyRules {
+  const { fiscalShareBp, provinceShareOfFiscalBp, toleranceBp, fiscalFirst, milestoneConfirmation } = p;
+  return { fiscalShareBp, provinceShareOfFiscalBp, toleranceBp, fiscalFirst, milestoneConfirmation };
 }

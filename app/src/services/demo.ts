@@ -11,6 +11,7 @@ import { MSP_OF_ROLE } from '../blockchain/msp';
 import { ChainError, type Chain } from './chain';
 import { createUser } from './accounts';
 import { User } from '../models/user';
+import { THESIS_POLICY } from '@fund/chaincode/dist/policy/policy';
 
 /** 20 个极贫乡（镇）, thesis 1.1: county, town, and a short code for the county's organisations. */
 export const DEMO_TOWNS: ReadonlyArray<{ county: string; town: string; code: string }> = [
@@ -100,6 +101,10 @@ export async function seedDemo(chain: Chain, system: { id: string }, log: (line:
   await Promise.all(orgs.filter((o) => o.type === 'bank').map(register));
   await Promise.all(orgs.filter((o) => o.type !== 'bank').map(register));
   await chain.submitAs(sys, 'Config:update', [JSON.stringify({ roleMsps: await roleMsps(chain, sys), unmatchedThresholdHours: 48, limitedPartnershipId: 'LP-FUND' })]);
+  // The thesis's fund structure (6.1) as the policy in force, set as the provincial command would set it.
+  if (!(await chain.evaluateAs<unknown>(sys, 'Policy:current', []))) {
+    await chain.submitAs(sys, 'Policy:set', [JSON.stringify({ ...THESIS_POLICY, reason: DEMO_POLICY_REASON })]);
+  }
 
   log(`› demo: creating ${DEMO_USERS.length} users (password ${DEMO_PASSWORD})…`);
   for (const u of DEMO_USERS) if (!(await User.exists({ username: u.username }))) await createUser(chain, { ...u, password: DEMO_PASSWORD });
@@ -119,7 +124,18 @@ export async function seedDemo(chain: Chain, system: { id: string }, log: (line:
       if (done % 5 === 0) log(`  ${done}/20 towns`);
     }),
   );
+  // 雷山县's second project, paid in tranches (按需拨付): the first tranche accepted and partly paid out, the next
+  // milestone reported and awaiting the county office's confirmation, which the demo's county login can give.
+  log('› demo: a project paid in tranches in 雷山县…');
+  const ls = DEMO_TOWNS.findIndex((t) => t.code === 'LS');
+  const second = await chain.submitAs<{ id: string }>(await as('LS-OFFICE', 'countyOffice'), 'Project:file', [JSON.stringify(demoProject(ls + DEMO_TOWNS.length))]);
+  await advanceProject(chain, as, lgo, second.result.id, 'LS-UNIT', 'IN_TRANCHES');
 }
+
+export const DEMO_POLICY_REASON = '《贵州省脱贫攻坚投资基金管理办法》：财政资金占 10%（省级 4 : 县级 6）先行到位，银行融资 90% 随后拨付；分期拨付须县指挥部确认里程碑。';
+
+/** 30 % on arrival, 40 % when the main works are done, 30 % on acceptance of the works. */
+export const DEMO_TRANCHES = [{ percent: 30 }, { percent: 40, milestone: '主体完工' }, { percent: 30, milestone: '竣工验收' }];
 
 /**
  * The demo's `n`-th project: in town n mod 20, one of five kinds of work, a budget that grows with n,
@@ -154,6 +170,11 @@ export function demoProject(n: number) {
       { source: 'countyFinance', payerId: `${t.code}-FIN`, amount: fen(budgetYuan - bank - prov) },
     ],
     documents: [],
+    // Who the unit pays the money out to: the works' contractor and the town's cooperative.
+    payees: [
+      { name: `${t.county}${t.town}建设工程有限公司`, accountNo: `62${String(i * 2 + 1).padStart(10, '0')}`, bank: '贵州银行' },
+      { name: `${t.town}农民专业合作社`, accountNo: `72${String(i * 2 + 2).padStart(10, '0')}`, bank: '贵州省农村信用社' },
+    ],
   };
 }
 
@@ -166,7 +187,8 @@ export function demoActors(chain: Chain): ActAs {
   };
 }
 
-export type DemoStage = (typeof STAGE_OF_TOWN)[number];
+/** The town stages, and IN_TRANCHES: approved in tranches, the first accepted and partly paid out, the next milestone reported. */
+export type DemoStage = (typeof STAGE_OF_TOWN)[number] | 'IN_TRANCHES';
 /** An identity acting for an organisation in a given role (enrolled once, then reused). */
 export type ActAs = (orgId: string, role: string) => Promise<Identity>;
 
@@ -175,7 +197,7 @@ export async function advanceProject(chain: Chain, as: ActAs, lgo: Identity, id:
   if (stage === 'REJECTED') await chain.submitAs(lgo, 'Project:reject', [id, '资金计划需补充县级配套说明，请修改后重新申报。']);
   if (stage === 'SUBMITTED' || stage === 'REJECTED') return;
   const day = 86400_000;
-  const terms = { deadlines: { toPartnership: iso(10 * day), toCountyFund: iso(20 * day), toUnit: iso(30 * day) } };
+  const terms = { deadlines: { toPartnership: iso(10 * day), toCountyFund: iso(20 * day), toUnit: iso(30 * day) }, ...(stage === 'IN_TRANCHES' ? { tranches: DEMO_TRANCHES } : {}) };
   const preview = await chain.evaluateAs<Array<{ draftId: string; content: string }>>(lgo, 'Draft:previewIssue', [id, JSON.stringify(terms)]);
   const signatures = Object.fromEntries(preview.map((p) => [p.draftId, signBytes(lgo, Buffer.from(p.content, 'utf8')).toString('base64')]));
   await chain.submitAs(lgo, 'Project:approve', [id, '同意立项，按计划拨付。', JSON.stringify(terms), JSON.stringify(signatures)]);
@@ -186,6 +208,19 @@ export async function advanceProject(chain: Chain, as: ActAs, lgo: Identity, id:
   const drafts = await chain.evaluateAs<Draft[]>(lgo, 'Draft:listByProject', [id]);
   for (const d of drafts) await chain.submitAs(unit, 'Draft:accept', [d.draftId]);
   const evidence = [{ name: '现场照片.jpg', sha256: sha256Hex(`${id}-photo`), size: 204800 }];
+  if (stage === 'IN_TRANCHES') {
+    const project = await chain.evaluateAs<{ payees: Array<{ accountNo: string }> }>(lgo, 'Project:get', [id]);
+    const unitAccount = drafts[0].plannedPath[drafts[0].plannedPath.length - 1].to;
+    const serial = `PAY${id.slice(4, 12)}01`;
+    // Half of the first tranche, which the unit has just accepted.
+    const amount = (drafts.reduce((sum, d) => sum + BigInt(d.plannedPath[d.nextHop - 1].amount ?? d.amount), 0n) / 2n).toString();
+    await chain.submitAs(unit, 'Reconciliation:registerPayout', [JSON.stringify({ serial, projectId: id, payeeAccount: project.payees[0].accountNo, amount, purpose: '首期工程款（开工预付）' })]);
+    const bank = await as(unitAccount.bankId, 'bank');
+    const record = { serial, payerAccount: unitAccount.accountNo, payeeAccount: project.payees[0].accountNo, amount, paidAt: new Date(Date.now() - 60_000).toISOString() };
+    await chain.submitAs(bank, 'Reconciliation:recordBankTransfer', [JSON.stringify(record)]);
+    await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '主体完工', percent: 60, note: '主体工程完工，待县指挥部现场确认。', evidence })]);
+    return;
+  }
   await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '开工', percent: 30, note: '已开工，人员设备到位。', evidence })]);
   if (stage === 'COMPLETED') {
     await chain.submitAs(unit, 'Project:reportProgress', [id, JSON.stringify({ milestone: '竣工验收', percent: 100, note: '工程已竣工并通过县级验收。', evidence })]);
@@ -195,8 +230,9 @@ export async function advanceProject(chain: Chain, as: ActAs, lgo: Identity, id:
 /** Pay the drafts' hops the way paying units and banks would: one transfer per payer and leg. */
 async function payHops(chain: Chain, reader: Identity, projectId: string, as: ActAs, rounds: number): Promise<void> {
   for (let round = 0; round < rounds; round++) {
-    const drafts = await chain.evaluateAs<Draft[]>(reader, 'Draft:listByProject', [projectId]);
-    const due = drafts.filter((d) => d.nextHop < d.plannedPath.length);
+    const drafts = await chain.evaluateAs<Array<Draft & { heldBack: string | null }>>(reader, 'Draft:listByProject', [projectId]);
+    // What the chain holds back (bank money before the fiscal share, a tranche before its milestone) waits.
+    const due = drafts.filter((d) => d.nextHop < d.plannedPath.length && !d.heldBack);
     if (due.length === 0) return;
     const groups = new Map<string, Draft[]>();
     for (const d of due) {
@@ -209,7 +245,7 @@ async function payHops(chain: Chain, reader: Identity, projectId: string, as: Ac
       const serial = `DEMO${projectId.slice(4, 12)}${String(round)}${hop.from.orgId.replace(/[^A-Z]/g, '').slice(0, 6)}`;
       const payer = await as(hop.from.orgId, roleOfPayer(hop.from.orgId));
       await chain.submitAs(payer, 'Reconciliation:registerSerial', [JSON.stringify({ serial, draftIds: group.map((d) => d.draftId), stage: hop.stage })]);
-      const amount = group.reduce((sum, d) => sum + BigInt(d.amount), 0n).toString();
+      const amount = group.reduce((sum, d) => sum + BigInt(d.plannedPath[d.nextHop].amount ?? d.amount), 0n).toString();
       const bank = await as(hop.from.bankId, 'bank');
       const record = { serial, payerAccount: hop.from.accountNo, payeeAccount: hop.to.accountNo, amount, paidAt: new Date(Date.now() - 60_000).toISOString() };
       await chain.submitAs(bank, 'Reconciliation:recordBankTransfer', [JSON.stringify(record)]);

@@ -9,7 +9,7 @@ import type { ChaincodeEventRecord, EventStream } from '../blockchain';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import type { Project } from '@fund/chaincode/dist/project/project';
 import type { Organisation } from '@fund/chaincode/dist/organisation/organisation';
-import type { TransferClaim, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
+import type { PayoutStatement, TransferClaim, TransferRecord } from '@fund/chaincode/dist/reconciliation/reconciliation';
 import { Checkpoint, DiscrepancyView, DraftView, LedgerEvent, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import type { Actor, Chain } from './chain';
 import { notifyFor } from './notifier';
@@ -235,10 +235,15 @@ export class Projector extends EventEmitter {
   /** The project's and its drafts' projections as the chain holds them now; what was read is kept in `fresh`. */
   private async projectWrites(projectId: string, blockNumber: number, fresh: Fresh) {
     const project = await this.read<Project>('Project:get', projectId);
-    const drafts = project.draftIds.length > 0 ? await this.read<Draft[]>('Draft:listByProject', projectId) : [];
+    const [listed, payouts] = await Promise.all([
+      project.draftIds.length > 0 ? this.read<Array<Draft & { heldBack: string | null }>>('Draft:listByProject', projectId) : [],
+      (project.payees ?? []).length > 0 && project.draftIds.length > 0 ? this.read<PayoutStatement>('Reconciliation:payouts', projectId) : undefined,
+    ]);
+    // The draft as stored, and apart what the chain derives about it now.
+    const drafts: Draft[] = listed.map(({ heldBack: _derived, ...d }) => d);
     fresh.projects.set(projectId, project);
     fresh.drafts.set(projectId, drafts);
-    const draftWrites = drafts.map((d) => {
+    const draftWrites = drafts.map((d, i) => {
       const hop = d.plannedPath[d.nextHop];
       const view = {
         projectId,
@@ -253,6 +258,8 @@ export class Projector extends EventEmitter {
         nextStage: hop?.stage ?? null,
         nextDeadline: hop ? new Date(hop.deadline) : null,
         nextBankId: hop?.from.bankId ?? null,
+        nextAmount: hop ? (hop.amount ?? d.amount) : null,
+        heldBack: listed[i].heldBack,
         doc: d,
         updatedAt: new Date(d.acceptedAt ?? d.actualPath.at(-1)?.settledAt ?? d.createdAt),
       };
@@ -275,7 +282,9 @@ export class Projector extends EventEmitter {
       approvedAt: project.approvedAt ? new Date(project.approvedAt) : null,
       fundedAt: project.fundedAt ? new Date(project.fundedAt) : null,
       lastProgressAt: lastProgress ? new Date(lastProgress.at) : null,
-      releasedFen: drafts.filter((d) => d.status === 'ACCEPTED').reduce((sum, d) => sum + Number(d.amount), 0),
+      releasedFen: drafts.reduce((sum, d) => sum + Number(d.acceptedAmount ?? (d.status === 'ACCEPTED' ? d.amount : 0)), 0),
+      paidOutFen: Number(payouts?.paidOut ?? 0),
+      payouts: payouts ?? null,
       doc: project,
       blockNumber,
       channel: this.channel,
@@ -395,6 +404,7 @@ function discrepancyOp(event: ProjectedEvent, scope: ScopeFields) {
 function transferStatus(claim?: TransferClaim, record?: TransferRecord): string {
   if (claim && !record) return claim.status === 'UNMATCHED' ? 'UNMATCHED' : 'REGISTERED';
   if (record && !claim) return record.status === 'UNMATCHED' ? 'UNMATCHED' : 'RECORDED';
-  if (claim?.status === 'MATCHED') return record!.paidAt > claim.deadline ? 'MATCHED_LATE' : 'MATCHED';
+  // A payout has no deadline of its own to be late against: the unit pays as the work needs.
+  if (claim?.status === 'MATCHED') return claim.stage !== 'payout' && record!.paidAt > claim.deadline ? 'MATCHED_LATE' : 'MATCHED';
   return claim?.status === 'MISMATCHED' ? 'MISMATCH' : (claim?.status ?? 'UNKNOWN');
 }

@@ -5,7 +5,7 @@ import { FundContext } from '../ledger/context';
 import { conflict, denied } from '../ledger/errors';
 import { id, parseJsonArg, text } from '../ledger/validation';
 import type { HistoryEntry } from '../ledger/state';
-import { ALL_ROLES } from '../access/roles';
+import { ALL_ROLES, OVERSIGHT_ROLES } from '../access/roles';
 import { authorise, certificateRole } from '../access/caller';
 import { ChannelConfig, configHistory, configInputSchema, readConfig, requireConfig, writeConfig } from './config';
 import { Organisation } from '../organisation/organisation';
@@ -55,7 +55,7 @@ export class ConfigContract extends FundContract {
   /** Every version of the configuration with the transaction that wrote it, oldest first. */
   @Transaction(false)
   async history(ctx: FundContext): Promise<HistoryEntry<ChannelConfig>[]> {
-    await authorise(ctx, ['admin', 'leadingGroup', 'auditor']);
+    await authorise(ctx, OVERSIGHT_ROLES);
     return configHistory(ctx);
   }
 

@@ -60,11 +60,14 @@ export class DraftContract extends FundContract {
     return visibleDraft(ctx, caller, parseArg('draftId', draftId, id('draftId')));
   }
 
+  /** A project's drafts, each with `heldBack`: what keeps its next hop from being paid yet, or null. */
   @Transaction(false)
-  async listByProject(ctx: FundContext, projectId: string): Promise<Draft[]> {
+  async listByProject(ctx: FundContext, projectId: string): Promise<Array<Draft & { heldBack: string | null }>> {
     const caller = await authorise(ctx, ALL_ROLES);
     const project = await visibleProject(ctx, caller, parseArg('projectId', projectId, id('projectId')));
-    return projectDrafts(ctx, project.id);
+    const out: Array<Draft & { heldBack: string | null }> = [];
+    for (const d of await projectDrafts(ctx, project.id)) out.push({ ...d, heldBack: (await nextHopHeldBack(ctx, d, project)) ?? null });
+    return out;
   }
 
   /**

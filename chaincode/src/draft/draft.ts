@@ -259,7 +259,7 @@ export async function planDrafts(ctx: FundContext, config: ChannelConfig, projec
         expiresAt: plannedPath[plannedPath.length - 1].deadline,
         disbursement: 'ON_DEMAND',
         circulation: 'PLATFORM_ONLY',
-        ...(project.payees.length > 0 ? { payees: project.payees } : {}),
+        ...((project.payees ?? []).length > 0 ? { payees: project.payees } : {}),
       },
     });
   }

@@ -1,7 +1,7 @@
 /**
  * Which business a chaincode call belongs to (thesis 4.3.3.2 (2): the relay reads the business id of each request).
  * A project and everything under it (its drafts, their serials and discrepancies) live on the set that owns the
- * project; the registry (organisations, accounts, channel configuration) is on every set; routing calls go to the
+ * project; the registry (organisations, accounts, channel configuration, fund policy) is on every set; routing calls go to the
  * routing chain.
  */
 import { projectOfDraftId } from '@fund/chaincode/dist/draft/draft';
@@ -53,6 +53,8 @@ export function businessRoute(fcn: string, args: readonly string[]): BusinessRou
         const draftId = Array.isArray(draftIds) && typeof draftIds[0] === 'string' ? draftIds[0] : '';
         return { kind: 'project', projectId: projectOfDraftId(draftId) ?? draftId };
       }
+      if (name === 'registerPayout') return { kind: 'project', projectId: String(parseObject(first)?.projectId ?? '') };
+      if (name === 'payouts') return { kind: 'project', projectId: first };
       if (name === 'recordBankTransfer') return { kind: 'serial', serial: String(parseObject(first)?.serial ?? '') };
       if (name === 'checking' || name === 'getSerial') return { kind: 'serial', serial: first };
       if (name === 'sweepUnmatched') return { kind: 'every' };
@@ -60,7 +62,9 @@ export function businessRoute(fcn: string, args: readonly string[]): BusinessRou
     }
     case 'Organisation':
     case 'Config':
-      return name === 'get' || name === 'list' ? { kind: 'any' } : { kind: 'every' };
+    case 'Policy':
+      // The fund policy is the registry's too: every set checks its projects against the same rules.
+      return ['get', 'list', 'history', 'current', 'checkPlan'].includes(name) ? { kind: 'any' } : { kind: 'every' };
     default:
       return { kind: 'any' };
   }

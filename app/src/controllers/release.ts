@@ -1,0 +1,63 @@
+/**
+ * Money released against work (按需拨付) and its last step (承兑后支付): the county office confirms a milestone the
+ * unit reported, which releases the tranches tied to it; the implementing unit registers each payout to a payee the
+ * project names, which the bank's record then reconciles like any hop. Both are forms on the project page.
+ */
+import type { Request, Response, Router } from 'express';
+import type { Project } from '@fund/chaincode/dist/project/project';
+import type { CheckResult } from '@fund/chaincode/dist/reconciliation/reconciliation';
+import { platformOf } from '../platform';
+import { parseYuan } from '../services/money';
+import type { Translate } from '../i18n';
+import { act, flash, FormError, refusal } from './act';
+import { parseSerial } from './disbursement';
+import { renderProject, visibleProject } from './projects';
+import { route } from './route';
+
+function str(body: Record<string, unknown>, key: string): string {
+  const v = body[key];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+/** Runs a form's work; a refusal shows the project page again with the form's values and the reason. */
+async function onProject(req: Request, res: Response, form: string, fields: string[], work: (project: Project, t: Translate) => Promise<void>) {
+  const projectId = String(req.params.id);
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const view = await visibleProject(req, projectId);
+  if (!view) return res.status(404).render('error', { status: 404, message: res.locals.t('error.notFound') });
+  try {
+    await work(view.doc as Project, res.locals.t as Translate);
+    res.redirect(`/projects/${encodeURIComponent(projectId)}`);
+  } catch (err) {
+    const values = Object.fromEntries(fields.map((k) => [k, str(body, k).slice(0, 200)]));
+    await renderProject(req, res, 400, projectId, { name: form, values, error: refusal(res, err) });
+  }
+}
+
+export function register(router: Router): void {
+  route(router, 'POST', '/projects/:id/milestones/confirm', ['countyOffice'], (req, res) =>
+    onProject(req, res, 'confirm', ['milestone', 'note'], async (project, t) => {
+      const body = req.body as Record<string, unknown>;
+      const milestone = str(body, 'milestone');
+      if (!project.milestones.some((m) => m.name === milestone)) throw new FormError(t('prog.err.milestone'));
+      const input = { milestone, note: str(body, 'note') };
+      const done = await act(req, 'Project:confirmMilestone', project.id, () => platformOf(req).chain.submit<Project>(req.user!, 'Project:confirmMilestone', project.id, JSON.stringify(input)));
+      flash(req, 'success', t('milestone.confirmed', { milestone, block: done.blockNumber }));
+    }),
+  );
+
+  route(router, 'POST', '/projects/:id/payouts', ['implementingUnit'], (req, res) =>
+    onProject(req, res, 'payout', ['serial', 'payeeAccount', 'amount', 'purpose'], async (project, t) => {
+      const body = req.body as Record<string, unknown>;
+      const serial = parseSerial(t, str(body, 'serial'));
+      const payeeAccount = str(body, 'payeeAccount');
+      if (!(project.payees ?? []).some((p) => p.accountNo === payeeAccount)) throw new FormError(t('payout.err.payee'));
+      const amount = parseYuan('amount', str(body, 'amount'));
+      const purpose = str(body, 'purpose');
+      if (!purpose) throw new FormError(t('payout.err.purpose'));
+      const input = { serial, projectId: project.id, payeeAccount, amount, purpose };
+      const done = await act(req, 'Reconciliation:registerPayout', serial, () => platformOf(req).chain.submit<CheckResult>(req.user!, 'Reconciliation:registerPayout', JSON.stringify(input)));
+      flash(req, done.result.outcome === 'MATCHED' ? 'success' : 'info', t(`payout.outcome.${done.result.outcome === 'MATCHED' ? 'MATCHED' : 'PENDING'}`, { serial, block: done.blockNumber }));
+    }),
+  );
+}
