@@ -63,7 +63,8 @@ export class FormError extends Error {
 
   constructor(
     message: string,
-    readonly detail?: { key: string; field?: string; vars?: Record<string, string | number> },
+    /** field: a form input's name (mapped by i18n/refusals.ts); label: the key of its label; name: shown as it is */
+    readonly detail?: { key: string; field?: string; label?: string; name?: string; vars?: Record<string, string | number> },
   ) {
     super(message);
   }
@@ -71,7 +72,8 @@ export class FormError extends Error {
   translated(t: Translate): string {
     if (!this.detail) return this.message;
     const text = t(this.detail.key, this.detail.vars);
-    const field = this.detail.field ? (fieldLabel(t, this.detail.field) ?? this.detail.field) : undefined;
+    const { field: input, label, name } = this.detail;
+    const field = label ? t(label) : input ? (fieldLabel(t, input) ?? input) : name;
     return field ? t('refusal.withField', { field, text }) : text;
   }
 }

@@ -35,37 +35,56 @@ const SERVICE_USERNAME = 'system';
 
 type Body = Record<string, unknown>;
 
+/** The forms' field names → their labels' keys, so a refusal names the field as the form shows it (others: as typed). */
+const LABELS: Record<string, string> = {
+  username: 'login.username',
+  displayName: 'admin.displayName',
+  role: 'admin.role',
+  orgId: 'admin.organisation',
+  password: 'login.password',
+  id: 'admin.orgId',
+  type: 'admin.orgType',
+  county: 'admin.county',
+  userId: 'admin.bankUser',
+  label: 'admin.tokenLabel',
+};
+
+/** A refused field: English for the log, a message key and the field's label for the reader (act.ts refusal()). */
+function refused(name: string, english: string, key: string, vars?: Record<string, string | number>): FormError {
+  return new FormError(`${name}: ${english}`, { key, vars, ...(LABELS[name] ? { label: LABELS[name] } : { name }) });
+}
+
 /** A trimmed text field; anything but a string counts as empty, and an over-long value is an error. */
 function text(body: Body, name: string, max: number): string {
   const value = body[name];
   if (typeof value !== 'string') return '';
   const trimmed = value.trim();
-  if (trimmed.length > max) throw new FormError(`${name}: at most ${max} characters`);
+  if (trimmed.length > max) throw refused(name, `at most ${max} characters`, 'refusal.tooLong', { max });
   return trimmed;
 }
 
 function required(body: Body, name: string, max: number): string {
   const value = text(body, name, max);
-  if (!value) throw new FormError(`${name}: required`);
+  if (!value) throw refused(name, 'required', 'refusal.required');
   return value;
 }
 
 function identifier(body: Body, name: string): string {
   const value = required(body, name, 64);
-  if (!ID_PATTERN.test(value)) throw new FormError(`${name}: 2–64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!ID_PATTERN.test(value)) throw refused(name, '2–64 letters, digits, ".", "_" or "-", starting with a letter or digit', 'refusal.identifier');
   return value;
 }
 
 function wholeNumber(body: Body, name: string, min: number, max: number): number {
   const value = required(body, name, 12);
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) throw new FormError(`${name}: a whole number from ${min} to ${max}`);
+  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) throw refused(name, `a whole number from ${min} to ${max}`, 'refusal.wholeNumber', { min, max });
   return Number(value);
 }
 
 /** "true" or "false" from a button; anything else is refused rather than guessed. */
 function flag(body: Body, name: string): boolean {
   const value = body[name];
-  if (value !== 'true' && value !== 'false') throw new FormError(`${name}: must be "true" or "false"`);
+  if (value !== 'true' && value !== 'false') throw refused(name, 'must be "true" or "false"', 'refusal.flag');
   return value === 'true';
 }
 
@@ -319,7 +338,7 @@ export function register(router: Router): void {
       if (!isRole(role)) throw new FormError(`role: must be one of ${ROLES.join(', ')}`);
       const orgId = required(body, 'orgId', 64);
       const password = typeof body.password === 'string' ? body.password : '';
-      if (password.length < 8 || password.length > 128) throw new FormError('password: 8–128 characters');
+      if (password.length < 8 || password.length > 128) throw refused('password', '8–128 characters', 'refusal.passwordLength');
       // The certificate's role and org must agree with the registry, or the chain refuses every call.
       const org = await findOrganisation(orgId);
       if (!org) throw new FormError(`orgId: organisation ${orgId} is not registered`);
@@ -368,7 +387,7 @@ export function register(router: Router): void {
     try {
       if (user.username === SERVICE_USERNAME) throw new FormError(res.locals.t('admin.serviceAccount'));
       const password = typeof body.password === 'string' ? body.password : '';
-      if (password.length < 8 || password.length > 128) throw new FormError('password: 8–128 characters');
+      if (password.length < 8 || password.length > 128) throw refused('password', '8–128 characters', 'refusal.passwordLength');
       if (body.confirm !== password) throw new FormError(res.locals.t('admin.passwordMismatch'));
       user.passwordHash = hashPassword(password);
       await user.save();
