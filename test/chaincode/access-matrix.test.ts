@@ -43,6 +43,13 @@ const CASES: Case[] = [
   { fcn: 'Config:history', allowed: ['admin', 'leadingGroup', 'provincialFinance', 'auditor'], query: true, args: async () => [] },
   // Shares the fixture's plan meets, and no order rule, so the other cases' transfers are unaffected.
   { fcn: 'Policy:set', allowed: ['leadingGroup', 'admin'], args: async () => [JSON.stringify({ fiscalShareBp: 1000, provinceShareOfFiscalBp: 4000, toleranceBp: 50, fiscalFirst: false, milestoneConfirmation: false, reason: '访问矩阵测试' })] },
+  {
+    fcn: 'Identity:revoke',
+    allowed: ['admin'],
+    args: async (h) => [JSON.stringify({ certificate: (await h.user('auditor', uid('AUDITOR'))).certificate, reason: '矩阵测试吊销' })],
+  },
+  { fcn: 'Identity:isRevoked', allowed: EVERYONE, query: true, args: async () => ['a'.repeat(64)] },
+  { fcn: 'Identity:listRevoked', allowed: ['admin', 'leadingGroup', 'provincialFinance', 'auditor'], query: true, args: async () => [] },
   { fcn: 'Policy:current', allowed: EVERYONE, query: true, args: async () => [] },
   { fcn: 'Policy:list', allowed: EVERYONE, query: true, args: async () => [] },
   { fcn: 'Policy:checkPlan', allowed: EVERYONE, query: true, args: async () => [JSON.stringify([{ source: 'bank', amount: '100' }])] },

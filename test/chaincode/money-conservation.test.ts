@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { ChaincodeHarness } from './support/harness';
 import { DraftView, PAYEES, actor, leishanProject, nextSerial, setUpProvince, terms, transferPlan } from './support/fixture';
 
-const RUNS = Number(process.env.MONEY_PROPERTY_RUNS ?? 12);
+const RUNS = Number(process.env.MONEY_PROPERTY_RUNS ?? 25);
+const SEED = Number(process.env.MONEY_PROPERTY_SEED ?? 20261203);
 const MILESTONES = ['种苗采购与种植', '验收'];
 const UNIT_ACCOUNT = '600000000005';
 
@@ -127,33 +128,37 @@ class Confirm implements fc.AsyncCommand<Model, Real> {
   toString = () => `Confirm(${MILESTONES[this.milestone]})`;
 }
 
-/** A payout to a payee in scope (or not), of any amount; the bank records it right, wrong, or not yet. */
+/**
+ * A payout to a payee in scope (or not) of `share` per cent of what is left to pay (over 100: too much), or of a
+ * fixed number of fen when nothing is left; the bank records it right, wrong, or not yet.
+ */
 class Payout implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly payee: number, readonly amount: bigint, readonly bank: 'match' | 'mismatch' | 'later') {}
+  constructor(readonly payee: number, readonly share: number, readonly bank: 'match' | 'mismatch' | 'later') {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     const account = PAYEES[this.payee]?.accountNo ?? '629999999999';
     const serial = nextSerial('POUT');
-    const res = await r.h.submit(await actor(r.h, 'unit'), 'Reconciliation:registerPayout', JSON.stringify({ serial, projectId: m.projectId, payeeAccount: account, amount: this.amount.toString(), purpose: '工程款' }));
     const room = sum(m.accepted.values()) - m.paidOut - sum(m.pending.values());
-    const allowed = PAYEES[this.payee] !== undefined && this.amount > 0n && this.amount <= room;
-    assert.equal(res.ok, allowed, `payout of ${this.amount} with ${room} left to a ${PAYEES[this.payee] ? 'payee in scope' : 'stranger'}: ${res.message}`);
+    const amount = room > 0n ? (room * BigInt(this.share)) / 100n : BigInt(this.share);
+    const res = await r.h.submit(await actor(r.h, 'unit'), 'Reconciliation:registerPayout', JSON.stringify({ serial, projectId: m.projectId, payeeAccount: account, amount: amount.toString(), purpose: '工程款' }));
+    const allowed = PAYEES[this.payee] !== undefined && amount > 0n && amount <= room;
+    assert.equal(res.ok, allowed, `payout of ${amount} with ${room} left to a ${PAYEES[this.payee] ? 'payee in scope' : 'stranger'}: ${res.message}`);
     if (res.ok) {
-      m.pending.set(serial, this.amount);
+      m.pending.set(serial, amount);
       if (this.bank !== 'later') {
-        const amount = this.bank === 'match' ? this.amount : this.amount + 1n;
-        const rec = await r.h.submit(await actor(r.h, 'bank'), 'Reconciliation:recordBankTransfer', JSON.stringify({ serial, payerAccount: UNIT_ACCOUNT, payeeAccount: account, amount: amount.toString(), paidAt: new Date(r.h.clock.getTime() - 1000).toISOString() }));
+        const recorded = this.bank === 'match' ? amount : amount + 1n;
+        const rec = await r.h.submit(await actor(r.h, 'bank'), 'Reconciliation:recordBankTransfer', JSON.stringify({ serial, payerAccount: UNIT_ACCOUNT, payeeAccount: account, amount: recorded.toString(), paidAt: new Date(r.h.clock.getTime() - 1000).toISOString() }));
         assert.equal(rec.ok, true, rec.message);
         m.pending.delete(serial);
         if (this.bank === 'match') {
-          m.paidOut += this.amount;
+          m.paidOut += amount;
           seen.matchedPayouts++;
         }
       }
     }
     await checkInvariants(m, r);
   }
-  toString = () => `Payout(${this.payee}, ${this.amount}, ${this.bank})`;
+  toString = () => `Payout(${this.payee}, ${this.share} %, ${this.bank})`;
 }
 
 describe('money is conserved over random sequences of calls (fast-check)', () => {
@@ -172,7 +177,7 @@ describe('money is conserved over random sequences of calls (fast-check)', () =>
       fc.tuple(fc.nat(2), fc.boolean()).map(([i, s]) => new Accept(i, s && i === 0)),
       fc.tuple(fc.nat(1), fc.integer({ min: 0, max: 100 })).map(([m, p]) => new Report(m, p)),
       fc.nat(1).map((m) => new Confirm(m)),
-      fc.tuple(fc.nat(2), fc.bigInt({ min: 0n, max: budget }), fc.constantFrom('match' as const, 'mismatch' as const, 'later' as const)).map(([p, a, b]) => new Payout(p, a, b)),
+      fc.tuple(fc.nat(2), fc.integer({ min: 0, max: 150 }), fc.constantFrom('match' as const, 'mismatch' as const, 'later' as const)).map(([p, share, b]) => new Payout(p, share, b)),
     ];
     await fc.assert(
       // Transfers weigh more, so that runs reach the tranches and the payouts.
@@ -184,10 +189,11 @@ describe('money is conserved over random sequences of calls (fast-check)', () =>
         const model: Model = { projectId: project.id, budget, accepted: new Map(), paidOut: 0n, pending: new Map() };
         await fc.asyncModelRun(() => ({ model, real: { h } }), cmds);
       }),
-      { numRuns: RUNS, verbose: 1 },
+      // A fixed seed (MONEY_PROPERTY_SEED to explore others): the same runs in CI every time, and a failure replays.
+      { numRuns: RUNS, verbose: 1, seed: SEED },
     );
     // The property must have reached the states it is about, or it proves nothing.
     assert.ok(seen.matchedHops > 0 && seen.acceptedTranches > 0 && seen.matchedPayouts > 0, `reached: ${JSON.stringify(seen)}`);
-    console.log(`# money property: ${RUNS} runs, ${JSON.stringify(seen)}`);
+    console.log(`# money property: ${RUNS} runs from seed ${SEED}, ${JSON.stringify(seen)}`);
   });
 });

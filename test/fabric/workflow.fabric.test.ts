@@ -157,6 +157,17 @@ describe('the DOMAIN.md workflow on a real Fabric network through the Fabric ada
     assert.ok(next[0].blockNumber > approvalTx!.blockNumber || next[0].txNum > approvalTx!.txNum);
   });
 
+  it('a revoked certificate is refused by the chaincode on Fabric as on the embedded ledger; a rotated one works', async () => {
+    const auditor = await actor(h, 'auditor');
+    await h.ok(await actor(h, 'platform'), 'Identity:revoke', JSON.stringify({ certificate: auditor.certificate, reason: '审计员调离，证书吊销' }));
+    const refused = await h.evaluate(auditor, 'Project:list', '{}');
+    assert.equal(refused.ok, false);
+    assert.match(refused.message, /AUTHORISATION: the caller's certificate [0-9a-f]{16}… was revoked at .* by PLATFORM: 审计员调离，证书吊销/);
+    const renewed = await (h['backend'] as { enrol(m: string, r: string, o: string): Promise<typeof auditor> }).enrol(auditor.mspId, 'auditor', auditor.org);
+    const listed = await h.evaluate<unknown[]>(renewed, 'Project:list', '{}');
+    assert.equal(listed.ok, true, listed.message);
+  });
+
   it('the routing channel: configuration, a set for the business channel, a route', async () => {
     const r = ChaincodeHarness.onGateway(ledger, async (n) => (await ledger.block('routing', n)).chaincodeEvents, 'routing');
     const admin = await actor(r, 'platform');

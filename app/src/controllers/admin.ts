@@ -20,7 +20,7 @@ import { User, type UserDoc } from '../models/user';
 import { serveSet } from '../services/sets';
 import { RelayRequest, ApiClient, AuditEntry } from '../models/activity';
 import { OrganisationView } from '../models/projections';
-import { createUser } from '../services/accounts';
+import { createUser, renewUserCertificate, revokeUserCertificate } from '../services/accounts';
 import { MSP_OF_ROLE } from '../blockchain/msp';
 import type { Submitted } from '../services/chain';
 import { hashPassword, tokenHash } from '../services/secrets';
@@ -369,6 +369,11 @@ export function register(router: Router): void {
       if (user.username === SERVICE_USERNAME) throw new FormError(res.locals.t('admin.serviceAccount'));
       if (user.id === req.user!.id && !active) throw new FormError(res.locals.t('admin.notYourself'));
       if (user.active === active) throw new FormError(res.locals.t(active ? 'admin.alreadyActive' : 'admin.alreadyInactive', { username: user.username }));
+      // The account's certificate goes with it: revoked on the chain when it is deactivated (so its key can sign
+      // nothing any more, even outside this platform), and a new one issued when it comes back.
+      const { chain } = platformOf(req);
+      if (active) await renewUserCertificate(chain, req.user!, user, `账户恢复，签发新证书 (account reactivated by ${req.user!.username})`);
+      else await revokeUserCertificate(chain, req.user!, user, `账户停用 (account deactivated by ${req.user!.username})`);
       user.active = active;
       await user.save();
       await audit(req, active ? 'admin:reactivateUser' : 'admin:deactivateUser', user.username);
@@ -377,6 +382,25 @@ export function register(router: Router): void {
     } catch (err) {
       if (back === '/admin/users') await renderUsers(req, res, 400, {}, refusal(res, err));
       else await renderUser(req, res, user, 400, refusal(res, err));
+    }
+  });
+
+  /** Rotation: a new certificate for the user (a key that may have leaked, a renewal); the old one revoked on the chain. */
+  route(router, 'POST', '/admin/users/:id/certificate', ADMIN, async (req, res) => {
+    const user = await findUser(req.params.id);
+    if (!user) return notFound(res);
+    try {
+      if (user.username === SERVICE_USERNAME) throw new FormError(res.locals.t('admin.serviceAccount'));
+      if (!user.active) throw new FormError(res.locals.t('admin.renewInactive', { username: user.username }));
+      // The reason goes on the chain with the revocation: required, as for every other change of the registry.
+      const reason = typeof (req.body as Body).reason === 'string' ? String((req.body as Body).reason).trim() : '';
+      if (reason.length < 5 || reason.length > 500) throw new FormError(res.locals.t('admin.renewReasonNeeded'));
+      const renewed = await renewUserCertificate(platformOf(req).chain, req.user!, user, reason);
+      await audit(req, 'admin:renewCertificate', user.username, true, `revoked ${renewed.revoked ?? '—'}, new ${renewed.fingerprint}`);
+      flash(req, 'success', res.locals.t('admin.certRenewed', { username: user.username, fingerprint: renewed.fingerprint.slice(0, 16), revoked: (renewed.revoked ?? '—').slice(0, 16) }));
+      res.redirect(`/admin/users/${user.id}`);
+    } catch (err) {
+      await renderUser(req, res, user, 400, refusal(res, err));
     }
   });
 

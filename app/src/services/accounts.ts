@@ -2,7 +2,8 @@
 import { ROLES, type Role } from '@fund/chaincode/dist/access/roles';
 import { User, type UserDoc } from '../models/user';
 import { hashPassword } from './secrets';
-import type { Chain } from './chain';
+import { X509Certificate } from 'node:crypto';
+import { ChainError, type Actor, type Chain } from './chain';
 import { FormError } from '../controllers/act';
 
 export interface NewUser {
@@ -23,4 +24,34 @@ export async function createUser(chain: Chain, input: NewUser): Promise<UserDoc>
   const user = await User.create({ username: input.username, displayName: input.displayName.trim(), passwordHash: hashPassword(input.password), role: input.role, orgId: input.orgId, wallet });
   chain.remember(user.id, identity);
   return user;
+}
+
+/** SHA-256 of a certificate's DER in lower-case hex: the fingerprint the chain's revocation list is keyed by. */
+export function certificateFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
+/**
+ * Revokes a user's certificate on the chain (Identity:revoke, by the administrator `by`): every transaction signed with
+ * it is refused from then on, whatever the MSP says. A certificate already revoked counts as done.
+ */
+export async function revokeUserCertificate(chain: Chain, by: Actor, user: UserDoc, reason: string): Promise<string | undefined> {
+  const certificate = user.wallet?.certificate;
+  if (!certificate) return undefined;
+  try {
+    await chain.submit(by, 'Identity:revoke', JSON.stringify({ certificate, reason }));
+  } catch (err) {
+    if (!(err instanceof ChainError && err.code === 'CONFLICT')) throw err;
+  }
+  return certificateFingerprint(certificate);
+}
+
+/** Rotation: a new certificate for the same user, role and organisation; the old one is revoked on the chain. */
+export async function renewUserCertificate(chain: Chain, by: Actor, user: UserDoc, reason: string): Promise<{ revoked?: string; fingerprint: string }> {
+  const { identity, wallet } = await chain.enrol(user.username, user.role, user.orgId);
+  const revoked = await revokeUserCertificate(chain, by, user, reason);
+  user.wallet = wallet as UserDoc['wallet'];
+  await user.save();
+  chain.remember(user.id, identity);
+  return { revoked, fingerprint: certificateFingerprint(wallet.certificate) };
 }

@@ -2,6 +2,7 @@ import { FundContext } from '../ledger/context';
 import { denied } from '../ledger/errors';
 import { ChannelConfig, requireConfig } from '../config/config';
 import { Role, isRole } from './roles';
+import { requireNotRevoked } from './revocation';
 import type { Organisation } from '../organisation/organisation';
 
 export interface Caller {
@@ -43,6 +44,7 @@ export async function authorise(
   if (!config.roleMsps[cert.role].includes(cert.mspId)) {
     throw denied(`MSP ${cert.mspId} is not admitted for role ${cert.role} on this channel`);
   }
+  await requireNotRevoked(ctx);
   const caller: Caller = { ...cert, config };
   if (bindOrganisation) {
     const org = await ctx.store<Organisation>('Organisation').get(cert.orgId);

@@ -63,8 +63,9 @@ export function businessRoute(fcn: string, args: readonly string[]): BusinessRou
     case 'Organisation':
     case 'Config':
     case 'Policy':
+    case 'Identity':
       // The fund policy is the registry's too: every set checks its projects against the same rules.
-      return ['get', 'list', 'history', 'current', 'checkPlan'].includes(name) ? { kind: 'any' } : { kind: 'every' };
+      return ['get', 'list', 'history', 'current', 'checkPlan', 'isRevoked', 'listRevoked'].includes(name) ? { kind: 'any' } : { kind: 'every' };
     default:
       return { kind: 'any' };
   }
