@@ -31,12 +31,12 @@ describe('tranches', () => {
     const project = await h.ok<{ id: string }>(await actor(h, 'countyOffice'), 'Project:file', JSON.stringify(leishanProject()));
     const before = await h.snapshot();
     for (const [tranches, error] of [
-      [[{ percent: 30 }, { percent: 60, milestone: '验收' }], /^VALIDATION: terms\.tranches: tranches: the percentages must add up to 100/],
-      [[{ percent: 50 }, { percent: 50 }], /tranches: only the first tranche may be released without a milestone/],
-      [[{ percent: 50, milestone: '验收' }, { percent: 50, milestone: '验收' }], /tranches: a milestone releases one tranche/],
+      [[{ percent: 30 }, { percent: 60, milestone: '验收' }], /^VALIDATION: terms\.tranches: the percentages must add up to 100/],
+      [[{ percent: 50 }, { percent: 50 }], /^VALIDATION: terms\.tranches: only the first tranche may be released without a milestone/],
+      [[{ percent: 50, milestone: '验收' }, { percent: 50, milestone: '验收' }], /^VALIDATION: terms\.tranches: a milestone releases one tranche/],
       [[{ percent: 50 }, { percent: 50, milestone: '封顶' }], /^VALIDATION: terms\.tranches\.1\.milestone: project .* has no milestone "封顶" \(its milestones: 基地土地流转与整理, 种苗采购与种植, 验收\)/],
       [[{ percent: 0.5 }, { percent: 99.5, milestone: '验收' }], /^VALIDATION: terms\.tranches\.0\.percent: tranche percent must be a whole number/],
-      [[], /^VALIDATION: terms\.tranches: tranches: at least one tranche/],
+      [[], /^VALIDATION: terms\.tranches: at least one tranche/],
     ] as const) {
       const r = await h.submit(await lgo(), 'Project:approve', project.id, '同意', JSON.stringify({ ...terms(h), tranches }), '{}');
       assert.equal(r.ok, false);

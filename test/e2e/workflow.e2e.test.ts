@@ -316,8 +316,8 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     await county.click('#submit-project');
     await county.waitForLoadState('load');
     const refusal = await county.innerText('#form-error');
-    assert.match(refusal, /20\.00 %/);
-    assert.match(refusal, /10\.00 %/);
+    assert.match(refusal, /财政资金（省级 \+ 县级）占预算 20\.00%/);
+    assert.match(refusal, /要求财政资金 10\.00%/);
     assert.equal(await county.inputValue('#amount_bank'), '400000');
     assert.match(county.url(), /\/projects(\?|$)/, 'still on the form');
   });

@@ -82,8 +82,9 @@ describe('fund policy, configuration, tranches and payouts on the pages', () => 
     const refused = await county.postMultipart('/projects', leishanProjectForm(OFF_POLICY));
     assert.equal(refused.status, 400);
     const message = formError(refused.text);
-    assert.match(message, /20\.00 %/);
-    assert.doesNotMatch(message, /VALIDATION/);
+    assert.match(message, /资金计划：财政资金（省级 \+ 县级）占预算 20\.00%，银行资金占 80\.00%；第 2 版资金政策要求财政资金 10\.00%、银行资金 90\.00%（允许偏差 ±1\.00%）/);
+    assert.match(message, /请修改资金计划，或填写例外申请理由后申报/);
+    assert.doesNotMatch(message, /VALIDATION|fiscal money/);
     assert.equal(await height(), before, 'the refused filing wrote nothing');
 
     const filed = await county.postMultipart('/projects', leishanProjectForm({ ...OFF_POLICY, exceptionRequest: '深度贫困县，县级配套加倍' }));
@@ -95,7 +96,7 @@ describe('fund policy, configuration, tranches and payouts on the pages', () => 
     const decision = { opinion: '同意', deadline_toPartnership: day(5), deadline_toCountyFund: day(10), deadline_toUnit: day(20) };
     const without = await lgo.post(`/approvals/${projectId}/approve`, decision);
     assert.equal(without.status, 400);
-    assert.match(formError(without.text), /20\.00 %/);
+    assert.match(formError(without.text), /20\.00%[\s\S]*请驳回由县里修改，或填写政策例外理由后批准/);
     const withReason = await lgo.post(`/approvals/${projectId}/approve`, { ...decision, policyException: '经指挥部会议研究同意' });
     assert.equal(withReason.status, 302, formError(withReason.text));
     const project = (await ProjectView.findById(projectId).lean())!.doc as Project;
@@ -122,7 +123,7 @@ describe('fund policy, configuration, tranches and payouts on the pages', () => 
     assert.match(textOf(page.text), /暂不能拨付/);
     const register = await bank.post('/disbursement/register', { project: projectId, serial: 'GZB-HELD-0001', draftIds: `${projectId}-D1`, stage: 'toPartnership' });
     assert.equal(register.status, 400);
-    assert.match(formError(register.text), /财政|fiscal/);
+    assert.match(formError(register.text), /财政资金到位后银行资金才能拨付/);
 
     // The payout form is for the unit, for payees in scope, and for money it has accepted.
     const unit = await WebClient.loggedIn(p.url, 'unit');

@@ -34,17 +34,25 @@ const FIELDS: Array<[RegExp, (t: Translate, m: RegExpExecArray) => string]> = [
   [/^(?:terms\.)?deadlines$/, (t) => t('approval.deadline')],
   [/^(?:terms\.)?tranches(?:\.\d+)?(?:\.\w+)?$/, (t) => t('refusal.field.tranches')],
   [/^(?:terms\.)?policyException$|^exceptionRequest$/, (t) => t('refusal.field.exception')],
-  [/^(?:claim\.|record\.|input\.)?serial$/, (t) => t('disb.serial')],
-  [/^(?:claim\.|record\.|input\.)?amount$/, (t) => t('disb.amount')],
+  [/^(?:claim\.|record\.|input\.|payout\.)?serial$/, (t) => t('disb.serial')],
+  [/^(?:claim\.|record\.|input\.|payout\.)?amount$/, (t) => t('disb.amount')],
   [/^(?:record\.|input\.)?paidAt$/, (t) => t('disb.paidAt')],
   [/^(?:record\.|input\.)?payerAccount$/, (t) => t('disb.payerAccount')],
-  [/^(?:record\.|input\.)?payeeAccount$/, (t) => t('disb.payeeAccount')],
+  [/^(?:record\.|input\.|payout\.)?payeeAccount$/, (t) => t('disb.payeeAccount')],
   [/^(?:claim\.|input\.)?draftIds(?:\.\d+)?$/, (t) => t('refusal.field.drafts')],
   [/^(?:progress\.|input\.)?percent$/, (t) => t('prog.percent')],
   [/^(?:progress\.|input\.|confirmation\.)?milestone$/, (t) => t('prog.milestone')],
   [/^(?:progress\.|input\.|confirmation\.)?note$/, (t) => t('prog.note')],
   [/^(?:progress\.|input\.)?evidence(?:\.\d+)?(?:\.\w+)?$/, (t) => t('prog.evidence')],
   [/^reason$/, (t) => t('monitor.reason')],
+  [/^payout\.purpose$/, (t) => t('payout.purpose')],
+  [/^policy\.fiscalShareBp$/, (t) => t('policy.fiscalShare')],
+  [/^policy\.provinceShareOfFiscalBp$/, (t) => t('policy.provinceShare')],
+  [/^policy\.toleranceBp$/, (t) => t('policy.tolerance')],
+  [/^(?:policy|config|revocation)\.reason$/, (t) => t('policy.reason')],
+  [/^config\.unmatchedThresholdHours$/, (t) => t('config.unmatchedThreshold')],
+  [/^config\.stalledAfterDays$/, (t) => t('config.stalledAfterDays')],
+  [/^config\.roleMsps(?:\.\w+)?(?:\.\d+)?$/, (t) => t('config.roleMsps')],
 ];
 
 /** The field's name as its form shows it, or undefined for a path nobody has named. */
@@ -91,8 +99,51 @@ const SENTENCES: Array<[RegExp, string, (m: RegExpExecArray) => Record<string, s
   [/^(\S+) does not travel the same hop as (\S+)/, 'refusal.otherHop', (m) => ({ draft: m[1], other: m[2] })],
   [/^unknown field\(s\) (.*)$/, 'refusal.unknownField', (m) => ({ fields: m[1] })],
   [/^enter an amount in yuan/, 'refusal.yuan', () => ({})],
+  // The fund's rules (policy/, draft/release.ts, reconciliation/payout.ts, access/revocation.ts).
+  [/^only the first tranche may be released without a milestone$/, 'refusal.trancheFirstOnly', () => ({})],
+  [/^a milestone releases one tranche$/, 'refusal.trancheMilestoneTwice', () => ({})],
+  [/^at least one tranche$/, 'refusal.trancheNone', () => ({})],
+  [/^project (\S+) has no milestone "(.*)" \(its milestones: (.*)\)$/, 'refusal.noMilestoneOf', (m) => ({ milestone: m[2], milestones: m[3] })],
+  [/^the plan complies with fund policy v(\d+); no exception is needed$/, 'refusal.policy.noException', (m) => ({ version: m[1] })],
+  [/^no fund policy is in force, so there is nothing to make an exception to$/, 'refusal.policy.noPolicy', () => ({})],
+  [/^draft (\S+): bank money moves only once the fiscal share is in place \(fund policy v(\d+)\); (.*)$/, 'refusal.held.fiscalFirst', (m) => ({ draft: m[1], version: m[2], waiting: m[3].replace(/ \((\w+)\) has not made its first transfer/g, '') })],
+  [/^draft (\S+): tranche (\d+) of (\d+) must be accepted by the implementing unit before the next tranche is paid$/, 'refusal.held.acceptFirst', (m) => ({ draft: m[1], n: m[2], of: m[3] })],
+  [/^draft (\S+): tranche (\d+) of (\d+) \((\d+) %\) is released by milestone "(.*)", which has not been reported with evidence yet$/, 'refusal.held.notReported', (m) => ({ draft: m[1], n: m[2], of: m[3], percent: m[4], milestone: m[5] })],
+  [/^draft (\S+): tranche (\d+) of (\d+) \((\d+) %\) is released by milestone "(.*)", which the county office has not confirmed yet \(fund policy v(\d+)\)$/, 'refusal.held.notConfirmed', (m) => ({ draft: m[1], n: m[2], of: m[3], percent: m[4], milestone: m[5], version: m[6] })],
+  [/^milestone "(.*)" has not been reported with evidence yet; it cannot be confirmed$/, 'refusal.milestoneNotReported', (m) => ({ milestone: m[1] })],
+  [/^milestone "(.*)" is already confirmed$/, 'refusal.milestoneConfirmed', (m) => ({ milestone: m[1] })],
+  [/^(\S+) is outside the payee scope of project (\S+)'s drafts \((.*)\)$/, 'refusal.payeeOutside', (m) => ({ account: m[1], scope: m[3] })],
+  [/^paying out ([\d.]+) yuan would exceed what the implementing unit has accepted for project (\S+): accepted ([\d.]+) yuan, paid out ([\d.]+) yuan, awaiting the bank's record ([\d.]+) yuan$/, 'refusal.payoutExceeds', (m) => ({ amount: m[1], accepted: m[3], paidOut: m[4], pending: m[5] })],
+  [/^the caller's certificate (\S+) was revoked at (\S+) by (\S+): (.*)$/, 'refusal.revoked', (m) => ({ fingerprint: m[1], at: m[2], by: m[3], reason: m[4] })],
   [/^the amount must be more than zero$/, 'refusal.positive', () => ({})],
 ];
+
+/** The fund policy's check (policy/policy.ts planProblems, then what to do about it): each part in the reader's language. */
+const POLICY_PARTS: Array<[RegExp, string, (m: RegExpExecArray) => Record<string, string>]> = [
+  [
+    /^fiscal money \(provincialFinance \+ countyFinance\) is ([\d.]+) % of the budget and bank money ([\d.]+) %; fund policy v(\d+) requires fiscal ([\d.]+) % and bank ([\d.]+) % ± ([\d.]+) %$/,
+    'refusal.policy.fiscal',
+    (m) => ({ fiscal: m[1], bank: m[2], version: m[3], wantFiscal: m[4], wantBank: m[5], tolerance: m[6] }),
+  ],
+  [
+    /^within the fiscal money, the province carries ([\d.]+) % and the county ([\d.]+) %; fund policy v(\d+) requires province ([\d.]+) % and county ([\d.]+) % ± ([\d.]+) %$/,
+    'refusal.policy.province',
+    (m) => ({ province: m[1], county: m[2], version: m[3], wantProvince: m[4], wantCounty: m[5], tolerance: m[6] }),
+  ],
+  [/^Change the funding plan, or file it with an exceptionRequest/, 'refusal.policy.fileHint', () => ({})],
+  [/^Reject it for the county to revise, or approve it with a policyException/, 'refusal.policy.approveHint', () => ({})],
+];
+
+function policyRefusal(t: Translate, sentence: string): string | undefined {
+  const parts = sentence.split(/; fundingPlan: |\. (?=Change the funding plan|Reject it for the county)/);
+  const out: string[] = [];
+  for (const part of parts) {
+    const found = POLICY_PARTS.map(([pattern, key, vars]) => [pattern.exec(part), key, vars] as const).find(([m]) => m);
+    if (!found) return undefined;
+    out.push(t(found[1], found[2](found[0]!)));
+  }
+  return out.join(t('refusal.policy.sep'));
+}
 
 /** The chain's words for a refusal, in the reader's language where they are known. */
 export function translateRefusal(t: Translate, message: string): string {
@@ -101,6 +152,8 @@ export function translateRefusal(t: Translate, message: string): string {
   const path = colon?.[1];
   const sentence = colon ? colon[2] : message;
   const field = path ? fieldLabel(t, path) : leadingField(t, sentence);
+  const policy = policyRefusal(t, sentence);
+  if (policy) return field ? t('refusal.withField', { field, text: policy }) : policy;
   for (const [pattern, key, vars] of SENTENCES) {
     const m = pattern.exec(sentence);
     if (m) return field ? t('refusal.withField', { field, text: t(key, vars(m)) }) : t(key, vars(m));

@@ -129,11 +129,11 @@ export const termsSchema = z.strictObject({
       }),
       'tranches must be a list',
     )
-    .min(1, 'tranches: at least one tranche')
-    .max(10, 'tranches: at most 10 tranches')
-    .refine((list) => list.reduce((s, t) => s + t.percent, 0) === 100, 'tranches: the percentages must add up to 100')
-    .refine((list) => list.every((t, i) => i === 0 || t.milestone !== undefined), 'tranches: only the first tranche may be released without a milestone')
-    .refine((list) => new Set(list.flatMap((t) => (t.milestone ? [t.milestone] : []))).size === list.filter((t) => t.milestone).length, 'tranches: a milestone releases one tranche')
+    .min(1, 'at least one tranche')
+    .max(10, 'at most 10 tranches')
+    .refine((list) => list.reduce((s, t) => s + t.percent, 0) === 100, 'the percentages must add up to 100')
+    .refine((list) => list.every((t, i) => i === 0 || t.milestone !== undefined), 'only the first tranche may be released without a milestone')
+    .refine((list) => new Set(list.flatMap((t) => (t.milestone ? [t.milestone] : []))).size === list.filter((t) => t.milestone).length, 'a milestone releases one tranche')
     .optional(),
   /** The provincial command's reason for approving a plan the fund policy would refuse. */
   policyException: text('policyException', 1000, 5).optional(),
