@@ -5,6 +5,7 @@
  * and replaying from block 0 after the projections were dropped rebuilds them exactly.
  */
 import { EventEmitter } from 'node:events';
+import mongoose from 'mongoose';
 import type { ChaincodeEventRecord, EventStream } from '../blockchain';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import type { Project } from '@fund/chaincode/dist/project/project';
@@ -70,11 +71,9 @@ export class Projector extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const saved = await Checkpoint.findById(this.channel).lean();
-    const checkpoint = saved ? { blockNumber: saved.blockNumber!, txId: saved.txId ?? undefined } : undefined;
-    this.projectedBlock = saved ? saved.blockNumber! - 1 : -1;
-    this.stream = this.chain.gateway.chaincodeEvents(this.channel, checkpoint);
-    this.running = this.consume(this.stream).catch((err: Error) => {
+    await this.open();
+    mongoose.connection.on('reconnected', this.onReconnected);
+    this.running = this.follow().catch((err: Error) => {
       this.failure = err;
       console.error(`projector stopped: ${err.stack ?? err.message}`);
     });
@@ -82,8 +81,49 @@ export class Projector extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    mongoose.connection.off('reconnected', this.onReconnected);
     this.stream?.close();
     await this.running;
+  }
+
+  /**
+   * The database came back after being unreachable. A server that was killed may have lost the writes it
+   * acknowledged last (the bundled server commits its store about once a second, the checkpoint with them): the
+   * projector goes back to the checkpoint the database holds now and projects again from there.
+   */
+  private readonly onReconnected = () => {
+    this.resync = true;
+    this.stream?.close();
+  };
+
+  private resync = false;
+
+  /** Opens the event stream after the saved checkpoint. */
+  private async open(): Promise<void> {
+    const saved = await Checkpoint.findById(this.channel).lean();
+    const checkpoint = saved ? { blockNumber: saved.blockNumber!, txId: saved.txId ?? undefined } : undefined;
+    this.projectedBlock = Math.max(this.projectedBlock, saved ? saved.blockNumber! - 1 : -1);
+    this.stream = this.chain.gateway.chaincodeEvents(this.channel, checkpoint);
+  }
+
+  /** Consumes the stream; after the database came back, again from the checkpoint it holds. */
+  private async follow(): Promise<void> {
+    for (;;) {
+      await this.consume(this.stream!);
+      if (this.stopping || !this.resync) return;
+      this.resync = false;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.open();
+          break;
+        } catch (err) {
+          if (this.stopping || !databaseUnreachable(err)) throw err;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000)));
+        }
+      }
+      if (this.stopping) return;
+      console.error(`projector (${this.channel}): the database is back; projecting again from its checkpoint`);
+    }
   }
 
   /**
@@ -134,7 +174,7 @@ export class Projector extends EventEmitter {
     })();
     try {
       for (;;) {
-        if (this.stopping) break;
+        if (this.stopping || this.resync) break;
         if (queue.length === 0) {
           if (ended) break;
           await wait();
@@ -142,11 +182,32 @@ export class Projector extends EventEmitter {
         }
         const batch = queue.splice(0, BATCH_RECORDS);
         poke(); // room in the queue again
-        await this.projectBatch(batch);
+        await this.projectRetrying(batch);
       }
     } finally {
       stream.close();
       await reading;
+    }
+  }
+
+  /**
+   * A batch that failed because the database was unreachable (its server restarted, the connection reset) is
+   * projected again once it answers, instead of the projector stopping for good and the pages falling behind the
+   * chain until the platform is restarted. Any other failure stops it (error).
+   */
+  private async projectRetrying(batch: ChaincodeEventRecord[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.projectBatch(batch);
+        if (attempt > 0) console.error(`projector (${this.channel}): the database answers again; projecting from block ${batch[0].blockNumber}`);
+        return;
+      } catch (err) {
+        if (this.stopping || !databaseUnreachable(err)) throw err;
+        // What the server acknowledged before it went away may be lost with it: go back to its checkpoint afterwards.
+        this.resync = true;
+        if (attempt === 0) console.error(`projector (${this.channel}): the database is unreachable (${(err as Error).message}); retrying`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000)));
+      }
     }
   }
 
@@ -354,6 +415,19 @@ export class Projectors {
 }
 
 type SerialState = { serial: string; claim?: TransferClaim; record?: TransferRecord };
+
+/** The database could not be reached, as opposed to refusing an operation: worth trying again. */
+function databaseUnreachable(err: unknown, depth = 0): boolean {
+  const { mongo } = mongoose;
+  if (err instanceof mongo.MongoNetworkError || err instanceof mongo.MongoServerSelectionError || err instanceof mongo.MongoNotConnectedError) return true;
+  // The driver labels errors after which an operation may be retried; mongoose words a command it buffered too long.
+  if (err instanceof mongo.MongoError && (err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('ResetPool'))) return true;
+  const e = err as { name?: string; message?: string; code?: unknown; cause?: unknown };
+  if (/^Mongo(ose)?ServerSelectionError$/.test(e.name ?? '') || /buffering timed out/.test(e.message ?? '')) return true;
+  // A bulk write wraps the connection's failure ("read ECONNRESET") in a MongoBulkWriteError that copies its message.
+  if (/\b(ECONNRESET|ECONNREFUSED|EPIPE)\b|connection .* closed/i.test(e.message ?? '') || e.code === 'ECONNRESET' || e.code === 'ECONNREFUSED') return true;
+  return depth < 3 && e.cause !== undefined && databaseUnreachable(e.cause, depth + 1);
+}
 
 /** The transfer's projection from the chain's serial record. */
 function transferWrite({ serial, claim, record }: SerialState, scope: ScopeFields) {
