@@ -106,7 +106,9 @@ export function createApp(platform: Platform, sessionSecret: string): express.Ex
     if (err.type === 'entity.too.large') return res.status(413).render('error', { status: 413, message: t('error.tooLarge') });
     if (err.type === 'entity.parse.failed') return res.status(400).render('error', { status: 400, message: t('error.badRequest') });
     console.error(err);
-    res.status(500).render('error', { status: 500, message: t('error.server') });
+    // A transaction this request committed stands (controllers/act.ts): the page names it instead of "not completed".
+    const committed = res.locals.committed as { block: number; txId: string } | undefined;
+    res.status(500).render('error', { status: 500, message: committed ? t('error.serverAfterCommit', committed) : t('error.server') });
   });
   return app;
 }

@@ -25,7 +25,9 @@ export async function act<T>(req: Request, action: string, target: string, work:
     await AuditEntry.create({ ...entry, ok: false, message: chainError.message, txId: chainError.txId });
     throw chainError;
   }
-  // Committed: whatever fails from here on, the transaction stands and is projected from the chain anyway.
+  // Committed: whatever fails from here on, the transaction stands and is projected from the chain anyway. The
+  // error page then says so (app.ts): "not completed" would send the user to do it a second time.
+  if (req.res) req.res.locals.committed = { block: done.blockNumber, txId: done.txId };
   await AuditEntry.create({ ...entry, ok: true, txId: done.txId });
   // Only the sets have projections to wait for (a registry write: set 1's stands for all).
   const { projector } = platformOf(req);

@@ -113,6 +113,9 @@ export function register(router: Router): void {
       res.status(201).json({ serial: record.serial, outcome: done.result.outcome, draftIds: done.result.draftIds, problems: done.result.problems ?? [], txId: done.txId, blockNumber: done.blockNumber });
     } catch (err) {
       const e = ChainError.from(err);
+      // Committed, then the platform's own database failed (controllers/act.ts): the record stands, and the bank is told so.
+      const committed = res.locals.committed as { block: number; txId: string } | undefined;
+      if (committed) return fail(res, 500, 'INTERNAL', `recorded in block ${committed.block} (transaction ${committed.txId}), but the platform failed afterwards (${e.message}); the same record sent again is answered as already recorded`);
       fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
     }
   });
