@@ -25,12 +25,12 @@ export interface MongoServer {
 // scripts/mongo.mjs is an ES module with top-level await: a real import(), which TypeScript's CommonJS output would turn into require().
 const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
-/** mongo-java-server with its store under `dataDir` (or in memory); it exits with this process (it watches its stdin). */
-export async function startMongoServer(dataDir: string, heap = '512m', memory = false): Promise<MongoServer> {
+/** mongo-java-server with its store under `dataDir` (or in memory); it exits with this process (it watches its stdin). Port 0: a free one. */
+export async function startMongoServer(dataDir: string, heap = '512m', memory = false, port = 0): Promise<MongoServer> {
   const { startMongo } = (await importModule(pathToFileURL(path.join(ROOT, 'scripts', 'mongo.mjs')).href)) as {
     startMongo(options: { port: number; dataDir: string; quiet: boolean; heap: string; memory: boolean }): Promise<MongoServer>;
   };
-  return startMongo({ port: 0, dataDir, quiet: true, heap, memory });
+  return startMongo({ port, dataDir, quiet: true, heap, memory });
 }
 
 export interface TestPlatformOptions {
