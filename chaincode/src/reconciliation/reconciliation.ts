@@ -121,6 +121,14 @@ function sameParty(a: Party, b: Party): boolean {
   return a.orgId === b.orgId && a.accountNo === b.accountNo;
 }
 
+/** A registration awaiting the bank's record: stored, and in the pending set the sweep scans. */
+async function openClaim(ctx: FundContext, caller: Caller, fields: Omit<TransferClaim, 'registeredBy' | 'registeredAt' | 'registeredTxId' | 'status'>): Promise<TransferClaim> {
+  const claim: TransferClaim = { ...fields, registeredBy: caller.orgId, registeredAt: ctx.nowIso, registeredTxId: ctx.txId, status: 'PENDING' };
+  await claims(ctx).put(claim, claim.serial);
+  await pending(ctx).put({ since: ctx.nowIso }, 'claim', claim.serial);
+  return claim;
+}
+
 export async function registerSerial(ctx: FundContext, caller: Caller, input: z.output<typeof registrationSchema>): Promise<CheckResult> {
   if (await claims(ctx).exists(input.serial)) throw conflict(`serial ${input.serial} is already registered`);
   const drafts: Draft[] = [];
@@ -155,7 +163,7 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
       if (other?.status === 'PENDING') throw conflict(`draft ${d.draftId} already has serial ${serial} registered for this hop, awaiting reconciliation`);
     }
   }
-  const claim: TransferClaim = {
+  const claim = await openClaim(ctx, caller, {
     serial: input.serial,
     projectId,
     hops: drafts.map((d) => ({ draftId: d.draftId, seq: d.nextHop })),
@@ -164,13 +172,7 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
     to: hop0.to,
     expectedAmount: sumFen(drafts.map((d) => hopAmount(d, d.plannedPath[d.nextHop]))),
     deadline: drafts.map((d) => d.plannedPath[d.nextHop].deadline).sort()[0],
-    registeredBy: caller.orgId,
-    registeredAt: ctx.nowIso,
-    registeredTxId: ctx.txId,
-    status: 'PENDING',
-  };
-  await claims(ctx).put(claim, claim.serial);
-  await pending(ctx).put({ since: ctx.nowIso }, 'claim', claim.serial);
+  });
   for (const h of claim.hops) await claimsByHop(ctx).put(INDEX_VALUE, h.draftId, String(h.seq), claim.serial);
   ctx.emit('SerialRegistered', { serial: claim.serial, projectId, draftIds: input.draftIds, stage: input.stage, amount: claim.expectedAmount, by: caller.orgId });
   return (await records(ctx).exists(claim.serial)) ? reconcile(ctx, claim.serial) : result(claim.serial, 'PENDING_BANK_RECORD', claim);
@@ -180,23 +182,7 @@ export async function registerSerial(ctx: FundContext, caller: Caller, input: z.
 export async function registerPayout(ctx: FundContext, caller: Caller, input: PayoutInput): Promise<CheckResult> {
   if (await claims(ctx).exists(input.serial)) throw conflict(`serial ${input.serial} is already registered`);
   const { from, to, deadline } = await reservePayout(ctx, caller, input);
-  const claim: TransferClaim = {
-    serial: input.serial,
-    projectId: input.projectId,
-    hops: [],
-    stage: PAYOUT,
-    from,
-    to,
-    expectedAmount: input.amount,
-    purpose: input.purpose,
-    deadline,
-    registeredBy: caller.orgId,
-    registeredAt: ctx.nowIso,
-    registeredTxId: ctx.txId,
-    status: 'PENDING',
-  };
-  await claims(ctx).put(claim, claim.serial);
-  await pending(ctx).put({ since: ctx.nowIso }, 'claim', claim.serial);
+  const claim = await openClaim(ctx, caller, { serial: input.serial, projectId: input.projectId, hops: [], stage: PAYOUT, from, to, expectedAmount: input.amount, purpose: input.purpose, deadline });
   await payoutsByProject(ctx).put(INDEX_VALUE, claim.projectId, claim.serial);
   ctx.emit('PayoutRegistered', { serial: claim.serial, projectId: claim.projectId, payee: to.orgId, payeeAccount: to.accountNo, amount: input.amount, purpose: input.purpose, by: caller.orgId });
   return (await records(ctx).exists(claim.serial)) ? reconcile(ctx, claim.serial) : result(claim.serial, 'PENDING_BANK_RECORD', claim);
