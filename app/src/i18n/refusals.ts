@@ -70,6 +70,7 @@ export function fieldLabel(t: Translate, path: string): string | undefined {
  */
 const SENTENCES: Array<[RegExp, string, (m: RegExpExecArray) => Record<string, string | number>]> = [
   [/^\S+ must not be empty$/, 'refusal.empty', () => ({})],
+  [/^\S+ is required$/, 'refusal.required', () => ({})],
   [/^\S+(?: [a-z]+)? must be at most (\d+) characters$/, 'refusal.tooLong', (m) => ({ max: m[1] })],
   [/^\S+(?: [a-z]+)? must be at least (\d+) characters$/, 'refusal.tooShort', (m) => ({ min: m[1] })],
   [/must be a whole number of fen/, 'refusal.fen', () => ({})],

@@ -1,4 +1,5 @@
 import { Contract } from 'fabric-contract-api';
+import './dispatch-errors';
 import { FundContext } from './context';
 
 /** Every contract of the suite: our context, and the transaction's events published on success. */

@@ -64,10 +64,26 @@ export function parseArg<S extends z.ZodType>(arg: string, value: unknown, schem
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = [arg, ...issue.path.map(String)].join('.');
-    const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.join(', ')}`
+        : // zod's own words for a field left out are "Invalid input: expected object, received undefined".
+          issue.code === 'invalid_type' && missing(value, issue.path)
+          ? `${String(issue.path.at(-1) ?? arg)} is required`
+          : issue.message;
     throw invalid(`${where}: ${message}`);
   }
   return result.data;
+}
+
+/** Whether the value has nothing at all at this path (not even null). */
+function missing(value: unknown, path: readonly PropertyKey[]): boolean {
+  let at: unknown = value;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object' || !Object.prototype.hasOwnProperty.call(at, key)) return true;
+    at = (at as Record<PropertyKey, unknown>)[key];
+  }
+  return at === undefined;
 }
 
 /** A JSON-encoded transaction argument, parsed and then checked against its schema. */
