@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// `npm run bench [-- ledger|web|fabric|chapter5|relay|cbft]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
+// `npm run bench [-- ledger|web|fabric|chapter5|relay|cbft|load]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
 // ledger at the thesis's block settings 5) in a
 // fresh process; prints the median run of each and writes every figure to bench-results/latest.json
 // (BENCH_OUT names another file).
 // The web scenario (10,000 projects, then 50 simulated users) takes about ten minutes a run;
 // BENCH_WEB_RUNS overrides its number of runs, BENCH_WEB_SECONDS the users' time (default 180).
+// The load scenario (issue 19) runs 100 simulated users for 10 minutes against the platform in a process of its own,
+// once (BENCH_LOAD_RUNS, BENCH_LOAD_USERS, BENCH_LOAD_SECONDS override); a run with an error, a lost acknowledged
+// action or a growing live heap is written like the others and makes the command exit 1 at the end.
 // The fabric scenarios bring the native Fabric network (npm run network) up and down themselves, each run; they
 // refuse to start while a network is running.
 // The chapter5 scenarios reproduce the thesis's tables 5.2/5.3 (test/bench/chapter5-bench.ts); after them
@@ -24,6 +27,7 @@ const WEB = path.join(ROOT, 'dist-test', 'bench', 'web-bench.js');
 const FABRIC = path.join(ROOT, 'dist-test', 'bench', 'fabric-bench.js');
 const CHAPTER5 = path.join(ROOT, 'dist-test', 'bench', 'chapter5-bench.js');
 const RELAY = path.join(ROOT, 'dist-test', 'bench', 'relay-bench.js');
+const LOAD = path.join(ROOT, 'dist-test', 'bench', 'load-bench.js');
 /** The columns of the thesis's tables 5.2 and 5.3: concurrent clients (per set). */
 const THESIS_CLIENTS = [1, 10, 20, 50, 100, 1000];
 const scenarios = [
@@ -70,11 +74,15 @@ const scenarios = [
   { kind: 'relay', script: RELAY, runs: 1, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 100, blocks: 1000, pairs: 3 } },
   // The web platform: pages with 10,000 projects on the ledger, then 50 simulated users (progress on stderr).
   { kind: 'web', script: WEB, runs: Number(process.env.BENCH_WEB_RUNS ?? runs), params: { projects: 10_000, users: 50, seconds: Number(process.env.BENCH_WEB_SECONDS ?? 180) } },
+  // Load (issue 19): 100 users (90 walking the workflow by role, 10 auditors) for 10 minutes, 2 s between clicks.
+  { kind: 'load', script: LOAD, runs: Number(process.env.BENCH_LOAD_RUNS ?? 1), params: { users: Number(process.env.BENCH_LOAD_USERS ?? 100), seconds: Number(process.env.BENCH_LOAD_SECONDS ?? 600) } },
 ].filter((s) => !only || s.kind === only);
 
 /** One line per row of a run. */
 const describe = (row) =>
-  row.scenario === 'web page'
+  row.scenario === 'load'
+    ? `${row.users} users, ${row.seconds} s: ${row.workflows} walks, ${row.actions} actions (${row.actionsPerSecond}/s), ${row.requests} requests, ${row.errors} errors, ${row.lost} lost, ${row.tps} tx/s at ${row.cpuMsPerTx} ms CPU/tx (MongoDB ${row.mongoCpuMsPerTx}), p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms, live heap ${row.liveHeap.mbPerMinute} ± ${row.liveHeap.stdErrMbPerMinute} MB/min, RSS ${row.rss.mbPerMinute} MB/min${row.held ? '' : ' — NOT HELD'}`
+  : row.scenario === 'web page'
     ? `${row.page} (${row.role}): p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
     : row.scenario === 'web users'
       ? `${row.clients} users, ${row.workflows} workflows, ${row.requests} requests, ${row.errors} errors, p50 ${row.p50Ms} ms, p95 ${row.p95Ms} ms`
@@ -124,6 +132,12 @@ const pageRows = rows.filter((r) => r.scenario === 'web page');
 if (pageRows.length) console.table(pageRows.map(({ page, role, projectsOnLedger, samples, p50Ms, p95Ms, met }) => ({ page, role, projectsOnLedger, samples, p50Ms, p95Ms, 'p95 < 150 ms': met })));
 const userRows = rows.filter((r) => r.scenario === 'web users');
 if (userRows.length) console.table(userRows.map(({ clients, thinkMs, seconds, workflows, requests, errors, errorsOfRuns, p50Ms, p95Ms, p99Ms, tps, peakRssMb, mongoPeakRssMb }) => ({ clients, thinkMs, seconds, workflows, requests, errors, errorsOfRuns: errorsOfRuns?.join(' '), p50Ms, p95Ms, p99Ms, tps, peakRssMb, mongoPeakRssMb })));
+const loadRows = rows.filter((r) => r.scenario === 'load');
+for (const row of loadRows) {
+  console.table(row.perRoute.map(({ route, n, p50Ms, p95Ms, p99Ms }) => ({ route, n, p50Ms, p95Ms, p99Ms })));
+  console.log(`load: ${describe(row)}\n  memory: ${row.memoryVerdict}`);
+  if (!row.held) process.exitCode = 1;
+}
 const chapter5Rows = rows.filter((r) => r.scenario.startsWith('chapter5'));
 if (chapter5Rows.length) {
   console.table(chapter5Rows.map(({ scenario, sets, clients, blocks, tps, perSetTps, cpuMsPerTx, cpuPercent, p50Ms, p99Ms, peakRssMb }) => ({ scenario, sets, clients, blocks, tps, perSetTps: perSetTps.join(' + '), cpuMsPerTx, cpuPercent, p50Ms, p99Ms, peakRssMb })));
