@@ -97,18 +97,34 @@ export async function openLedger(config: LedgerConfig = ledgerConfig()): Promise
     const { FabricLedger } = await import('./fabric/fabric-ledger');
     return FabricLedger.open({ fabric: config.fabric ?? ledgerConfig({ ...process.env, LEDGER: 'fabric' }).fabric!, channels: config.channels });
   }
-  return EmbeddedLedger.open({
-    dataDir: config.dataDir,
-    channels: config.channels,
-    batch: config.batch,
-    // Unless the routing channel is also the only set (LEDGER_CHANNELS naming one channel).
-    channelBatch: config.sets.includes(config.routingChannel) ? {} : { [config.routingChannel]: { batchTimeoutMs: Math.min(config.routingBatchTimeoutMs, config.batch.batchTimeoutMs) } },
-    endorsers: config.endorsers,
-    channelThreads: config.channelThreads,
-    orderer: config.orderer,
-    cbft: config.cbft,
-  });
+  try {
+    return await EmbeddedLedger.open({
+      dataDir: config.dataDir,
+      channels: config.channels,
+      batch: config.batch,
+      // Unless the routing channel is also the only set (LEDGER_CHANNELS naming one channel).
+      channelBatch: config.sets.includes(config.routingChannel) ? {} : { [config.routingChannel]: { batchTimeoutMs: Math.min(config.routingBatchTimeoutMs, config.batch.batchTimeoutMs) } },
+      endorsers: config.endorsers,
+      channelThreads: config.channelThreads,
+      orderer: config.orderer,
+      cbft: config.cbft,
+    });
+  } catch (err) {
+    // A folder the platform cannot write (read-only, not its own, a full disk) is named with the cause, not left to a
+    // LevelDB or file-system message about one of its files.
+    const code = (err as NodeJS.ErrnoException).code;
+    const cause = (code && UNWRITABLE[code]) || UNWRITABLE[/\b(EROFS|EACCES|EPERM|ENOSPC)\b/.exec(String((err as Error).message))?.[1] ?? ''];
+    if (cause) throw new Error(`the ledger folder ${config.dataDir} cannot be written (${cause}; LEDGER_DATA_DIR): ${(err as Error).message}`, { cause: err });
+    throw err;
+  }
 }
+
+const UNWRITABLE: Record<string, string> = {
+  EROFS: 'a read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'no space left on its disk',
+};
 
 function cbftConfig(env: NodeJS.ProcessEnv): CbftSettings {
   const replicas = envInteger(env, 'CBFT_REPLICAS', 1, 64) ?? 4;
