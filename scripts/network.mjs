@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // A real Hyperledger Fabric network as plain processes on 127.0.0.1, in the shape of Fabric's test network:
-//   npm run network -- up             crypto material, then the orderer and one peer per organisation, until each answers
+//   npm run network -- up             crypto material, then the orderers (three Raft nodes; FABRIC_ORDERERS) and one peer
+//                                     per organisation, until each answers
 //   npm run network -- createChannel  the channels of the configuration (LEDGER_SETS business channels, default 1:
 //                                     business, business2, …, and routing; or LEDGER_CHANNELS): genesis block,
-//                                     osnadmin channel join on the orderer, peer channel join on every peer
+//                                     osnadmin channel join on every orderer, peer channel join on every peer
 //                                     and the applications' connection profiles data/fabric/connection-<org>.json
 //   npm run network -- deployCC [fund|pressure|all]  a chaincode as a service on every channel it belongs on (fund:
 //                                     all of them; pressure: the business channels): package, install, approve,
@@ -15,19 +16,26 @@
 //   npm run network -- stopPeer <org> [--kill]   stop one organisation's peer (SIGTERM, or SIGKILL with --kill); its
 //                                     ledger stays, the rest of the network runs on
 //   npm run network -- startPeer <org>           start it again with the environment `up` gave it; it catches up
+//   npm run network -- stopOrderer <name> [--kill]  stop one orderer (orderer, orderer2, orderer3, or `leader`: the
+//                                     Raft leader of the first channel); the others go on ordering
+//   npm run network -- startOrderer <name>       start it again on its data; it catches up from the others
+//   npm run network -- orderers [--json]   each orderer: running or not, and per channel its height and whether it
+//                                     is the Raft leader (osnadmin, and the operations endpoint's is_leader metric)
 //   npm run network -- crypto         only the crypto material, for nodes started elsewhere (network/compose, with
-//                                     FABRIC_NODES=external for createChannel and deployCC)
+//                                     FABRIC_NODES=external for createChannel and deployCC; FABRIC_ORDERERS=1 there)
 //   npm run network -- down           stop what `up` and `deployCC` started (by the pids they recorded), remove data/fabric
 //
-// Everything lives under data/fabric: crypto/ (cryptogen), configtx.yaml, channels/*.block, orderer/ and peers/<org>/
-// (config, ledgers), chaincode/ (packages), logs/*.log, and pids.json (what was started, so `down` stops only that).
+// Everything lives under data/fabric: crypto/ (cryptogen), configtx.yaml, channels/*.block, orderers/<name>/ and
+// peers/<org>/ (config, ledgers), chaincode/ (packages), logs/*.log, pids.json (what was started, so `down` stops only
+// that) and network.json (the network's shape as `up` made it: the number of orderers).
 // The commands come from scripts/fabric-tools.mjs (.tools/fabric), built on first use.
 //
 // Environment: LEDGER_SETS / LEDGER_CHANNELS (the channel-naming rule is app/src/blockchain/fabric/channels.ts);
-// BATCH_TIMEOUT_MS / BATCH_MAX_MESSAGE_COUNT / BATCH_PREFERRED_MAX_BYTES (the orderer's batch settings, read when
+// BATCH_TIMEOUT_MS / BATCH_MAX_MESSAGE_COUNT / BATCH_PREFERRED_MAX_BYTES (the orderers' batch settings, read when
 // channels are created; default the thesis's 2000 ms / 10 / 2 MiB, as the embedded ledger); CC_POLICY_<CHANNEL> (a
 // channel's chaincode endorsement policy), CHAINCODE_NAME (fund), CHAINCODE_PORT (7100), PRESSURE_CHAINCODE_PORT
-// (7101); FABRIC_LOGGING_SPEC (default INFO).
+// (7101); FABRIC_LOGGING_SPEC (default INFO); FABRIC_ORDERERS (1–3, default 3: how many Raft orderers `up` starts and
+// the channels list as consenters; later commands take it from data/fabric/network.json).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -59,15 +67,41 @@ export const CHANNELS = LAYOUT.all;
 const ROUTING = LAYOUT.business.includes(LAYOUT.routing) ? undefined : LAYOUT.routing;
 const PROFILE = 'FundChannel'; // network/configtx.yaml
 
-/** Ports on 127.0.0.1. The orderer's and the peers' listen ports are also in network/configtx.yaml (endpoints, anchor peers). */
-export const ORDERER = {
-  name: 'orderer',
-  mspId: 'OrdererMSP',
-  domain: 'orderer.fund.local',
-  port: 7050, // clients (broadcast/deliver) and Raft cluster traffic
-  adminPort: 7053, // channel participation API (osnadmin)
-  opsPort: 9443, // operations: /healthz, /metrics
-};
+/**
+ * Ports on 127.0.0.1. The orderers' and the peers' listen ports are also in network/configtx.yaml (orderer endpoints,
+ * Raft consenters, anchor peers), in this order.
+ */
+const ORDERER_ORG = { mspId: 'OrdererMSP', domain: 'orderer.fund.local' };
+const ALL_ORDERERS = [
+  // port: clients (broadcast/deliver) and Raft cluster traffic; adminPort: channel participation API (osnadmin);
+  // opsPort: operations (/healthz, /metrics). Each has its own MSP and TLS pair (crypto-config.yaml's Specs).
+  { name: 'orderer', port: 7050, adminPort: 7053, opsPort: 9443 },
+  { name: 'orderer2', port: 8050, adminPort: 8053, opsPort: 9447 },
+  { name: 'orderer3', port: 9050, adminPort: 9053, opsPort: 9448 },
+].map((o) => ({ ...o, ...ORDERER_ORG, host: `${o.name}.${ORDERER_ORG.domain}` }));
+
+/** The network's shape as `up` recorded it (data/fabric/network.json), so later commands need no environment. */
+const SHAPE_FILE = path.join(DATA, 'network.json');
+/** FABRIC_ORDERERS: how many orderers `up` starts (default 3). */
+function askedOrderers() {
+  const raw = process.env.FABRIC_ORDERERS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n >= 1 && n <= ALL_ORDERERS.length)) throw new Error(`FABRIC_ORDERERS must be a whole number from 1 to ${ALL_ORDERERS.length}, not ${JSON.stringify(raw)}`);
+  return n;
+}
+function recordedOrderers() {
+  try {
+    return JSON.parse(readFileSync(SHAPE_FILE, 'utf8')).orderers;
+  } catch {
+    return undefined;
+  }
+}
+/**
+ * The orderers of this network, the Raft consenters of every channel: as many as `up` started (network.json), else
+ * FABRIC_ORDERERS, else 3. `up` sets it afresh from FABRIC_ORDERERS.
+ */
+export let ORDERERS = ALL_ORDERERS.slice(0, recordedOrderers() ?? askedOrderers() ?? 3);
 export const PEERS = [
   // profilePort: Go's pprof, served only with CORE_PEER_PROFILE_ENABLED=true in the environment of `network up`.
   { name: 'province', mspId: 'ProvinceMSP', domain: 'province.fund.local', port: 7051, ccPort: 7052, opsPort: 9444, profilePort: 6061 },
@@ -109,10 +143,10 @@ const policyOf = (channel) =>
   (channel === ROUTING ? "OR('ProvinceMSP.peer')" : "AND('ProvinceMSP.peer','BankMSP.peer')");
 
 // ── crypto material paths (cryptogen's layout) ─────────────────────────────────────────────────────────────────
-const ordererOrgDir = path.join(CRYPTO, 'ordererOrganizations', ORDERER.domain);
-const ordererNode = path.join(ordererOrgDir, 'orderers', `orderer.${ORDERER.domain}`);
-const ordererTlsCa = path.join(ordererOrgDir, 'tlsca', `tlsca.${ORDERER.domain}-cert.pem`);
-const ordererAdminTls = path.join(ordererOrgDir, 'users', `Admin@${ORDERER.domain}`, 'tls');
+const ordererOrgDir = path.join(CRYPTO, 'ordererOrganizations', ORDERER_ORG.domain);
+const ordererNode = (o) => path.join(ordererOrgDir, 'orderers', o.host);
+const ordererTlsCa = path.join(ordererOrgDir, 'tlsca', `tlsca.${ORDERER_ORG.domain}-cert.pem`);
+const ordererAdminTls = path.join(ordererOrgDir, 'users', `Admin@${ORDERER_ORG.domain}`, 'tls');
 const peerOrgDir = (p) => path.join(CRYPTO, 'peerOrganizations', p.domain);
 const peerNode = (p) => path.join(peerOrgDir(p), 'peers', `peer0.${p.domain}`);
 const peerTlsCa = (p) => path.join(peerOrgDir(p), 'tlsca', `tlsca.${p.domain}-cert.pem`);
@@ -123,7 +157,7 @@ const peerHome = (p) => path.join(DATA, 'peers', p.name);
 // issued by the province's TLS CA, which each side trusts for the other.
 const ccServerTls = () => path.join(peerOrgDir(PEERS[0]), 'peers', `chaincode.${PEERS[0].domain}`, 'tls');
 const ccClientTls = () => path.join(peerOrgDir(PEERS[0]), 'users', `User1@${PEERS[0].domain}`, 'tls');
-const ordererHome = path.join(DATA, 'orderer');
+const ordererHome = (o) => path.join(DATA, 'orderers', o.name);
 
 // ── small helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 const bin = (cmd) => path.join(FABRIC_BIN, cmd);
@@ -245,39 +279,44 @@ function positiveInt(name, fallback) {
 }
 
 // ── the nodes ──────────────────────────────────────────────────────────────────────────────────────────────────
-function ordererEnv() {
-  const tls = path.join(ordererNode, 'tls');
+function ordererEnv(o) {
+  const tls = path.join(ordererNode(o), 'tls');
   const list = (...files) => `[${files.join(',')}]`;
   return {
-    FABRIC_CFG_PATH: ordererHome,
+    FABRIC_CFG_PATH: ordererHome(o),
     FABRIC_LOGGING_SPEC: process.env.FABRIC_LOGGING_SPEC ?? 'INFO',
     FABRIC_LOGGING_FORMAT: LOG_FORMAT,
     ORDERER_GENERAL_LISTENADDRESS: '127.0.0.1',
-    ORDERER_GENERAL_LISTENPORT: String(ORDERER.port),
-    ORDERER_GENERAL_LOCALMSPID: ORDERER.mspId,
-    ORDERER_GENERAL_LOCALMSPDIR: path.join(ordererNode, 'msp'),
+    ORDERER_GENERAL_LISTENPORT: String(o.port),
+    ORDERER_GENERAL_LOCALMSPID: o.mspId,
+    ORDERER_GENERAL_LOCALMSPDIR: path.join(ordererNode(o), 'msp'),
     ORDERER_GENERAL_TLS_ENABLED: 'true',
     ORDERER_GENERAL_TLS_PRIVATEKEY: path.join(tls, 'server.key'),
     ORDERER_GENERAL_TLS_CERTIFICATE: path.join(tls, 'server.crt'),
     ORDERER_GENERAL_TLS_ROOTCAS: list(path.join(tls, 'ca.crt')),
-    // Raft traffic on the same listener; the node's TLS pair is also its cluster client identity.
+    // Raft traffic on the same listener; the node's TLS pair is also its cluster client identity (the channels'
+    // consenter entries name it), and the other orderers' pairs come from the same TLS CA.
     ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE: path.join(tls, 'server.crt'),
     ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY: path.join(tls, 'server.key'),
     ORDERER_GENERAL_CLUSTER_ROOTCAS: list(path.join(tls, 'ca.crt')),
+    // How long a follower waits to hand a transaction on to the Raft leader (and a cluster send to complete) before
+    // refusing it with SERVICE_UNAVAILABLE, so that the client tries another orderer: 3 s instead of Fabric's 7 s. With
+    // the leader killed, a follower's forward to it hung for the whole 7 s, and every client with it.
+    ORDERER_GENERAL_CLUSTER_RPCTIMEOUT: '3s',
     // No system channel: channels are joined through the channel participation API.
     ORDERER_GENERAL_BOOTSTRAPMETHOD: 'none',
     ORDERER_CHANNELPARTICIPATION_ENABLED: 'true',
-    ORDERER_ADMIN_LISTENADDRESS: `127.0.0.1:${ORDERER.adminPort}`,
+    ORDERER_ADMIN_LISTENADDRESS: `127.0.0.1:${o.adminPort}`,
     ORDERER_ADMIN_TLS_ENABLED: 'true',
     ORDERER_ADMIN_TLS_CERTIFICATE: path.join(tls, 'server.crt'),
     ORDERER_ADMIN_TLS_PRIVATEKEY: path.join(tls, 'server.key'),
     ORDERER_ADMIN_TLS_ROOTCAS: list(path.join(tls, 'ca.crt')),
     ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED: 'true',
     ORDERER_ADMIN_TLS_CLIENTROOTCAS: list(path.join(tls, 'ca.crt')),
-    ORDERER_FILELEDGER_LOCATION: path.join(ordererHome, 'ledger'),
-    ORDERER_CONSENSUS_WALDIR: path.join(ordererHome, 'etcdraft', 'wal'),
-    ORDERER_CONSENSUS_SNAPDIR: path.join(ordererHome, 'etcdraft', 'snapshot'),
-    ORDERER_OPERATIONS_LISTENADDRESS: `127.0.0.1:${ORDERER.opsPort}`,
+    ORDERER_FILELEDGER_LOCATION: path.join(ordererHome(o), 'ledger'),
+    ORDERER_CONSENSUS_WALDIR: path.join(ordererHome(o), 'etcdraft', 'wal'),
+    ORDERER_CONSENSUS_SNAPDIR: path.join(ordererHome(o), 'etcdraft', 'snapshot'),
+    ORDERER_OPERATIONS_LISTENADDRESS: `127.0.0.1:${o.opsPort}`,
     ORDERER_METRICS_PROVIDER: 'prometheus',
   };
 }
@@ -295,7 +334,8 @@ function peerNodeEnv(p) {
     CORE_PEER_CHAINCODEADDRESS: `127.0.0.1:${p.ccPort}`,
     CORE_PEER_CHAINCODELISTENADDRESS: `127.0.0.1:${p.ccPort}`,
     // One peer per organisation: it bootstraps gossip from itself, and publishes its address to the other
-    // organisations (service discovery needs that), and it is its organisation's leader, pulling blocks from the orderer.
+    // organisations (service discovery needs that), and it is its organisation's leader, pulling blocks from the orderers
+    // (any of the channel configuration's OrdererEndpoints, the next when one stops).
     CORE_PEER_GOSSIP_BOOTSTRAP: address,
     CORE_PEER_GOSSIP_EXTERNALENDPOINT: address,
     CORE_PEER_GOSSIP_USELEADERELECTION: 'false',
@@ -329,9 +369,15 @@ function peerAdminEnv(p) {
   };
 }
 
-const ordererClientArgs = () => ['-o', `127.0.0.1:${ORDERER.port}`, '--tls', '--cafile', ordererTlsCa];
-const osnadminArgs = () => [
-  '-o', `127.0.0.1:${ORDERER.adminPort}`,
+/** An orderer that runs (the first that does; any of them takes a transaction): where the peer CLI sends its own. */
+function liveOrderer() {
+  if (EXTERNAL) return ORDERERS[0];
+  const pids = readPids();
+  return ORDERERS.find((o) => running(pids[o.name])) ?? ORDERERS[0];
+}
+const ordererClientArgs = () => ['-o', `127.0.0.1:${liveOrderer().port}`, '--tls', '--cafile', ordererTlsCa];
+const osnadminArgs = (o = liveOrderer()) => [
+  '-o', `127.0.0.1:${o.adminPort}`,
   '--ca-file', ordererTlsCa,
   '--client-cert', path.join(ordererAdminTls, 'client.crt'),
   '--client-key', path.join(ordererAdminTls, 'client.key'),
@@ -341,7 +387,8 @@ const osnadminArgs = () => [
 function generateCrypto() {
   if (existsSync(path.join(CRYPTO, 'ordererOrganizations'))) {
     // Material from before the chaincode server had its own TLS pair: cryptogen adds what is missing, keeps the rest.
-    if (!existsSync(ccServerTls())) fabric('cryptogen', ['extend', `--config=${path.join(NETWORK, 'crypto-config.yaml')}`, `--input=${CRYPTO}`]);
+    // Likewise from before the second and third orderer.
+    if (!existsSync(ccServerTls()) || ALL_ORDERERS.some((o) => !existsSync(ordererNode(o)))) fabric('cryptogen', ['extend', `--config=${path.join(NETWORK, 'crypto-config.yaml')}`, `--input=${CRYPTO}`]);
     return;
   }
   console.log('› crypto material (cryptogen, network/crypto-config.yaml) → data/fabric/crypto');
@@ -361,6 +408,15 @@ function writeConfigtx() {
   set(/^(\s*BatchTimeout: ).*$/m, `${timeoutMs}ms`);
   set(/^(\s*MaxMessageCount: ).*$/m, count);
   set(/^(\s*PreferredMaxBytes: ).*$/m, preferred);
+  // The orderer endpoints and Raft consenters of the orderers this network runs (network/configtx.yaml lists all three).
+  for (const o of ALL_ORDERERS.slice(ORDERERS.length)) {
+    const endpoint = new RegExp(`^\\s*- 127\\.0\\.0\\.1:${o.port}\\n`, 'm');
+    const consenter = new RegExp(`^\\s*- Host: 127\\.0\\.0\\.1\\n\\s*Port: ${o.port}\\n.*\\n.*\\n`, 'm');
+    for (const re of [endpoint, consenter]) {
+      if (!re.test(text)) throw new Error(`network/configtx.yaml: expected ${o.name}'s entry ${re}`);
+      text = text.replace(re, '');
+    }
+  }
   writeFileSync(path.join(DATA, 'configtx.yaml'), text);
   return { timeoutMs, count, preferred };
 }
@@ -372,14 +428,19 @@ async function up() {
     console.log(`The network is already up (${live.map(([n]) => n).join(', ')}); \`npm run network -- down\` first to start afresh.`);
     return;
   }
+  ORDERERS = ALL_ORDERERS.slice(0, askedOrderers() ?? 3);
   await ensureFabricTools();
   mkdirSync(DATA, { recursive: true });
+  writeFileSync(SHAPE_FILE, JSON.stringify({ orderers: ORDERERS.length }, null, 2) + '\n');
   generateCrypto();
 
-  // The orderer: Fabric's orderer.yaml as is, everything specific to this node through ORDERER_* variables.
-  configFrom('orderer.yaml', path.join(ordererHome, 'orderer.yaml'));
-  const orderer = startProcess('orderer', bin('orderer'), [], { env: ordererEnv(), ports: { listen: ORDERER.port, admin: ORDERER.adminPort, operations: ORDERER.opsPort } });
-  console.log(`› orderer (pid ${orderer.pid}) on 127.0.0.1:${ORDERER.port}, admin :${ORDERER.adminPort}, operations :${ORDERER.opsPort}`);
+  // The orderers: Fabric's orderer.yaml as is, everything specific to each node through ORDERER_* variables.
+  const orderers = ORDERERS.map((o) => {
+    configFrom('orderer.yaml', path.join(ordererHome(o), 'orderer.yaml'));
+    const entry = startProcess(o.name, bin('orderer'), [], { env: ordererEnv(o), ports: ordererPorts(o) });
+    console.log(`› ${o.host} (pid ${entry.pid}) on 127.0.0.1:${o.port}, admin :${o.adminPort}, operations :${o.opsPort}`);
+    return [o, entry];
+  });
 
   // The peers: Fabric's core.yaml with no Docker (vm.endpoint empty) and the ccaas builder at our path;
   // per-peer identity, ports and folders through CORE_PEER_* variables.
@@ -397,13 +458,16 @@ async function up() {
   });
 
   const started = Date.now();
-  await waitHealthy('orderer', orderer, ORDERER.opsPort);
+  for (const [o, entry] of orderers) await waitHealthy(o.host, entry, o.opsPort);
   for (const [p, entry] of peers) await waitHealthy(`peer0.${p.domain}`, entry, p.opsPort);
-  console.log(`✓ orderer and ${peers.length} peers answer (${((Date.now() - started) / 1000).toFixed(1)} s); logs in data/fabric/logs. Next: npm run network -- createChannel`);
+  console.log(`✓ ${orderers.length} orderer${orderers.length === 1 ? '' : 's'} and ${peers.length} peers answer (${((Date.now() - started) / 1000).toFixed(1)} s); logs in data/fabric/logs. Next: npm run network -- createChannel`);
 }
 
-function ordererChannels() {
-  const out = fabric('osnadmin', ['channel', 'list', ...osnadminArgs()]);
+const ordererPorts = (o) => ({ listen: o.port, admin: o.adminPort, operations: o.opsPort });
+
+/** The channels an orderer (default: the first that runs) has joined. */
+function ordererChannels(o) {
+  const out = fabric('osnadmin', ['channel', 'list', ...osnadminArgs(o)]);
   const json = JSON.parse(out.slice(out.indexOf('{')));
   return (json.channels ?? []).map((c) => c.name);
 }
@@ -417,24 +481,31 @@ function channelOrder(channels) {
   });
 }
 
-/** The channels the network has (the orderer's), in channelOrder. */
+/** The channels the network has (the first running orderer's), in channelOrder. */
 function networkChannels() {
   return channelOrder(ordererChannels());
 }
 
 /**
- * Creates `channel` on the orderer unless it has it (genesis block from data/fabric/configtx.yaml, osnadmin join) and
- * joins every peer that has not joined it yet.
+ * Creates `channel` unless the orderers have it (genesis block from data/fabric/configtx.yaml), joins every orderer
+ * that has not joined it (osnadmin: each is a consenter of the genesis block, so each joins as a Raft member), and
+ * every peer that has not joined it yet.
  */
 function joinChannel(channel, onOrderer) {
   const block = path.join(CHANNEL_BLOCKS, `${channel}.block`);
   if (!onOrderer.has(channel)) {
     fabric('configtxgen', ['-profile', PROFILE, '-outputBlock', block, '-channelID', channel], { env: { FABRIC_CFG_PATH: DATA } });
-    const out = fabric('osnadmin', ['channel', 'join', '--channelID', channel, '--config-block', block, ...osnadminArgs()]);
+    console.log(`› ${channel}: genesis block made`);
+  }
+  for (const o of ORDERERS) {
+    if (onOrderer.has(channel) && ordererChannels(o).includes(channel)) continue;
+    if (!existsSync(block)) fabric('peer', ['channel', 'fetch', '0', block, '-c', channel, ...ordererClientArgs()], { env: peerAdminEnv(PEERS[0]) });
+    const out = fabric('osnadmin', ['channel', 'join', '--channelID', channel, '--config-block', block, ...osnadminArgs(o)]);
     const status = JSON.parse(out.slice(out.indexOf('{')));
-    console.log(`› ${channel}: genesis block made, orderer joined (${status.status}, ${status.consensusRelation})`);
-  } else if (!existsSync(block)) {
-    // Created earlier but the block file is gone: the peers can join from the orderer's copy of block 0.
+    console.log(`  ${o.host} joined ${channel} (${status.status}, ${status.consensusRelation})`);
+  }
+  if (!existsSync(block)) {
+    // Created earlier but the block file is gone: the peers can join from the orderers' copy of block 0.
     fabric('peer', ['channel', 'fetch', '0', block, '-c', channel, ...ordererClientArgs()], { env: peerAdminEnv(PEERS[0]) });
   }
   for (const p of PEERS) {
@@ -445,7 +516,7 @@ function joinChannel(channel, onOrderer) {
   }
 }
 
-/** The peers pull block 0 from the orderer once its Raft node has a leader: waits until every peer has it. */
+/** The peers pull block 0 from the orderers once the channel's Raft group has a leader: waits until every peer has it. */
 async function waitForGenesis(channels) {
   const deadline = Date.now() + 60_000;
   for (const channel of channels) {
@@ -474,7 +545,7 @@ async function createChannel() {
   for (const channel of CHANNELS) joinChannel(channel, onOrderer);
   await waitForGenesis(CHANNELS);
   writeConnectionProfiles(networkChannels());
-  console.log(`✓ channels ${CHANNELS.join(', ')}: orderer and ${PEERS.length} peers joined`);
+  console.log(`✓ channels ${CHANNELS.join(', ')}: ${ORDERERS.length} orderer${ORDERERS.length === 1 ? '' : 's'} and ${PEERS.length} peers joined`);
 }
 
 /**
@@ -494,7 +565,7 @@ async function addChannel(channel) {
   joinChannel(channel, onOrderer);
   await waitForGenesis([channel]);
   writeConnectionProfiles(networkChannels());
-  console.log(`✓ channel ${channel}: orderer and ${PEERS.length} peers joined`);
+  console.log(`✓ channel ${channel}: ${ORDERERS.length} orderer${ORDERERS.length === 1 ? '' : 's'} and ${PEERS.length} peers joined`);
   const pids = readPids();
   const serving = Object.keys(CHAINCODES).filter((key) => running(pids[`chaincode-${CHAINCODES[key].name}`]) && CHAINCODES[key].on([channel]).length > 0);
   if (EXTERNAL || serving.length === 0) {
@@ -506,7 +577,7 @@ async function addChannel(channel) {
 
 /**
  * data/fabric/connection-<org>.json: a common connection profile for applications acting for one organisation (what
- * fabric-network's Gateway reads): the organisation, every peer and the orderer with their TLS CA certificates inline,
+ * fabric-network's Gateway reads): the organisation, every peer and every orderer with their TLS CA certificates inline,
  * and the channels. Peers are addressed as localhost, the name discovery reports them under with asLocalhost (their
  * TLS certificates carry localhost). Two project-specific entries under the organisation, `x-fund`, point (relative
  * to data/fabric) at what the app's Fabric adapter needs besides: the organisation's CA certificate and key, which
@@ -516,16 +587,19 @@ async function addChannel(channel) {
 function writeConnectionProfiles(channelNames) {
   const pem = (file) => readFileSync(file, 'utf8');
   const peerName = (p) => `peer0.${p.domain}`;
-  const ordererName = `orderer.${ORDERER.domain}`;
   const peers = Object.fromEntries(
     PEERS.map((p) => [
       peerName(p),
       { url: `grpcs://localhost:${p.port}`, tlsCACerts: { pem: pem(peerTlsCa(p)) }, grpcOptions: { 'ssl-target-name-override': peerName(p), hostnameOverride: peerName(p) } },
     ]),
   );
-  const orderers = {
-    [ordererName]: { url: `grpcs://localhost:${ORDERER.port}`, tlsCACerts: { pem: pem(ordererTlsCa) }, grpcOptions: { 'ssl-target-name-override': ordererName, hostnameOverride: ordererName } },
-  };
+  // Every orderer: a client broadcasts to any of them (fabric-common tries them in a random order, the next when one
+  // fails or refuses). With several, a dead one is given up after 1 s instead of fabric-common's 3 s, which a submit
+  // otherwise waits twice over (a first pass and a reconnecting pass) when it tries the dead one first.
+  const failover = ORDERERS.length > 1 ? { 'grpc-wait-for-ready-timeout': 1000 } : {};
+  const orderers = Object.fromEntries(
+    ORDERERS.map((o) => [o.host, { url: `grpcs://localhost:${o.port}`, tlsCACerts: { pem: pem(ordererTlsCa) }, grpcOptions: { 'ssl-target-name-override': o.host, hostnameOverride: o.host, ...failover } }]),
+  );
   const organizations = Object.fromEntries(
     PEERS.map((p) => {
       const org = underData(peerOrgDir(p));
@@ -545,7 +619,7 @@ function writeConnectionProfiles(channelNames) {
     }),
   );
   const channels = Object.fromEntries(
-    channelNames.map((c) => [c, { orderers: [ordererName], peers: Object.fromEntries(PEERS.map((p) => [peerName(p), { endorsingPeer: true, chaincodeQuery: true, ledgerQuery: true, eventSource: true }])) }]),
+    channelNames.map((c) => [c, { orderers: ORDERERS.map((o) => o.host), peers: Object.fromEntries(PEERS.map((p) => [peerName(p), { endorsingPeer: true, chaincodeQuery: true, ledgerQuery: true, eventSource: true }])) }]),
   );
   for (const p of PEERS) {
     const profile = {
@@ -575,7 +649,7 @@ function channelHeight(p, channel) {
 }
 
 /**
- * FABRIC_NODES=external: the orderer and peers were started by something else at the same addresses (the containers
+ * FABRIC_NODES=external: the orderers and peers were started by something else at the same addresses (the containers
  * of network/compose), on crypto material from `npm run network -- crypto`; createChannel and deployCC then check
  * the nodes' /healthz instead of pids.json, and deployCC leaves the chaincode server to that something else.
  */
@@ -583,26 +657,31 @@ const EXTERNAL = process.env.FABRIC_NODES === 'external';
 
 async function requireUp() {
   if (EXTERNAL) {
-    const nodes = [['orderer', ORDERER.opsPort], ...PEERS.map((p) => [`peer0.${p.domain}`, p.opsPort])];
+    const nodes = [...ORDERERS.map((o) => [o.host, o.opsPort]), ...PEERS.map((p) => [`peer0.${p.domain}`, p.opsPort])];
     const down = [];
     for (const [name, port] of nodes) if ((await httpStatus(`http://127.0.0.1:${port}/healthz`)) !== 200) down.push(`${name} (:${port}/healthz)`);
     if (down.length) throw new Error(`FABRIC_NODES=external, and these do not answer: ${down.join(', ')}`);
     return;
   }
   const pids = readPids();
-  const down = ['orderer', ...PEERS.map((p) => `peer-${p.name}`)].filter((n) => !running(pids[n]));
+  const down = [...ORDERERS.map((o) => o.name), ...PEERS.map((p) => `peer-${p.name}`)].filter((n) => !running(pids[n]));
   if (down.length) throw new Error(`not running: ${down.join(', ')}; start the network with npm run network -- up`);
 }
 
-/** Only the crypto material (data/fabric/crypto), for nodes started elsewhere (network/compose). */
+/**
+ * Only the crypto material (data/fabric/crypto), for nodes started elsewhere (network/compose), and the number of
+ * orderers those nodes are (FABRIC_ORDERERS, default 3; compose runs one) for the channels createChannel makes.
+ */
 async function crypto() {
   await ensureFabricTools();
   mkdirSync(DATA, { recursive: true });
+  ORDERERS = ALL_ORDERERS.slice(0, askedOrderers() ?? recordedOrderers() ?? 3);
+  writeFileSync(SHAPE_FILE, JSON.stringify({ orderers: ORDERERS.length }, null, 2) + '\n');
   generateCrypto();
   console.log(`✓ crypto material in ${rel(CRYPTO)}`);
 }
 
-function status() {
+async function status() {
   const pids = readPids();
   if (Object.keys(pids).length === 0) {
     console.log('The network is down (no data/fabric/pids.json).');
@@ -613,18 +692,11 @@ function status() {
     const ports = Object.entries(e.ports ?? {}).map(([k, v]) => `${k} :${v}`).join(', ');
     console.log(`  ${running(e) ? '●' : '○'} ${name.padEnd(16)} pid ${String(e.pid).padEnd(7)} ${running(e) ? 'running' : 'stopped'}  ${ports}  ${e.log}`);
   }
-  if (running(pids.orderer)) {
-    try {
-      const out = fabric('osnadmin', ['channel', 'list', ...osnadminArgs()]);
-      const channels = JSON.parse(out.slice(out.indexOf('{'))).channels ?? [];
-      console.log(`Orderer channels: ${channels.length ? channels.map((c) => c.name).join(', ') : '(none)'}`);
-      for (const c of channels) {
-        const info = JSON.parse(((o) => o.slice(o.indexOf('{')))(fabric('osnadmin', ['channel', 'list', '--channelID', c.name, ...osnadminArgs()])));
-        console.log(`  ${c.name}: ${info.status}, ${info.consensusRelation}, height ${info.height}`);
-      }
-    } catch (err) {
-      console.log(`Orderer channels: ${err.message.split('\n')[0]}`);
-    }
+  console.log('Orderers (Raft):');
+  for (const o of await ordererInfo()) {
+    if (!o.running) console.log(`  ${o.host}: not running`);
+    else if (o.error) console.log(`  ${o.host}: ${o.error}`);
+    else console.log(`  ${o.host}: ${o.channels.length ? o.channels.map((c) => `${c.name} ${c.status}, ${c.consensusRelation}, height ${c.height}${c.leader ? ', leader' : ''}`).join('; ') : 'no channels'}`);
   }
   console.log('Peer heights:');
   for (const p of PEERS) {
@@ -637,7 +709,7 @@ function status() {
     const heights = channelOrder(joined).map((c) => `${c} ${channelHeight(p, c)}`);
     console.log(`  peer0.${p.domain} (${p.mspId}): ${heights.length ? heights.join(', ') : 'no channels'}`);
   }
-  if (!running(pids.orderer)) return;
+  if (!ORDERERS.some((o) => running(pids[o.name]))) return;
   const channels = networkChannels();
   for (const cc of Object.values(CHAINCODES)) {
     if (!pids[`chaincode-${cc.name}`]) continue;
@@ -719,6 +791,106 @@ async function startPeer(org) {
   const started = Date.now();
   await waitHealthy(`peer0.${p.domain}`, entry, p.opsPort);
   console.log(`✓ peer0.${p.domain} (pid ${entry.pid}) answers again (${((Date.now() - started) / 1000).toFixed(1)} s); it pulls the blocks it missed from the orderer`);
+}
+
+/**
+ * Each orderer of the network: whether it runs and, per channel it has joined, osnadmin's status, consensus relation
+ * and height, and whether it is that channel's Raft leader (consensus_etcdraft_is_leader on its operations endpoint).
+ */
+async function ordererInfo() {
+  const pids = readPids();
+  const result = [];
+  for (const o of ORDERERS) {
+    const row = { name: o.name, host: o.host, port: o.port, adminPort: o.adminPort, opsPort: o.opsPort, pid: pids[o.name]?.pid, running: EXTERNAL || running(pids[o.name]), channels: [] };
+    result.push(row);
+    if (!row.running) continue;
+    try {
+      const leaders = await raftLeaderFlags(o);
+      for (const name of channelOrder(ordererChannels(o))) {
+        const out = fabric('osnadmin', ['channel', 'list', '--channelID', name, ...osnadminArgs(o)]);
+        const info = JSON.parse(out.slice(out.indexOf('{')));
+        row.channels.push({ name, status: info.status, consensusRelation: info.consensusRelation, height: info.height, leader: leaders.get(name) === true });
+      }
+    } catch (err) {
+      row.error = err.message.split('\n')[0];
+    }
+  }
+  return result;
+}
+
+/** channel → is this orderer its Raft leader, from the orderer's Prometheus metrics. */
+function raftLeaderFlags(o) {
+  return new Promise((resolve) => {
+    const flags = new Map();
+    const req = http.get(`http://127.0.0.1:${o.opsPort}/metrics`, { timeout: 2000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+      res.on('end', () => {
+        for (const m of text.matchAll(/^consensus_etcdraft_is_leader\{channel="([^"]+)"\} (\S+)$/gm)) flags.set(m[1], Number(m[2]) === 1);
+        resolve(flags);
+      });
+    });
+    req.on('error', () => resolve(flags));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** `orderers [--json]`: ordererInfo() as a table, or as JSON for the tests. */
+async function orderers(...flags) {
+  const info = await ordererInfo();
+  if (flags.includes('--json')) {
+    console.log(JSON.stringify(info));
+    return;
+  }
+  for (const o of info) {
+    console.log(`${o.host} (127.0.0.1:${o.port}, admin :${o.adminPort}, operations :${o.opsPort}): ${o.running ? `running, pid ${o.pid}` : 'not running'}${o.error ? `; ${o.error}` : ''}`);
+    for (const c of o.channels) console.log(`  ${c.name}: ${c.status}, ${c.consensusRelation}, height ${c.height}${c.leader ? ', Raft leader' : ''}`);
+  }
+}
+
+/** One of ORDERERS by name (orderer, orderer2, orderer3, or its host name); `leader`: the first channel's Raft leader. */
+async function ordererOf(name) {
+  if (name === 'leader') {
+    const channel = CHANNELS[0];
+    const leader = (await ordererInfo()).find((o) => o.channels.some((c) => c.name === channel && c.leader));
+    if (!leader) throw new Error(`no orderer reports itself the Raft leader of ${channel} (an election under way?)`);
+    return ORDERERS.find((o) => o.name === leader.name);
+  }
+  const o = ORDERERS.find((x) => x.name === name || x.host === name);
+  if (!o) throw new Error(`which orderer? name one of ${ORDERERS.map((x) => x.name).join(', ')} or leader, not ${JSON.stringify(name ?? '')}`);
+  return o;
+}
+
+/**
+ * Stops one orderer by the pid `up` recorded (SIGTERM, or SIGKILL with --kill: a crash); its ledger and Raft log stay,
+ * so startOrderer runs it again on the same data. With three, the other two keep a Raft majority and go on ordering.
+ */
+async function stopOrderer(name, ...flags) {
+  const o = await ordererOf(name);
+  const entry = readPids()[o.name];
+  if (!running(entry)) {
+    console.log(`${o.host} is not running.`);
+    return;
+  }
+  await stopAll([[o.name, entry]], flags.includes('--kill') ? 'SIGKILL' : 'SIGTERM');
+  recordPid(o.name, { ...entry, stopped: new Date().toISOString() });
+  console.log(`✓ ${o.host} stopped; its ledger stays in ${rel(ordererHome(o))}. npm run network -- startOrderer ${o.name} starts it again`);
+}
+
+/** Starts a stopped orderer again with the environment `up` gave it, and waits until it answers. */
+async function startOrderer(name) {
+  const o = await ordererOf(name);
+  const pids = readPids();
+  if (running(pids[o.name])) {
+    console.log(`${o.host} is already running (pid ${pids[o.name].pid}).`);
+    return;
+  }
+  if (!pids[o.name] || !existsSync(path.join(ordererHome(o), 'orderer.yaml'))) throw new Error(`${o.host} was never started here; npm run network -- up first`);
+  await ensureFabricTools();
+  const entry = startProcess(o.name, bin('orderer'), [], { env: ordererEnv(o), ports: ordererPorts(o) });
+  const started = Date.now();
+  await waitHealthy(o.host, entry, o.opsPort);
+  console.log(`✓ ${o.host} (pid ${entry.pid}) answers again (${((Date.now() - started) / 1000).toFixed(1)} s); it catches up from the Raft leader`);
 }
 
 // ── chaincode as a service ─────────────────────────────────────────────────────────────────────────────────────
@@ -919,13 +1091,13 @@ async function deployCC(which = 'fund', only) {
 }
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
-const COMMANDS = { up, down, createChannel, addChannel, deployCC: (which) => deployCC(which), status, stopPeer, startPeer, crypto };
+const COMMANDS = { up, down, createChannel, addChannel, deployCC: (which) => deployCC(which), status, stopPeer, startPeer, stopOrderer, startOrderer, orderers, crypto };
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [command, ...args] = process.argv.slice(2);
   const fn = COMMANDS[command];
   if (!fn) {
-    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}  (deployCC [fund|pressure|all], addChannel <name>, stopPeer <org> [--kill], startPeer <org>)`);
+    console.error(`usage: npm run network -- ${Object.keys(COMMANDS).join(' | ')}  (deployCC [fund|pressure|all], addChannel <name>, stopPeer <org> [--kill], startPeer <org>, stopOrderer <name|leader> [--kill], startOrderer <name>, orderers [--json])`);
     process.exit(2);
   }
   Promise.resolve(fn(...args)).catch((err) => {

@@ -60,6 +60,15 @@ interface Params extends WorkflowBenchParams {
 const log = (message: string) => process.stderr.write(`  [fabric-bench] ${message}\n`);
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+/** How many Raft orderers the network runs (data/fabric/network.json, written by `network up`; before it: one). */
+function raftNodes(): number {
+  try {
+    return (JSON.parse(readFileSync(path.join(FABRIC_DIR, 'network.json'), 'utf8')) as { orderers: number }).orderers;
+  } catch {
+    return 1;
+  }
+}
+
 /** The processes of the network (data/fabric/pids.json) by name. */
 function networkPids(): Map<string, number> {
   try {
@@ -366,7 +375,7 @@ async function main(): Promise<void> {
     const row = {
       scenario: workload,
       backend: 'fabric',
-      orderer: 'etcdraft (1 node)',
+      orderer: `etcdraft (${raftNodes()} node${raftNodes() === 1 ? '' : 's'})`,
       client: load.client,
       sets,
       channels,
