@@ -20,7 +20,7 @@
 import '../embedded/support/quiet';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { LedgerGateway } from '@fund/app/dist/blockchain';
@@ -94,6 +94,10 @@ describe('three Raft orderers, the leader killed under load', { skip: reason, ti
       assert.equal(on.filter((c) => c!.leader).length, 1, `one Raft leader of ${channel}`);
       assert.equal(new Set(on.map((c) => c!.height)).size, 1, `the orderers agree on ${channel}'s height`);
     }
+    // The applications' connection profiles name the three, for the network and for every channel.
+    const profile = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'connection-province.json'), 'utf8')) as { orderers: Record<string, { url: string }>; channels: Record<string, { orderers: string[] }> };
+    assert.deepEqual(Object.values(profile.orderers).map((o) => o.url), ['grpcs://localhost:7050', 'grpcs://localhost:8050', 'grpcs://localhost:9050']);
+    for (const channel of CHANNELS) assert.deepEqual(profile.channels[channel].orderers, rows.map((o) => o.host));
   });
 
   it("the business channel's Raft leader killed during a burst: a new leader, the burst goes on, every acknowledged submit on every peer; restarted, the orderer catches up", async () => {
