@@ -105,4 +105,27 @@ describe('embedded ledger: group commit', () => {
     const verified = await verifyChannel(dir, CHANNEL);
     assert.equal(verified.ok, true, JSON.stringify(verified.problems));
   });
+
+  test('blocks written but the state database refuses them (the disk filled in between): their transactions are committed, not reported failed; the state catches up', async (t) => {
+    h = await ChaincodeHarness.onLedger({ dataDir: dir, batch: { maxMessageCount: 1, batchTimeoutMs: 5 } });
+    const ledger = h.ledger.ledger(CHANNEL);
+    const commitBlocks = ledger.store.state.commitBlocks.bind(ledger.store.state);
+    let calls = 0;
+    t.mock.method(ledger.store.state, 'commitBlocks', async (...args: Parameters<typeof commitBlocks>) => {
+      if (++calls === 1) throw new Error('ENOSPC: no space left on device');
+      return commitBlocks(...args);
+    });
+    const height = ledger.height;
+    const outcomes = await fileProjects(4);
+    const rejected = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : []));
+    // The first group is in blocks.dat: committed. Only blocks validated against it but not yet written may fail.
+    assert.equal(outcomes[0].status, 'fulfilled', rejected.join('\n'));
+    assert.equal(ledger.height, height + outcomes.length - rejected.length, 'every block reported committed is on the chain, no other');
+    t.mock.restoreAll();
+    const after = await fileProjects(2);
+    assert.deepEqual(after.map((o) => o.status), ['fulfilled', 'fulfilled']);
+    await h.close();
+    const verified = await verifyChannel(dir, CHANNEL);
+    assert.equal(verified.ok, true, JSON.stringify(verified.problems));
+  });
 });

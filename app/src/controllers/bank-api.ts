@@ -40,7 +40,7 @@ const recordSchema = z.strictObject({
 });
 
 const ACTION = 'api:recordBankTransfer';
-const STATUS_OF: Record<string, number> = { VALIDATION: 400, AUTHORISATION: 403, NOT_FOUND: 404, CONFLICT: 409, STATE: 409, MVCC: 409 };
+const STATUS_OF: Record<string, number> = { VALIDATION: 400, AUTHORISATION: 403, NOT_FOUND: 404, CONFLICT: 409, STATE: 409, MVCC: 409, LEDGER: 503 };
 
 function fail(res: Response, status: number, code: string, message: string) {
   res.status(status).json({ error: { code, message } });

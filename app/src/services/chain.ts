@@ -12,7 +12,8 @@ import { exportIdentity, importIdentity, signBytes } from '../blockchain/embedde
 import { seal, unseal } from './secrets';
 import { User, type UserDoc } from '../models/user';
 
-export type ChainErrorCode = 'VALIDATION' | 'AUTHORISATION' | 'NOT_INITIALISED' | 'NOT_FOUND' | 'CONFLICT' | 'STATE' | 'MVCC' | 'CHAINCODE';
+/** LEDGER: the ledger could not write the block (its disk full or read-only): the platform's fault, nothing was done. */
+export type ChainErrorCode = 'VALIDATION' | 'AUTHORISATION' | 'NOT_INITIALISED' | 'NOT_FOUND' | 'CONFLICT' | 'STATE' | 'MVCC' | 'CHAINCODE' | 'LEDGER';
 
 export class ChainError extends Error {
   constructor(
@@ -37,7 +38,10 @@ export class ChainError extends Error {
     if (err instanceof CommitError) {
       return new ChainError('MVCC', `someone else changed the same record at the same moment (${err.code}); nothing was written — reload and try again`, err.txId);
     }
-    return new ChainError('CHAINCODE', err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    // The embedded ledger's commit failing on its storage (channel-ledger.ts): not the chaincode's refusal.
+    if (/^channel \S+: block could not be committed: /.test(message)) return new ChainError('LEDGER', message);
+    return new ChainError('CHAINCODE', message);
   }
 }
 

@@ -300,28 +300,36 @@ export class ChannelLedger {
   /** Commits queued blocks, all that are waiting at once, until none is left. */
   private async writePending(): Promise<void> {
     while (this.pending.length > 0) {
-      const group = this.pending.slice();
+      let group = this.pending.slice();
+      let failed: Error | undefined;
       try {
         await this.store.commit(...group.map((p) => p.block));
       } catch (err) {
-        // The group is lost, and so is every block queued on top of it: the chain resumes from the disk.
-        const lost = this.pending.splice(0);
-        this.pendingTxIds.clear();
-        this.failures++;
-        const failure = new Error(`channel ${this.channel}: block could not be committed: ${(err as Error).message}`);
-        for (const p of lost) for (const o of p.batch) o.reject(failure);
-        break;
+        failed = err as Error;
+        // blocks.dat may hold the group although the state database could not take it (the disk filled between the
+        // two writes): those blocks are the chain, their transactions committed (the state catches up on the next
+        // commit or open). Telling their clients "not committed" would have them do it a second time.
+        group = group.filter((p) => p.block.number < this.store.blocks.height());
       }
       // Taken off the queue in the same step the workers learn of them (see validateBlock's Uncommitted).
       this.pending.splice(0, group.length);
-      this.lastCommitted = group.map((p) => p.block);
+      if (group.length > 0) this.lastCommitted = group.map((p) => p.block);
       for (const { block, writes, batch, validations } of group) {
         for (const tx of block.transactions) this.pendingTxIds.delete(tx.txId);
         this.endorsers?.committed(this.channel, block);
         this.recentWrites.add(block.number, writes);
         batch.forEach((o, txNum) => o.resolve({ blockNumber: block.number, txNum, code: validations[txNum].code, message: validations[txNum].message }));
       }
-      this.notify();
+      if (group.length > 0) this.notify();
+      if (failed) {
+        // The rest is lost, and so is every block queued on top of it: the chain resumes from the disk.
+        const lost = this.pending.splice(0);
+        this.pendingTxIds.clear();
+        this.failures++;
+        const failure = new Error(`channel ${this.channel}: block could not be committed: ${failed.message}`);
+        for (const p of lost) for (const o of p.batch) o.reject(failure);
+        break;
+      }
     }
     this.writing = undefined;
   }
