@@ -13,6 +13,10 @@
  *   catches up on both channels, submits succeed again, and the bank-side adapter's chaincode event stream has an
  *   event for every transaction reported committed.
  *
+ * - the province's peer, which the app's adapter uses for endorsement, commit waits and queries, is SIGKILLed in the
+ *   middle of a burst (npm run network -- stopPeer province --kill) and started again: every submit acknowledged
+ *   before, during and after is VALID on every peer, and submits commit again after the restart.
+ *
  * Every submit reported committed is checked on the chain (VALID, in the block it was reported in) on every peer.
  * Skipped when a network is already running or with FABRIC_TEST=skip.
  */
@@ -214,6 +218,32 @@ describe('a peer stopped and restarted during a run', { skip: reason, timeout: 9
     await following;
     assert.ok(events.every((e) => e.name === 'ProjectFiled'));
     assert.equal(new Set(events.map((e) => e.txId)).size, events.length, 'each event once');
+  });
+
+  it("the province's peer SIGKILLed mid-burst (the app's own peer: endorser, commit waits, queries): restarted, every acknowledged submit is VALID on every peer and submits commit again", async () => {
+    const office = await actor(h, 'countyOffice');
+    const load = startLoad(4, () => fileProject(office));
+    await sleep(3000);
+    const killAt = Date.now();
+    const beforeKill = load.committed.length;
+    await timings.time('stopPeer province --kill', () => script('network.mjs', ['stopPeer', 'province', '--kill']));
+    await sleep(4000);
+    const restartAt = Date.now();
+    await timings.time('startPeer province', () => script('network.mjs', ['startPeer', 'province']));
+    const firstAgain = await until('a submit committing after the restart', async () => load.committed.find((c) => c.at > restartAt), 120_000);
+    timings.add('province peer restart → first commit', firstAgain.at - restartAt);
+    await sleep(2000);
+    await load.stop();
+    const whileDown = load.committed.filter((c) => c.at > killAt && c.at < restartAt).length;
+    const kinds = new Map<string, number>();
+    for (const f of load.failures) kinds.set(f.message, (kinds.get(f.message) ?? 0) + 1);
+    console.log(`province peer killed: ${beforeKill} submits acknowledged before the kill, ${whileDown} while it was down, ${load.committed.length} in all; ${load.failures.length} failed; first commit ${firstAgain.at - restartAt} ms after the restart`);
+    for (const [message, n] of kinds) console.log(`  ${n} × ${message.slice(0, 200)}`);
+
+    assert.ok(beforeKill > 0, 'submits were acknowledged before the kill');
+    // The province's peer is restarted with its ledger; the others must agree with it block for block.
+    timings.add('county and bank peers agreeing with the province peer', (await caughtUp(county, 'business', 'county')) + (await caughtUp(bank, 'business', 'bank')));
+    await allOnChain(load.committed, [['province', province], ['county', county], ['bank', bank]]);
   });
 
   it('every peer ends on the same chain on both channels', async () => {
