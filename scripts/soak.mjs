@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run soak [-- chaincode|web]`: the fuzz tests of test/security at their full counts. `npm test` runs the same
-// files with a few inputs per function or route; here SOAK_CHAINCODE_RUNS (default 2000) inputs go to every chaincode
-// transaction and SOAK_WEB_RUNS (default 150) to every web route (twelve times that over the GET routes, ten times
+// files with a few inputs per function or route; here SOAK_CHAINCODE_RUNS (default 1000) inputs go to every chaincode
+// transaction and SOAK_WEB_RUNS (default 100) to every web route (half that per GET route, ten times that
 // over the bank API), with FUZZ_HUGE (default 1 MB) as the largest string. FUZZ_SEED picks another seed; a failure
 // prints the FUZZ_SEED and FUZZ_PATH that replay it. The figures go to bench-results/fuzz.json (SOAK_OUT names another
 // file).
@@ -16,8 +16,8 @@ await ensureMongoServer();
 build();
 
 const parts = [
-  { part: 'chaincode', file: 'chaincode-fuzz.test.js', runs: Number(process.env.SOAK_CHAINCODE_RUNS ?? 2000) },
-  { part: 'web', file: 'web-fuzz.test.js', runs: Number(process.env.SOAK_WEB_RUNS ?? 150) },
+  { part: 'chaincode', file: 'chaincode-fuzz.test.js', runs: Number(process.env.SOAK_CHAINCODE_RUNS ?? 1000) },
+  { part: 'web', file: 'web-fuzz.test.js', runs: Number(process.env.SOAK_WEB_RUNS ?? 100) },
 ].filter((p) => !process.argv[2] || p.part === process.argv[2]);
 
 const results = [];
@@ -34,14 +34,17 @@ for (const { part, file, runs } of parts) {
   const out = `${r.stdout}${r.stderr}`;
   // The test files' own summary lines ("# chaincode fuzz: …", "# web fuzz: …") and node's pass/fail counts.
   const summary = out.split('\n').filter((l) => /fuzz: \d+|^ℹ (tests|pass|fail) /.test(l));
-  const failures = out.split('\n').filter((l) => /^\s*✖/.test(l));
+  const failures = [...new Set(out.split('\n').filter((l) => /^\s*✖ /.test(l) && !/failing tests:|^✖ \S+ fuzzing:/.test(l.trim())).map((l) => l.trim()))];
   console.log([...summary, ...failures].map((l) => `  ${l.trim()}`).join('\n'));
   if (r.status !== 0) {
     failed = true;
-    console.error(out.split('\n').filter((l) => /replay: FUZZ_SEED|Counterexample|error:/.test(l)).slice(0, 40).join('\n'));
+    // What failed and how to replay it: the lines after each failing test's name.
+    const lines = out.split('\n');
+    const detail = lines.flatMap((l, i) => (/^\s*✖ /.test(l) ? lines.slice(i, i + 12) : [])).map((l) => l.slice(0, 300));
+    console.error(detail.slice(0, 80).join('\n'));
   }
   const inputs = Number(/(\d+) inputs \(/.exec(out)?.[1] ?? /web fuzz: (\d+) requests/.exec(out)?.[1] ?? NaN);
-  results.push({ part, runsPerFunctionOrRoute: runs, inputs, seconds: Math.round((Date.now() - started) / 1000), passed: r.status === 0, failures: failures.map((l) => l.trim()) });
+  results.push({ part, runsPerFunctionOrRoute: runs, inputs, seconds: Math.round((Date.now() - started) / 1000), passed: r.status === 0, failures });
 }
 
 const outFile = path.resolve(ROOT, process.env.SOAK_OUT ?? path.join('bench-results', 'fuzz.json'));

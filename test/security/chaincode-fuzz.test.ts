@@ -7,7 +7,7 @@
  * not send, of bounded length), a refusal changes no state, nothing reaches Object.prototype, and what a success
  * stores is JSON. The money invariants over random sequences are test/chaincode/money-conservation.test.ts's.
  *
- * `npm test` tries FUZZ_RUNS_DEFAULT inputs per function; `npm run soak` (FUZZ_RUNS) many more. A failure prints the
+ * `npm test` tries RUNS inputs per function; `npm run soak` (FUZZ_RUNS) many more. A failure prints the
  * FUZZ_SEED and FUZZ_PATH that replay it.
  */
 import { after, before, describe, it } from 'node:test';
@@ -20,9 +20,10 @@ import { CONFIG, DraftView, ORGS, OrgKey, PAYEES, actor, fundedProject, leishanP
 import { FUZZ, deepJson, fuzz, hostileJsonValue, hostileString, mutatedJson, pollutingJson } from './support/hostile';
 
 const RUNS = 100;
-const REPLAY_RUNS = 50;
-/** A random order costs a hundred calls or so: a tenth of the per-function count. */
-const REORDER_RUNS = Math.max(6, Math.round((FUZZ.runs ?? 60) / 10));
+/** Sequences of up to six replays: half the per-function count. */
+const REPLAY_SCALE = 1 / 2;
+/** A random order of a whole workflow costs a hundred calls or so: a sixteenth of the per-function count. */
+const REORDER_SCALE = 1 / 16;
 
 interface Tx {
   contract: string;
@@ -391,7 +392,8 @@ describe('chaincode fuzzing: replays and reordered calls', () => {
           if (IDEMPOTENT.has(fcn)) assert.deepEqual(after, before, `${where}: a repetition changed the state`);
         }
       }),
-      REPLAY_RUNS,
+      RUNS,
+      REPLAY_SCALE,
     );
     t.diagnostic(`${runs} sequences, ${tally.calls} replays of ${replayable.length} recorded transactions, ${tally.ok} accepted, refused: ${JSON.stringify(tally.byCode)}`);
   });
@@ -444,7 +446,8 @@ describe('chaincode fuzzing: replays and reordered calls', () => {
           assert.deepEqual(d.actualPath.map((a) => a.seq), d.plannedPath.map((p) => p.seq), `${d.draftId}: every hop once, in order`);
         }
       }),
-      REORDER_RUNS,
+      RUNS,
+      REORDER_SCALE,
     );
     t.diagnostic(`${runs} random orders, ${passes} passes`);
   });

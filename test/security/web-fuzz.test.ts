@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import type { Role } from '@fund/chaincode/dist/access/roles';
 import { ROUTES, type RouteSpec } from '@fund/app/dist/controllers/route';
 import { API_ROUTES } from '@fund/app/dist/controllers/bank-api';
-import { DEMO_USERS } from '@fund/app/dist/services/demo';
+import { DEMO_PASSWORD, DEMO_USERS } from '@fund/app/dist/services/demo';
 import { User } from '@fund/app/dist/models/user';
 import { ApiClient, ProblemReport, StoredFile, Subscription } from '@fund/app/dist/models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '@fund/app/dist/models/projections';
@@ -249,7 +249,8 @@ describe('web fuzzing: hostile forms, ids, bodies and sessions', () => {
         const problem = problemOf(`GET ${url.slice(0, 200)}`, res, [badId, ...Object.values(query).flat()]);
         if (problem) throw new Error(problem);
       }),
-      (WEB_RUNS / 2) * gets.length,
+      WEB_RUNS,
+      gets.length / 2,
     );
     t.diagnostic(`${runs} requests over ${gets.length} GET routes`);
   });
@@ -281,7 +282,8 @@ describe('web fuzzing: hostile forms, ids, bodies and sessions', () => {
           assert.equal(await fingerprint(), before, `${r.method} ${url.slice(0, 80)} refused with ${res.status}, yet something changed`);
         }
       }),
-      WEB_RUNS * 10,
+      WEB_RUNS,
+      10,
     );
     t.diagnostic(`${runs} requests, ${refused} refused`);
   });
@@ -351,6 +353,24 @@ describe('web fuzzing: hostile forms, ids, bodies and sessions', () => {
     assert.ok(!setCookie?.includes(planted), 'the planted id was kept');
     await victim.login('auditor');
     assert.ok(!victim.cookieHeader().includes(planted));
+  });
+
+  test('open redirect: the page after a login or a language change stays on the platform, whatever `next` says', async () => {
+    const origin = new URL(p.url).origin;
+    const targets = ['//evil.example/', '/\\evil.example', 'https://evil.example/', '/%5C%5Cevil.example', '\t//evil.example', '/.//evil.example', 'javascript:alert(1)', '/%0d%0aSet-Cookie:x=1'];
+    const problems: string[] = [];
+    for (const next of targets) {
+      const visitor = await WebClient.anonymous(p.url);
+      // The language first: the login starts a new session, with a new CSRF token.
+      for (const [label, res] of [
+        ['lang', await visitor.post('/lang', { lang: 'en', next })],
+        ['login', await visitor.post('/login', { username: 'auditor', password: DEMO_PASSWORD, next })],
+      ] as const) {
+        if (res.status !== 302 || new URL(res.location, p.url).origin !== origin || /[\r\n]/.test(res.location)) problems.push(`${label} with next=${JSON.stringify(next)}: ${res.status} → ${res.location}`);
+      }
+    }
+    tried += targets.length * 2;
+    assert.deepEqual(problems, []);
   });
 
   test('CSRF: every POST without a valid token (none, or another session\'s) is refused and changes nothing', async (t) => {

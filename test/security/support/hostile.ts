@@ -17,14 +17,17 @@ export const FUZZ = {
   huge: Number(process.env.FUZZ_HUGE ?? 256 * 1024),
 };
 
-/** fast-check's options for one property: the fixed seed, the count, and on failure the command that replays it. */
-export function fuzzOptions<T>(defaultRuns: number): fc.Parameters<T> {
-  return { seed: FUZZ.seed, numRuns: FUZZ.runs ?? defaultRuns, ...(FUZZ.path ? { path: FUZZ.path } : {}), endOnFailure: true };
+/**
+ * fast-check's options for one property: the fixed seed and the count, FUZZ_RUNS (or `defaultRuns`) times `scale` for
+ * a property whose one run is worth several of the others' (one per GET route) or costs many (a whole workflow).
+ */
+export function fuzzOptions<T>(defaultRuns: number, scale = 1): fc.Parameters<T> {
+  return { seed: FUZZ.seed, numRuns: Math.max(1, Math.round((FUZZ.runs ?? defaultRuns) * scale)), ...(FUZZ.path ? { path: FUZZ.path } : {}), endOnFailure: true };
 }
 
 /** Runs a property; a failure names FUZZ_SEED and FUZZ_PATH to replay exactly that case. */
-export async function fuzz<T>(property: fc.IAsyncProperty<T>, defaultRuns: number): Promise<number> {
-  const options = fuzzOptions<T>(defaultRuns);
+export async function fuzz<T>(property: fc.IAsyncProperty<T>, defaultRuns: number, scale = 1): Promise<number> {
+  const options = fuzzOptions<T>(defaultRuns, scale);
   const details = await fc.check(property, options);
   if (details.failed) {
     throw new Error(
