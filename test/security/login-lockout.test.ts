@@ -64,7 +64,7 @@ describe('login lockout', { timeout: 300_000 }, () => {
     }
     const fifth = await login(c, 'lgo', 'wrong-5', '10.0.1.1');
     assert.equal(fifth.status, 429);
-    assert.match(loginError(fifth), /^该账户连续 5 次密码错误，已被临时锁定：请 15 分钟后（\d\d:\d\d 之后）再试；正确的密码在此之前也无法登录。/);
+    assert.match(loginError(fifth), /^该账户连续 5 次密码错误，已被临时锁定：请 15 分钟后（\d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\) 之后）再试；正确的密码在此之前也无法登录。/);
 
     // The right password, even from another address, does not open it.
     const right = await login(c, 'lgo', DEMO_PASSWORD, '10.0.1.2');
@@ -77,7 +77,7 @@ describe('login lockout', { timeout: 300_000 }, () => {
     await c.post('/lang', { lang: 'en', next: '/login' });
     const english = await login(c, 'lgo', DEMO_PASSWORD, '10.0.1.2');
     assert.equal(english.status, 429);
-    assert.match(loginError(english), /^This account is locked after 5 wrong passwords: try again in 1[45] minutes \(after \d\d:\d\d\); until then even the right password is refused\./);
+    assert.match(loginError(english), /^This account is locked after 5 wrong passwords: try again in 1[45] minutes \(after \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\)\); until then even the right password is refused\./);
   });
 
   test('the lockout is in the audit log and is an alert in the monitoring centre', async () => {
@@ -94,7 +94,7 @@ describe('login lockout', { timeout: 300_000 }, () => {
     const rows = tableRows(page.text, 'alerts');
     assert.equal(rows.length, 1, JSON.stringify(rows));
     assert.equal(rows[0][0], '登录锁定');
-    assert.match(rows[0][2], /^账户 lgo 在 15 分钟内连续 5 次密码错误（最后一次来自 10\.0\.1\.1），锁定至 \d{4}-\d\d-\d\d \d\d:\d\d$/);
+    assert.match(rows[0][2], /^账户 lgo 在 15 分钟内连续 5 次密码错误（最后一次来自 10\.0\.1\.1），锁定至 \d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\)$/);
     assert.match(page.text, /id="kind-login-lockout"[^>]*>登录锁定 \(1\)/);
   });
 
@@ -121,7 +121,7 @@ describe('login lockout', { timeout: 300_000 }, () => {
     for (let i = 1; i <= 19; i++) assert.equal((await login(c, `guess${i}`, 'x', '10.0.3.1')).status, 401, `attempt ${i}`);
     const twentieth = await login(c, 'guess20', 'x', '10.0.3.1');
     assert.equal(twentieth.status, 429);
-    assert.match(loginError(twentieth), /^来自您所在地址的登录失败次数过多（20 次），该地址已被临时锁定：请 15 分钟后（\d\d:\d\d 之后）再试。$/);
+    assert.match(loginError(twentieth), /^来自您所在地址的登录失败次数过多（20 次），该地址已被临时锁定：请 15 分钟后（\d{4}-\d\d-\d\d \d\d:\d\d \(UTC\+08:00\) 之后）再试。$/);
     const right = await login(c, 'auditor', DEMO_PASSWORD, '10.0.3.1');
     assert.equal(right.status, 429, 'a right password from the locked address');
     const elsewhere = await WebClient.anonymous(p.url);
