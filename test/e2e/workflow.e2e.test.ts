@@ -25,6 +25,11 @@ function beijing(ms: number): string {
   return new Date(Date.now() + ms + 8 * 3600_000).toISOString().slice(0, 19);
 }
 
+/** One line of a CSV file as its cells (quoted cells may hold commas and doubled quotes). */
+function csvCells(line: string): string[] {
+  return [...line.matchAll(/("(?:[^"]|"")*"|[^,]*)(?:,|$)/g)].map((m) => m[1].replace(/^"([\s\S]*)"$/, '$1').replace(/""/g, '"')).slice(0, -1);
+}
+
 describe('the workflow in the browser', { timeout: 600_000 }, () => {
   let platform: TestPlatform;
   let browser: Browser;
@@ -245,6 +250,18 @@ describe('the workflow in the browser', { timeout: 600_000 }, () => {
     // The released figure is the sum of accepted drafts over every visible project, ours included.
     const releasedFen = Math.round(Number(released.replace(/[^0-9.]/g, '')) * 100);
     assert.ok(releasedFen >= 100_000_000, `released ${released} includes this project's 1,000,000.00`);
+
+    // Times: the paid-at time the project page shows (to the second, with its zone) is the instant the CSV export
+    // writes with its offset.
+    await auditor.goto(`${platform.url}/projects/${projectId}`);
+    const shown = await auditor.locator('#transfers tr', { hasText: 'GZB-E2E-0002' }).locator('.paid-at').innerText();
+    const onPage = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) \(UTC([+-]\d{2}:\d{2})\)$/.exec(shown.trim());
+    assert.ok(onPage, `a paid-at time with its zone: ${shown}`);
+    assert.equal(onPage[3], '+08:00', 'shown in Beijing time, labelled');
+    const transfersCsv = (await client.get('/export/transfers.csv')).text.replace(/^\uFEFF/, '').trim().split('\n').map(csvCells);
+    const paidColumn = transfersCsv[0].indexOf('付款时间');
+    const exported = transfersCsv.find((cells) => cells.includes('GZB-E2E-0002'))?.[paidColumn];
+    assert.equal(exported, `${onPage[1]}T${onPage[2]}${onPage[3]}`, 'page and CSV give the same instant in the same zone');
 
     await auditor.goto(`${platform.url}/monitoring`);
     const alerts = await auditor.innerText('#alerts');
