@@ -52,6 +52,8 @@ export interface AuditResult {
   end: Mark;
   /** Valid transactions committed in the measured window, invalid ones since the start, on every channel. */
   validTxs: number;
+  /** Valid transactions since the start (warm-up included). */
+  validTxsSinceStart: number;
   invalidTxs: number;
   invalidReasons: string[];
   /** Acknowledged actions checked, and those not found as they should be (each with what is missing). */
@@ -133,6 +135,7 @@ async function audit(platform: TestPlatform, start: Mark, measured: Mark, end: M
   // which were refused at validation.
   const onChain = new Set<string>();
   let validTxs = 0;
+  let validTxsSinceStart = 0;
   let invalidTxs = 0;
   const invalidReasons: string[] = [];
   for (const [channel, to] of Object.entries(end.heights)) {
@@ -140,6 +143,7 @@ async function audit(platform: TestPlatform, start: Mark, measured: Mark, end: M
       for (const tx of (await gateway.getBlock(channel, n)).transactions) {
         if (tx.validationCode === 'VALID') {
           if (n >= (measured.heights[channel] ?? 0)) validTxs += 1;
+          validTxsSinceStart += 1;
           onChain.add(tx.txId);
         } else {
           invalidTxs += 1;
@@ -200,7 +204,7 @@ async function audit(platform: TestPlatform, start: Mark, measured: Mark, end: M
       if (!onChain.has(e.txId)) auditLogNotOnChain.push(`${e.action} ${e.target}: tx ${e.txId}`);
     }
   }
-  return { end, validTxs, invalidTxs, invalidReasons, acksChecked: acks.length, lost, auditLogDone, auditLogNotOnChain, auditLogRefused };
+  return { end, validTxs, validTxsSinceStart, invalidTxs, invalidReasons, acksChecked: acks.length, lost, auditLogDone, auditLogNotOnChain, auditLogRefused };
 }
 
 main().catch((err) => {

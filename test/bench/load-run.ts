@@ -77,7 +77,9 @@ export interface LoadFigures {
   firstLost: string[];
   acksChecked: number;
   auditLogDone: Record<string, number>;
+  /** Valid transactions in the measured window, and since the users started. */
   validTxs: number;
+  validTxsSinceStart: number;
   invalidTxs: number;
   invalidReasons: string[];
   requestsPerSecond: number;
@@ -234,7 +236,10 @@ export async function runLoad(params: LoadParams): Promise<LoadFigures> {
     const until = Date.now() + (warmup + params.seconds) * 1000;
     log(`${params.users} users at work for ${warmup ? `${warmup} s of warm-up and ` : ''}${params.seconds} s…`);
     const t00 = performance.now();
-    const running = Promise.all(users.map((u) => u.run(until)));
+    // People start over a while, not all in the same second: each user's first click comes up to a minute (a
+    // quarter of the run, if shorter) after the start, so the walks do not move through the pages in step.
+    const spreadMs = Math.min(60_000, ((warmup + params.seconds) * 1000) / 4);
+    const running = Promise.all(users.map((u) => u.run(until, Math.random() * spreadMs)));
     if (warmup) await new Promise((resolve) => setTimeout(resolve, warmup * 1000));
     // The measured window: requests, CPU, transactions and memory from here.
     const mark = warmup ? ((await platform.ask('marked', { type: 'mark' })).mark as Mark) : start;
@@ -290,6 +295,7 @@ export async function runLoad(params: LoadParams): Promise<LoadFigures> {
       acksChecked: audit.acksChecked,
       auditLogDone: audit.auditLogDone,
       validTxs: audit.validTxs,
+      validTxsSinceStart: audit.validTxsSinceStart,
       invalidTxs: audit.invalidTxs,
       invalidReasons: audit.invalidReasons,
       requestsPerSecond: round1(all.length / elapsed),

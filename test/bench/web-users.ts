@@ -60,7 +60,14 @@ class StepError extends Error {}
 async function timedStep(stats: Stats, thinkMs: number, label: string, who: string, client: WebClient, request: (c: WebClient) => Promise<Page>, expected: number): Promise<Page> {
   if (thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, thinkMs * (0.5 + Math.random())));
   const t0 = performance.now();
-  const page = await request(client);
+  let page: Page;
+  try {
+    page = await request(client);
+  } catch (err) {
+    // fetch says only "fetch failed": the cause (a reset or closed connection, a timeout) is what tells.
+    const cause = (err as Error & { cause?: Error & { code?: string } }).cause;
+    throw new StepError(`${label} as ${who}: ${(err as Error).message} after ${Math.round(performance.now() - t0)} ms${cause ? ` (${[cause.code, cause.message].filter(Boolean).join(' ')})` : ''}`);
+  }
   stats.record(label, performance.now() - t0);
   if (page.status !== expected) {
     const why = formError(page.text) || errorText(page.text) || page.text.slice(0, 200);
@@ -86,8 +93,9 @@ export class SimulatedUser {
     for (const login of LOGINS) this.clients.set(login, await WebClient.loggedIn(this.base, login));
   }
 
-  /** Walks projects through the workflow until `until` (ms since the epoch); errors are counted, not thrown. */
-  async run(until: number): Promise<void> {
+  /** Walks projects through the workflow until `until` (ms since the epoch), after `delayMs`; errors are counted, not thrown. */
+  async run(until: number, delayMs = 0): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
     for (let seq = 1; Date.now() < until; seq++) {
       try {
         await this.workflow(`${this.n}-${seq}`);
@@ -206,7 +214,8 @@ export class Auditor {
     this.client = await WebClient.loggedIn(this.base, 'auditor');
   }
 
-  async run(until: number): Promise<void> {
+  async run(until: number, delayMs = 0): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
     while (Date.now() < until) {
       try {
         await this.round();
