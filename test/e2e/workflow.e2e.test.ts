@@ -30,7 +30,8 @@ function csvCells(line: string): string[] {
   return [...line.matchAll(/("(?:[^"]|"")*"|[^,]*)(?:,|$)/g)].map((m) => m[1].replace(/^"([\s\S]*)"$/, '$1').replace(/""/g, '"')).slice(0, -1);
 }
 
-describe('the workflow in the browser', { timeout: 600_000 }, () => {
+// On Fabric every submit waits for a block from three Raft orderers and every peer: the same steps take longer.
+describe('the workflow in the browser', { timeout: process.env.TEST_LEDGER === 'fabric' ? 1_500_000 : 600_000 }, () => {
   let platform: TestPlatform;
   let browser: Browser;
   const pages = new Map<string, Page>();

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { ROOT, SuiteNetwork, Timings, skipReason } from './support';
 
 const E2E = path.join(ROOT, 'dist-test', 'e2e', 'workflow.e2e.test.js');
@@ -22,18 +23,21 @@ function withoutTestContext(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 describe('the browser end-to-end test on a real Fabric network', { skip: skipReason() }, () => {
   const timings = new Timings();
   const network = new SuiteNetwork(timings);
+  /** The browser test's process: stopped with the suite, or it would go on against a network that is down. */
+  let child: ReturnType<typeof spawn> | undefined;
 
   before(() => network.up());
 
   after(async () => {
+    child?.kill('SIGKILL');
     await network.down();
     console.log(timings.report('Browser test on Fabric timings'));
   });
 
-  it('passes with the platform on the Fabric adapter (TEST_LEDGER=fabric)', { timeout: 600_000 }, async () => {
+  it('passes with the platform on the Fabric adapter (TEST_LEDGER=fabric)', { timeout: 1_500_000 }, async () => {
     const { status, output } = await timings.time('browser workflow (TEST_LEDGER=fabric)', () =>
       new Promise<{ status: number | null; output: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--test', '--test-reporter=tap', E2E], {
+        child = spawn(process.execPath, ['--test', '--test-reporter=tap', E2E], {
           cwd: ROOT,
           // Without NODE_TEST_CONTEXT: the runner that started this file set it, and a child test process that
           // inherits it refuses to run its file ("run() is being called recursively").
@@ -41,8 +45,15 @@ describe('the browser end-to-end test on a real Fabric network', { skip: skipRea
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let output = '';
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-        child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+        // Also as it comes, to a file: a run cut short by the timeout still shows how far it got.
+        const log = path.join(ROOT, 'dist-test', 'browser-fabric.log');
+        writeFileSync(log, '');
+        const keep = (chunk: Buffer) => {
+          output += chunk;
+          appendFileSync(log, chunk);
+        };
+        child.stdout!.on('data', keep);
+        child.stderr!.on('data', keep);
         child.on('error', reject);
         child.on('close', (code) => resolve({ status: code, output }));
       }),

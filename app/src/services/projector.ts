@@ -31,6 +31,9 @@ export interface ProjectedEvent extends ChainEvent {
   projectId?: string;
 }
 
+/** How often the projector checks that the database still holds the checkpoint it acknowledged. */
+const DURABILITY_CHECK_MS = 2000;
+
 /** Records projected together at most, and read ahead at most. */
 const BATCH_RECORDS = 500;
 const MAX_QUEUED = 2000;
@@ -73,6 +76,8 @@ export class Projector extends EventEmitter {
   async start(): Promise<void> {
     await this.open();
     mongoose.connection.on('reconnected', this.onReconnected);
+    this.watch = setInterval(() => void this.checkDurable().catch(() => undefined), DURABILITY_CHECK_MS);
+    this.watch.unref();
     this.running = this.follow().catch((err: Error) => {
       this.failure = err;
       console.error(`projector stopped: ${err.stack ?? err.message}`);
@@ -82,6 +87,7 @@ export class Projector extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     mongoose.connection.off('reconnected', this.onReconnected);
+    clearInterval(this.watch);
     this.stream?.close();
     await this.running;
   }
@@ -97,12 +103,33 @@ export class Projector extends EventEmitter {
   };
 
   private resync = false;
+  /** The last checkpoint the database acknowledged. */
+  private written = -1;
+  private watch?: NodeJS.Timeout;
+
+  /**
+   * A killed server may lose what it acknowledged last without the driver ever reporting an error (nothing was in
+   * flight when it died): every few seconds the checkpoint the database holds is compared with the last one it
+   * acknowledged, and a checkpoint gone back means writes were lost with it, so the projector projects again from it.
+   * Writes reach the store in order, so the projections it lost are all at or after that checkpoint.
+   */
+  private async checkDurable(): Promise<void> {
+    const expected = this.written;
+    if (expected < 0 || this.resync || this.stopping) return;
+    const saved = await Checkpoint.findById(this.channel).lean();
+    if ((saved?.blockNumber ?? -1) < expected) {
+      console.error(`projector (${this.channel}): the database holds checkpoint ${saved?.blockNumber ?? 'none'}, behind block ${expected} it acknowledged; projecting again from there`);
+      this.onReconnected();
+    }
+  }
 
   /** Opens the event stream after the saved checkpoint. */
   private async open(): Promise<void> {
     const saved = await Checkpoint.findById(this.channel).lean();
     const checkpoint = saved ? { blockNumber: saved.blockNumber!, txId: saved.txId ?? undefined } : undefined;
     this.projectedBlock = Math.max(this.projectedBlock, saved ? saved.blockNumber! - 1 : -1);
+    // What the database holds now is what later checks compare with (it may be behind what it acknowledged before).
+    this.written = saved ? saved.blockNumber! : -1;
     this.stream = this.chain.gateway.chaincodeEvents(this.channel, checkpoint);
   }
 
@@ -266,6 +293,7 @@ export class Projector extends EventEmitter {
 
     const last = records[records.length - 1];
     await Checkpoint.updateOne({ _id: this.channel }, { $set: { blockNumber: last.blockNumber, txId: last.txId, updatedAt: new Date() } }, { upsert: true });
+    this.written = last.blockNumber;
     // Events arrive in ledger order: every earlier block is now fully projected.
     this.projectedBlock = Math.max(this.projectedBlock, last.blockNumber - 1);
     for (const record of records) {

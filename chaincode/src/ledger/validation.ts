@@ -94,5 +94,21 @@ export function parseJsonArg<S extends z.ZodType>(arg: string, json: string, sch
   } catch {
     throw invalid(`${arg} must be valid JSON`);
   }
+  const polluting = pollutingPath(value);
+  if (polluting) throw invalid(`${[arg, ...polluting.slice(0, -1)].join('.')}: unknown field(s) ${polluting[polluting.length - 1]}`);
   return parseArg(arg, value, schema);
+}
+
+/**
+ * JSON.parse makes "__proto__" an own key, which a loose schema drops silently instead of refusing as it refuses any
+ * other unknown field: the path to the first such key, or undefined.
+ */
+function pollutingPath(value: unknown, path: string[] = []): string[] | undefined {
+  if (!value || typeof value !== 'object' || path.length > 64) return undefined;
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return [...path, key];
+    const inner = pollutingPath((value as Record<string, unknown>)[key], [...path, key]);
+    if (inner) return inner;
+  }
+  return undefined;
 }
