@@ -1,23 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChaincodeHarness } from './support/harness';
-import { CONFIG, OrgKey, PAYEES, actor, approvedProject, fundedProject, leishanProject, nextSerial, payAllHops, setUpProvince, terms } from './support/fixture';
+import { CONFIG, PAYEES, ROLE_ACTORS, actor, approvedProject, fundedProject, leishanProject, nextSerial, payAllHops, setUpProvince, terms } from './support/fixture';
 import { signBytes } from '@fund/app/dist/blockchain/embedded';
 import { contracts } from '@fund/chaincode';
 
-/** One user per role, each in a 雷山县 or provincial organisation that the scenarios involve. */
-const ROLE_ACTORS: Record<string, OrgKey> = {
-  admin: 'platform',
-  leadingGroup: 'leadingGroup',
-  provincialFinance: 'provincialFinance',
-  countyOffice: 'countyOffice',
-  countyFinance: 'countyFinance',
-  bank: 'bank',
-  limitedPartnership: 'partnership',
-  countyFundCompany: 'countyFund',
-  implementingUnit: 'unit',
-  auditor: 'auditor',
-};
 const ROLES = Object.keys(ROLE_ACTORS);
 const EVERYONE = ROLES;
 const PAYERS = ['provincialFinance', 'countyFinance', 'bank', 'limitedPartnership', 'countyFundCompany'];

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { signBytes, type Identity } from '@fund/app/dist/blockchain/embedded';
 import { contracts } from '@fund/chaincode';
 import { ChaincodeHarness, type CallResult } from '../chaincode/support/harness';
-import { CONFIG, DraftView, ORGS, OrgKey, PAYEES, actor, fundedProject, leishanProject, nextSerial, setUpProvince, terms, transferPlan, type PlannedTransfer } from '../chaincode/support/fixture';
+import { CONFIG, DraftView, ORGS, PAYEES, ROLE_ACTORS, actor, fundedProject, leishanProject, nextSerial, setUpProvince, terms, transferPlan, type PlannedTransfer } from '../chaincode/support/fixture';
 import { FUZZ, deepJson, fuzz, hostileJsonValue, hostileString, mutatedJson, pollutingJson } from './support/hostile';
 
 const RUNS = 100;
@@ -42,18 +42,6 @@ const TRANSACTIONS: Tx[] = contracts.flatMap((c) => {
   return (meta ?? []).map((t) => ({ contract, fcn: `${contract}:${t.name}`, params: (t.parameters ?? []).map((p) => p.name), query: !t.tag.includes('SUBMIT') }));
 });
 
-const ROLE_ACTORS: Record<string, OrgKey> = {
-  admin: 'platform',
-  leadingGroup: 'leadingGroup',
-  provincialFinance: 'provincialFinance',
-  countyOffice: 'countyOffice',
-  countyFinance: 'countyFinance',
-  bank: 'bank',
-  limitedPartnership: 'partnership',
-  countyFundCompany: 'countyFund',
-  implementingUnit: 'unit',
-  auditor: 'auditor',
-};
 const ROLES = Object.keys(ROLE_ACTORS);
 
 const CODE = /^(AUTHORISATION|VALIDATION|NOT_FOUND|CONFLICT|STATE|NOT_INITIALISED): \S/;

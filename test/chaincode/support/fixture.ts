@@ -22,6 +22,20 @@ export const ORGS = {
 
 export type OrgKey = keyof typeof ORGS;
 
+/** One fixture organisation per role, each in a 雷山县 or provincial organisation the scenarios involve. */
+export const ROLE_ACTORS: Record<string, OrgKey> = {
+  admin: 'platform',
+  leadingGroup: 'leadingGroup',
+  provincialFinance: 'provincialFinance',
+  countyOffice: 'countyOffice',
+  countyFinance: 'countyFinance',
+  bank: 'bank',
+  limitedPartnership: 'partnership',
+  countyFundCompany: 'countyFund',
+  implementingUnit: 'unit',
+  auditor: 'auditor',
+};
+
 export const CONFIG = { roleMsps: ROLE_MSPS, unmatchedThresholdHours: 48, limitedPartnershipId: 'LP-FUND' };
 
 /** The user acting for one of the fixture's organisations, in its organisation's role. */
