@@ -2,7 +2,7 @@
 import { ROLES, type Role } from '@fund/chaincode/dist/access/roles';
 import { User, type UserDoc } from '../models/user';
 import { hashPassword } from './secrets';
-import { X509Certificate } from 'node:crypto';
+import { certificateFingerprint } from '@fund/chaincode/dist/access/revocation';
 import { ChainError, type Actor, type Chain } from './chain';
 import { FormError } from '../controllers/act';
 
@@ -24,11 +24,6 @@ export async function createUser(chain: Chain, input: NewUser): Promise<UserDoc>
   const user = await User.create({ username: input.username, displayName: input.displayName.trim(), passwordHash: hashPassword(input.password), role: input.role, orgId: input.orgId, wallet });
   chain.remember(user.id, identity);
   return user;
-}
-
-/** SHA-256 of a certificate's DER in lower-case hex: the fingerprint the chain's revocation list is keyed by. */
-export function certificateFingerprint(pem: string): string {
-  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
 /**

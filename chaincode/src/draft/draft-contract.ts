@@ -66,7 +66,8 @@ export class DraftContract extends FundContract {
     const caller = await authorise(ctx, ALL_ROLES);
     const project = await visibleProject(ctx, caller, parseArg('projectId', projectId, id('projectId')));
     const out: Array<Draft & { heldBack: string | null }> = [];
-    for (const d of await projectDrafts(ctx, project.id)) out.push({ ...d, heldBack: (await nextHopHeldBack(ctx, d, project)) ?? null });
+    const siblings = await projectDrafts(ctx, project.id);
+    for (const d of siblings) out.push({ ...d, heldBack: (await nextHopHeldBack(ctx, d, project, siblings)) ?? null });
     return out;
   }
 

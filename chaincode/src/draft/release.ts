@@ -6,9 +6,10 @@ import { Draft, projectDrafts } from './draft';
 /**
  * The rules that keep a draft's next hop from being paid even though it is due: money is released against work
  * (按需拨付) and in the order the fund policy the project was approved under sets. A sentence saying what is
- * missing, or undefined when the hop may be paid.
+ * missing, or undefined when the hop may be paid. `project` and `siblings` (the project's drafts), when the caller has
+ * them already, spare reading them again.
  */
-export async function nextHopHeldBack(ctx: FundContext, draft: Draft, project?: Project): Promise<string | undefined> {
+export async function nextHopHeldBack(ctx: FundContext, draft: Draft, project?: Project, siblings?: Draft[]): Promise<string | undefined> {
   const hop = draft.plannedPath[draft.nextHop];
   if (!hop) return undefined;
   const previous = draft.plannedPath[draft.nextHop - 1];
@@ -26,7 +27,7 @@ export async function nextHopHeldBack(ctx: FundContext, draft: Draft, project?: 
     }
   }
   if (policy?.fiscalFirst && draft.source === 'bank' && draft.nextHop === 0) {
-    const waiting = (await projectDrafts(ctx, draft.projectId)).filter((d) => FISCAL_SOURCES.includes(d.source) && d.nextHop === 0);
+    const waiting = (siblings ?? (await projectDrafts(ctx, draft.projectId))).filter((d) => FISCAL_SOURCES.includes(d.source) && d.nextHop === 0);
     if (waiting.length > 0) {
       return `draft ${draft.draftId}: bank money moves only once the fiscal share is in place (fund policy v${policy.version}); ${waiting.map((d) => `${d.draftId} (${d.source}) has not made its first transfer`).join(', ')}`;
     }
