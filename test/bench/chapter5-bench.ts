@@ -169,7 +169,7 @@ interface Load {
 }
 
 function openLedger(p: Required<Chapter5Params>, dataDir: string, channels: string[], chaincodeModule: ChaincodeModule, batch: Partial<BatchSettings>): Promise<EmbeddedLedger> {
-  return EmbeddedLedger.open({ dataDir, channels, batch, chaincodeModule, channelThreads: p.channelThreads });
+  return EmbeddedLedger.open({ dataDir, channels, batch, chaincodeModule, channelThreads: p.channelThreads, threadEndorsers: (p as { threadEndorsers?: number }).threadEndorsers });
 }
 
 async function pressureLoad(p: Required<Chapter5Params>, dataDir: string, channels: string[]): Promise<Load> {
@@ -248,6 +248,12 @@ async function workflowLoad(p: Required<Chapter5Params>, dataDir: string, channe
   };
 }
 
+/** The busy share of an event loop between two readings of its cumulative utilisation. */
+function busyShare(later: EventLoopUtilization, earlier: EventLoopUtilization): number {
+  const active = later.active - earlier.active;
+  return active / (active + later.idle - earlier.idle);
+}
+
 async function main(): Promise<void> {
   const given = JSON.parse(process.argv[2] ?? '{}') as Chapter5Params;
   const p: Required<Chapter5Params> = { ...THESIS_SETTINGS, warmupBlocks: 300, blocks: 100, paceMs: 0, uncommittedBlocks: 16, channelThreads: 'all', ...given };
@@ -269,8 +275,8 @@ async function main(): Promise<void> {
     const cut = new Map(channels.map((c) => [c, new Map<number, BlockSeen>()]));
     let valid = 0;
     let finished = 0;
-    type Mark = { cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; valid: number; at: number };
-    const mark = (): Mark => ({ cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), valid, at: performance.now() });
+    type Mark = { cpu: NodeJS.CpuUsage; elu: EventLoopUtilization; sets: Array<EventLoopUtilization | undefined>; valid: number; at: number };
+    const mark = (): Mark => ({ cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), sets: channels.map((c) => ledger!.channelThreadLoad(c)), valid, at: performance.now() });
     let opened: Mark | undefined;
     let closed: Mark | undefined;
     const watchers = channels.map(async (channel) => {
@@ -334,6 +340,8 @@ async function main(): Promise<void> {
       cpuMsPerTx: Math.round((cpuMs / (closed!.valid - opened!.valid)) * 1000) / 1000,
       /** How busy this process's main thread (clients, proposal signing, the gateway) was over the window. */
       mainThreadBusyPercent: Math.round(performance.eventLoopUtilization(closed!.elu, opened!.elu).utilization * 100),
+      /** How busy each set's own thread was (endorsement, ordering, validation, commit): 100 is its core saturated. */
+      setThreadBusyPercent: channels.map((_, i) => (closed!.sets[i] && opened!.sets[i] ? Math.round(busyShare(closed!.sets[i]!, opened!.sets[i]!) * 100) : null)),
       cores: os.availableParallelism(),
       /** The machine's 1-minute load average as the window closed (this run's threads included): others' work shows here. */
       loadAverage: Math.round(os.loadavg()[0] * 10) / 10,

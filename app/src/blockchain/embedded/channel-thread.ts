@@ -11,6 +11,7 @@
  * would copy the whole pool, and cloning a Buffer gives a Uint8Array anyway.
  */
 import * as path from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { peer } from '@hyperledger/fabric-protos';
 import type { ChainInfo, EventStream } from '../gateway';
@@ -275,6 +276,11 @@ export class ChannelThread implements ChannelPeer {
       }
     }.call(this);
     return { [Symbol.asyncIterator]: () => next, close: stop };
+  }
+
+  /** The thread's event loop utilisation since it started (its busy share: the set's own core, thesis 4.3). */
+  eventLoopUtilization(): EventLoopUtilization {
+    return this.worker.performance.eventLoopUtilization();
   }
 
   /** Lets the thread order and commit what it was given, close its stores, and exit. */

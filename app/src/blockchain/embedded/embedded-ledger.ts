@@ -14,6 +14,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import {
   CommitError,
   EndorsementError,
@@ -198,6 +199,12 @@ export class EmbeddedLedger implements LedgerGateway {
 
   channels(): string[] {
     return [...this.peers.keys()];
+  }
+
+  /** How busy a channel's own thread has been since it started (undefined when the channel runs on this thread). */
+  channelThreadLoad(channel: string): EventLoopUtilization | undefined {
+    const peer = this.peer(channel);
+    return peer instanceof ChannelThread ? peer.eventLoopUtilization() : undefined;
   }
 
   enrol(req: EnrolRequest): Promise<Identity> {
