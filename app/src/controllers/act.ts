@@ -41,6 +41,12 @@ export async function audit(req: Request, action: string, target: string, ok = t
   await AuditEntry.create({ userId: user?.id, username: user?.username, role: user?.role, orgId: user?.orgId, action, target, ok, message, ip: req.ip });
 }
 
+/** A form field's text, trimmed; '' when it is missing or not a single value. */
+export function formText(body: Record<string, unknown>, key: string): string {
+  const v = body[key];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
 export function flash(req: Request, kind: 'success' | 'danger' | 'warning' | 'info', text: string): void {
   req.session.flash = [...(req.session.flash ?? []), { kind, text }];
 }

@@ -11,7 +11,7 @@ import { formatYuan, parseYuan } from '../services/money';
 import type { Translate } from '../i18n';
 import type { TimeZone } from '../services/time';
 import { platformOf, zoneOf } from '../platform';
-import { act, flash, FormError, refusal } from './act';
+import { act, flash, FormError, formText, refusal } from './act';
 import { PAYERS, route } from './route';
 import { translateRefusal } from '../i18n/refusals';
 
@@ -125,10 +125,6 @@ function yuanInput(fen: string | null | undefined): string {
   return `${v / 100n}.${(v % 100n).toString().padStart(2, '0')}`;
 }
 
-function str(body: Record<string, unknown>, key: string): string {
-  const v = body[key];
-  return typeof v === 'string' ? v.trim() : '';
-}
 
 function list(body: Record<string, unknown>, key: string): string[] {
   const v = body[key];
@@ -253,11 +249,11 @@ async function renderPage(req: Request, res: Response, status: number, posted: P
 /** Registration input checked against the projections: the drafts exist, are this payer's, travel one hop together. */
 async function registration(req: Request, t: Translate, body: Record<string, unknown>) {
   const org = req.user!.orgId;
-  const serial = parseSerial(t, str(body, 'serial'));
+  const serial = parseSerial(t, formText(body, 'serial'));
   const draftIds = [...new Set(list(body, 'draftIds'))];
   if (draftIds.length === 0) throw new FormError(t('disb.err.noDrafts'));
   if (draftIds.length > 10) throw new FormError(t('disb.err.tooManyDrafts'));
-  const stage = str(body, 'stage');
+  const stage = formText(body, 'stage');
   const found = await DraftView.find({ _id: { $in: draftIds.filter((id) => /^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/.test(id)) } }).lean();
   const byId = new Map(found.map((d) => [d._id, d]));
   let first: PlannedHop | undefined;
@@ -283,18 +279,18 @@ async function registration(req: Request, t: Translate, body: Record<string, unk
 
 /** The bank's record, checked before the chain: the paying account must be one this bank holds. */
 async function bankRecord(req: Request, t: Translate, body: Record<string, unknown>) {
-  const serial = parseSerial(t, str(body, 'serial'));
-  const payerAccount = str(body, 'payerAccount');
-  const payeeAccount = str(body, 'payeeAccount');
+  const serial = parseSerial(t, formText(body, 'serial'));
+  const payerAccount = formText(body, 'payerAccount');
+  const payeeAccount = formText(body, 'payeeAccount');
   if (!ACCOUNT.test(payerAccount)) throw new FormError(t('disb.err.account', { field: t('disb.payerAccount') }));
   if (!ACCOUNT.test(payeeAccount)) throw new FormError(t('disb.err.account', { field: t('disb.payeeAccount') }));
   let amount: string;
   try {
-    amount = parseYuan('amount', str(body, 'amount'));
+    amount = parseYuan('amount', formText(body, 'amount'));
   } catch {
     throw new FormError(t('disb.err.amount'));
   }
-  const paidAt = parsePaidAt(t, zoneOf(req), str(body, 'paidAt'));
+  const paidAt = parsePaidAt(t, zoneOf(req), formText(body, 'paidAt'));
   const holds = await OrganisationView.exists({ accounts: { $elemMatch: { accountNo: payerAccount, bankId: req.user!.orgId } } });
   if (!holds) throw new FormError(t('disb.err.notHeld', { account: payerAccount }));
   return { serial, payerAccount, payeeAccount, amount, paidAt };
@@ -315,7 +311,7 @@ export function register(router: Router): void {
       flashOutcome(req, res, done.result);
       res.redirect(pageUrl(req));
     } catch (err) {
-      await renderPage(req, res, 400, { form: 'register', key: str(body, 'key'), serial: str(body, 'serial').slice(0, 60), draftIds: list(body, 'draftIds') }, refusal(res, err));
+      await renderPage(req, res, 400, { form: 'register', key: formText(body, 'key'), serial: formText(body, 'serial').slice(0, 60), draftIds: list(body, 'draftIds') }, refusal(res, err));
     }
   });
 
@@ -329,7 +325,7 @@ export function register(router: Router): void {
       flashOutcome(req, res, done.result);
       res.redirect(pageUrl(req));
     } catch (err) {
-      const record = Object.fromEntries(['serial', 'payerAccount', 'payeeAccount', 'amount', 'paidAt'].map((k) => [k, str(body, k).slice(0, 60)]));
+      const record = Object.fromEntries(['serial', 'payerAccount', 'payeeAccount', 'amount', 'paidAt'].map((k) => [k, formText(body, k).slice(0, 60)]));
       await renderPage(req, res, 400, { form: 'record', record }, refusal(res, err));
     }
   });

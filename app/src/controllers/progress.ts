@@ -9,7 +9,7 @@ import { ProjectView } from '../models/projections';
 import { documentRefs, keepFiles, pendingFiles, uploads } from '../services/files';
 import type { Translate } from '../i18n';
 import { platformOf } from '../platform';
-import { act, flash, FormError, refusal } from './act';
+import { act, flash, FormError, formText, refusal } from './act';
 import { route } from './route';
 import { visibleProject } from './projects';
 
@@ -32,7 +32,7 @@ function renderForm(res: Response, status: number, project: Project, values: Rec
 }
 
 function reportInput(t: Translate, project: Project, body: Record<string, unknown>) {
-  const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string).trim() : '');
+  const str = (k: string) => formText(body, k);
   const milestone = str('milestone');
   if (!project.milestones.some((m) => m.name === milestone)) throw new FormError(t('prog.err.milestone'));
   const percentText = str('percent');

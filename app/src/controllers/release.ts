@@ -9,15 +9,11 @@ import type { CheckResult } from '@fund/chaincode/dist/reconciliation/reconcilia
 import { platformOf } from '../platform';
 import { parseYuan } from '../services/money';
 import type { Translate } from '../i18n';
-import { act, flash, FormError, refusal } from './act';
+import { act, flash, FormError, formText, refusal } from './act';
 import { parseSerial } from './disbursement';
 import { renderProject, visibleProject } from './projects';
 import { route } from './route';
 
-function str(body: Record<string, unknown>, key: string): string {
-  const v = body[key];
-  return typeof v === 'string' ? v.trim() : '';
-}
 
 /** Runs a form's work; a refusal shows the project page again with the form's values and the reason. */
 async function onProject(req: Request, res: Response, form: string, fields: string[], work: (project: Project, t: Translate) => Promise<void>) {
@@ -29,7 +25,7 @@ async function onProject(req: Request, res: Response, form: string, fields: stri
     await work(view.doc as Project, res.locals.t as Translate);
     res.redirect(`/projects/${encodeURIComponent(projectId)}`);
   } catch (err) {
-    const values = Object.fromEntries(fields.map((k) => [k, str(body, k).slice(0, 200)]));
+    const values = Object.fromEntries(fields.map((k) => [k, formText(body, k).slice(0, 200)]));
     await renderProject(req, res, 400, projectId, { name: form, values, error: refusal(res, err) });
   }
 }
@@ -38,9 +34,9 @@ export function register(router: Router): void {
   route(router, 'POST', '/projects/:id/milestones/confirm', ['countyOffice'], (req, res) =>
     onProject(req, res, 'confirm', ['milestone', 'note'], async (project, t) => {
       const body = req.body as Record<string, unknown>;
-      const milestone = str(body, 'milestone');
+      const milestone = formText(body, 'milestone');
       if (!project.milestones.some((m) => m.name === milestone)) throw new FormError(t('prog.err.milestone'));
-      const input = { milestone, note: str(body, 'note') };
+      const input = { milestone, note: formText(body, 'note') };
       const done = await act(req, 'Project:confirmMilestone', project.id, () => platformOf(req).chain.submit<Project>(req.user!, 'Project:confirmMilestone', project.id, JSON.stringify(input)));
       flash(req, 'success', t('milestone.confirmed', { milestone, block: done.blockNumber }));
     }),
@@ -49,11 +45,11 @@ export function register(router: Router): void {
   route(router, 'POST', '/projects/:id/payouts', ['implementingUnit'], (req, res) =>
     onProject(req, res, 'payout', ['serial', 'payeeAccount', 'amount', 'purpose'], async (project, t) => {
       const body = req.body as Record<string, unknown>;
-      const serial = parseSerial(t, str(body, 'serial'));
-      const payeeAccount = str(body, 'payeeAccount');
+      const serial = parseSerial(t, formText(body, 'serial'));
+      const payeeAccount = formText(body, 'payeeAccount');
       if (!(project.payees ?? []).some((p) => p.accountNo === payeeAccount)) throw new FormError(t('payout.err.payee'));
-      const amount = parseYuan('amount', str(body, 'amount'));
-      const purpose = str(body, 'purpose');
+      const amount = parseYuan('amount', formText(body, 'amount'));
+      const purpose = formText(body, 'purpose');
       if (!purpose) throw new FormError(t('payout.err.purpose'));
       const input = { serial, projectId: project.id, payeeAccount, amount, purpose };
       const done = await act(req, 'Reconciliation:registerPayout', serial, () => platformOf(req).chain.submit<CheckResult>(req.user!, 'Reconciliation:registerPayout', JSON.stringify(input)));

@@ -10,20 +10,16 @@ import type { ChannelConfig } from '@fund/chaincode/dist/config/config';
 import { ROLES, type Role } from '@fund/chaincode/dist/access/roles';
 import type { Translate } from '../i18n';
 import { platformOf } from '../platform';
-import { act, flash, FormError, refusal } from './act';
+import { act, flash, FormError, formText, refusal } from './act';
 import { OVERSIGHT, route } from './route';
 
 const POLICY_EDITORS: readonly Role[] = ['leadingGroup', 'admin'];
 const MSP_ID = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
 
-function str(body: Record<string, unknown>, key: string): string {
-  const v = body[key];
-  return typeof v === 'string' ? v.trim() : '';
-}
 
 /** "12.5" (percent, at most two decimals) → 1250 basis points. */
 function basisPoints(t: Translate, body: Record<string, unknown>, key: string, label: string): number {
-  const text = str(body, key);
+  const text = formText(body, key);
   const m = /^([0-9]{1,3})(?:\.([0-9]{1,2}))?$/.exec(text);
   const bp = m ? Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0')) : NaN;
   if (!m || bp > 10000) throw new FormError(t('policy.err.percent', { field: t(label) }));
@@ -31,7 +27,7 @@ function basisPoints(t: Translate, body: Record<string, unknown>, key: string, l
 }
 
 export function policyInputOf(t: Translate, body: Record<string, unknown>) {
-  const reason = str(body, 'reason');
+  const reason = formText(body, 'reason');
   if (reason.length < 5) throw new FormError(t('policy.err.reason'));
   return {
     fiscalShareBp: basisPoints(t, body, 'fiscalShare', 'policy.fiscalShare'),
@@ -46,7 +42,7 @@ export function policyInputOf(t: Translate, body: Record<string, unknown>) {
 export function configInputOf(t: Translate, body: Record<string, unknown>, current: ChannelConfig) {
   const roleMsps = Object.fromEntries(
     ROLES.map((role) => {
-      const msps = str(body, `msps_${role}`)
+      const msps = formText(body, `msps_${role}`)
         .split(/[,，\s]+/)
         .filter(Boolean);
       if (msps.length === 0 || !msps.every((m) => MSP_ID.test(m))) throw new FormError(t('config.err.msps', { role: t(`role.${role}`) }));
@@ -54,7 +50,7 @@ export function configInputOf(t: Translate, body: Record<string, unknown>, curre
     }),
   );
   const whole = (key: string, label: string) => {
-    const text = str(body, key);
+    const text = formText(body, key);
     if (!/^[0-9]{1,5}$/.test(text)) throw new FormError(t('config.err.number', { field: t(label) }));
     return Number(text);
   };
@@ -63,7 +59,7 @@ export function configInputOf(t: Translate, body: Record<string, unknown>, curre
     unmatchedThresholdHours: whole('unmatchedThresholdHours', 'config.unmatchedThreshold'),
     stalledAfterDays: whole('stalledAfterDays', 'config.stalledAfterDays'),
     ...(current.limitedPartnershipId ? { limitedPartnershipId: current.limitedPartnershipId } : {}),
-    reason: str(body, 'reason'),
+    reason: formText(body, 'reason'),
   };
 }
 
@@ -117,7 +113,7 @@ export function register(router: Router): void {
       flash(req, 'success', t('policy.saved', { version: done.result.version, block: done.blockNumber }));
       res.redirect('/rules');
     } catch (err) {
-      const values = Object.fromEntries(['fiscalShare', 'provinceShare', 'tolerance', 'fiscalFirst', 'milestoneConfirmation', 'reason'].map((k) => [k, str(body, k).slice(0, 1000)]));
+      const values = Object.fromEntries(['fiscalShare', 'provinceShare', 'tolerance', 'fiscalFirst', 'milestoneConfirmation', 'reason'].map((k) => [k, formText(body, k).slice(0, 1000)]));
       await renderPage(req, res, 400, { name: 'policy', values, error: refusal(res, err) });
     }
   });
@@ -132,7 +128,7 @@ export function register(router: Router): void {
       flash(req, 'success', t('config.saved', { block: done.blockNumber }));
       res.redirect('/rules');
     } catch (err) {
-      const values = Object.fromEntries([...ROLES.map((r) => `msps_${r}`), 'unmatchedThresholdHours', 'stalledAfterDays', 'reason'].map((k) => [k, str(body, k).slice(0, 1000)]));
+      const values = Object.fromEntries([...ROLES.map((r) => `msps_${r}`), 'unmatchedThresholdHours', 'stalledAfterDays', 'reason'].map((k) => [k, formText(body, k).slice(0, 1000)]));
       await renderPage(req, res, 400, { name: 'config', values, error: refusal(res, err) });
     }
   });
