@@ -110,8 +110,10 @@ public final class MongoServerMain {
         Path file = Path.of(data).toAbsolutePath();
         if (!file.getFileName().toString().endsWith(".mv.db")) file = file.resolve("mongo.mv.db");
         Files.createDirectories(file.getParent());
-        // The MVStore commits on its own in the background (about once a second); a kill -9 loses at most that.
+        // Its own background commit (about once a second) stays on for housekeeping; DurableWrites commits and syncs
+        // each write command before its reply, so a kill -9 loses nothing that was acknowledged.
         MVStore store = new MVStore.Builder().fileName(file.toString()).cacheSize(cacheMb).open();
+        DurableWrites durable = new DurableWrites(store);
         return new H2Backend(store) {
             @Override
             protected MongoDatabase openOrCreateDatabase(String databaseName) {
@@ -121,7 +123,13 @@ public final class MongoServerMain {
             @Override
             public Document handleCommand(Channel channel, String database, String command, Document query) {
                 if (HANDSHAKES.contains(command)) MoreToCome.install(channel);
-                return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
+                boolean writes = DurableWrites.writes(command, query);
+                try {
+                    return SchemaLock.around(command, () -> super.handleCommand(channel, database, command, query));
+                } finally {
+                    // Before the reply. Also after a failed command: it may have written part of its batch.
+                    if (writes) durable.commit();
+                }
             }
 
             @Override
