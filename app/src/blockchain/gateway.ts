@@ -175,9 +175,27 @@ export interface LedgerGateway {
    * network it throws NotAvailableError.
    */
   storedBlock(channel: string, number: number): Promise<StoredBlock>;
+  /**
+   * The nodes of the set whose channel is `channel`, in the routing chain's order (the relay hands them over whenever
+   * it reads the routing chain): on a Fabric network the peers the channel's queries, commit waits, discovery and
+   * event streams go to; none, the configured default. Absent on the embedded ledger, whose set is one peer.
+   */
+  useNodes?(channel: string, nodes: readonly SetNode[]): void;
+  /** The peers a channel's requests go to, the one in use first ([] for the configured default), for the operators. */
+  gatewayNodes?(channel: string): string[];
   /** The ordering service as operators see it (the embedded ledger's; Fabric's is the network's own). */
   orderingStatus?(): Promise<OrderingStatus>;
   close(): Promise<void>;
+}
+
+/**
+ * A node of a set as the routing chain records it (节点合约, table 4.5): what the relay hands the ledger to say where
+ * a set's requests go.
+ */
+export interface SetNode {
+  nodeId: string;
+  listenIp: string;
+  rpcPort: number;
 }
 
 /** One replica of a BFT ordering service as an operator sees it. */

@@ -4,13 +4,17 @@
  *
  * - enrol: an X.509 certificate with the role and org attributes, issued by the organisation's own CA (the key
  *   cryptogen wrote) with the embedded CA code, subject OU "client" as fabric-ca writes it;
- * - the gateway peer: the peer of FABRIC_ORG, or the first of the configured gateway peers (FABRIC_PEERS, `nodes`)
- *   that answers: discovery, queries, block events and commit events go to it;
- * - submit: endorsed by the peers service discovery picks for the chaincode's endorsement policy, ordered, and
- *   resolved when the gateway peer has committed it; a refusal by the chaincode is an EndorsementError with
+ * - a channel's gateway peers: its set's nodes as the routing chain lists them (the relay hands them over, useNodes),
+ *   else the configured ones (FABRIC_PEERS, `nodes`), else the peers of FABRIC_ORG; discovery, queries, block events
+ *   and commit events go to the first of them that answers;
+ * - submit: endorsed by the peers service discovery picks for the chaincode's endorsement policy (peers that are
+ *   down drop out of discovery's answer; another peer of the same organisation stands in where there is one),
+ *   ordered, and resolved when the first of two gateway peers that both wait for it has committed it (thesis
+ *   4.3.3.2: at least two nodes of the set); a refusal by the chaincode is an EndorsementError with
  *   the chaincode's status and message ("AUTHORISATION: …"), a transaction the peers invalidated (MVCC_READ_CONFLICT,
  *   ENDORSEMENT_POLICY_FAILURE, …) a CommitError with Fabric's validation code and the block it is in;
- * - evaluate: on the gateway peer, the one submit waits for, so a query sees what a submit just committed;
+ * - evaluate: on the gateway peer in use, one of those a submit waits for, so a query sees what a submit just
+ *   committed (the other may report it first; the one in use has it by then or a moment later);
  * - chainInfo, getBlock, getTransaction: qscc on that peer, blocks decoded with @hyperledger/fabric-protos;
  * - blockEvents, chaincodeEvents: that peer's block events from a block number, then live, each block read through
  *   qscc and decoded the same way; a checkpoint {blockNumber, txId} resumes after that transaction;
@@ -19,9 +23,9 @@
  *   resume by themselves from the next block (fabric-network's event source reconnects), reads of a block for a
  *   stream and queries wait for its connection to come back; submits whose endorsement needs a stopped peer fail
  *   (fabric-network: "No valid responses from any peers … Endorsement has failed") and nothing is ordered;
- * - with several gateway peers (thesis 4.3.3.2: the relay forwards to at least two nodes of a set), a gateway peer
- *   that stops answering is left for the next one in the list, for queries, commit waits, discovery and streams
- *   alike (test/fabric/failover.fabric.test.ts); the adapter stays on the peer it moved to until that one fails.
+ * - with several gateway peers, one that stops answering is left for the next one in the list, for queries, commit
+ *   waits, discovery and streams alike, and is used again once it answers with the channel's blocks up to the height
+ *   the adapter last saw committed (test/fabric/failover.fabric.test.ts).
  *
  * One fabric-common Client (one set of connections) serves every user: a fabric-network Gateway per identity shares it.
  */
@@ -45,13 +49,14 @@ import {
   type StoredBlock,
   type SubmitResult,
   type TransactionRequest,
+  type SetNode,
   type TransactionSummary,
   type ValidationCode,
 } from '../gateway';
 import { CertificateAuthority, type Identity } from '../embedded/identity';
 import { checkEnrolment } from '../embedded/membership';
 import { decodeBlock, type DecodedBlock } from './blocks';
-import { gatewayPeerNames, loadConnectionProfile, type ConnectionProfile, type FabricConfig } from './profile';
+import { gatewayPeerNames, loadConnectionProfile, setPeerNames, type ConnectionProfile, type FabricConfig } from './profile';
 import { nativeSigningProvider } from './signing';
 
 /** The longest pause between attempts to reach a peer or orderer whose connection was lost. */
@@ -60,6 +65,12 @@ const RECONNECT_BACKOFF_MS = 2000;
 const COMMIT_CHECK_MS = 10_000;
 /** How long a connection to a gateway peer may take before the next gateway peer is tried. */
 const FAILOVER_WAIT_MS = 1000;
+/** How many gateway peers a submit's commit is awaited on at once (thesis 4.3.3.2: at least two nodes of the set). */
+const COMMIT_WAITS = 2;
+/** How long a submit waits for the peer in use to report a commit another gateway peer reported, before leaving it. */
+const COMMIT_LAG_MS = 1000;
+/** How often, at most, a channel's gateway peers that failed are asked whether they are back and caught up. */
+const RETURN_CHECK_MS = 2000;
 
 export interface FabricLedgerOptions {
   fabric: FabricConfig;
@@ -95,6 +106,10 @@ export class FabricLedger implements LedgerGateway {
   private readonly streams = new Set<EventStream<unknown>>();
   /** Every eventer and discoverer fabric-network created on the client, disconnected by close(): see the constructor. */
   private readonly endpoints = new Set<{ disconnect(): void }>();
+  /** Each channel's gateway peers: its set's nodes, else the configured ones (none: FABRIC_ORG's peers). */
+  private readonly nodes = new Map<string, GatewayNodes>();
+  /** The last warning about a channel's set nodes, so that each reading of the routing chain does not repeat it. */
+  private readonly warned = new Map<string, string>();
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -104,8 +119,8 @@ export class FabricLedger implements LedgerGateway {
     private readonly client: Client,
     /** The adapter's own identity (the organisation's User1, no role): reads blocks, events and chain info. */
     private readonly service: Identity,
-    /** The configured gateway peers; undefined: FABRIC_ORG's peers, as fabric-network picks them by default. */
-    private readonly nodes: GatewayNodes | undefined,
+    /** The configured gateway peers (FABRIC_PEERS), for channels whose set lists no nodes; undefined: FABRIC_ORG's. */
+    private readonly configuredNodes: readonly string[] | undefined,
   ) {
     // fabric-common's Client keeps no list of the eventers and discoverers that fabric-network creates on it, and
     // Gateway.disconnect() leaves some of them connected (a network's discovery service is never closed; an event
@@ -123,21 +138,16 @@ export class FabricLedger implements LedgerGateway {
   static async open(opts: FabricLedgerOptions): Promise<FabricLedger> {
     if (opts.channels.length === 0) throw new Error('the Fabric ledger needs at least one channel');
     const profile = loadConnectionProfile(opts.fabric);
-    // FABRIC_PEERS is read here as long as the app's ledgerConfig does not pass it on as fabric.nodes.
-    const nodes = opts.fabric.nodes;
-    const gatewayNodes = nodes ? new GatewayNodes(gatewayPeerNames(nodes, profile)) : undefined;
+    const configured = opts.fabric.nodes && gatewayPeerNames(opts.fabric.nodes, profile);
     const client = new Client(`fund-${profile.mspId}`);
     client.setCentralizedConnectionOptions({
       // grpc-js retries a lost connection with a back-off that grows to two minutes, and a new client to the same
       // address shares that connection (and its back-off): after a long outage a restarted peer stayed unreachable
       // for tens of seconds (20 s after 70 s down, measured). On a network this size a retry every 2 s is cheap.
       'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS,
-      // With another gateway peer to go to, a dead one is given up after 1 s instead of fabric-common's 3 s, which
-      // it may wait two or three times over (connect, reconnect, stream start): a submit's commit wait that began on
-      // a peer killed while the adapter was idle took 9.6 s to move on.
-      ...(gatewayNodes && gatewayNodes.names.length > 1 ? { 'grpc-wait-for-ready-timeout': FAILOVER_WAIT_MS } : {}),
     });
     await loadFromConfig(client, profile.json);
+    if (configured && configured.length > 1) for (const name of configured) failFast(client.getEndorser(name));
     const own = profile.organisations.get(profile.mspId)!;
     const service: Identity = {
       mspId: profile.mspId,
@@ -147,7 +157,7 @@ export class FabricLedger implements LedgerGateway {
       certificate: own.user.certificate,
       privateKey: crypto.createPrivateKey(own.user.privateKey),
     };
-    const ledger = new FabricLedger(opts.fabric, [...new Set(opts.channels)], profile, client, service, gatewayNodes);
+    const ledger = new FabricLedger(opts.fabric, [...new Set(opts.channels)], profile, client, service, configured);
     try {
       // Every channel answers (discovery included) before the app starts on it.
       for (const channel of ledger.channelNames) await ledger.chainInfo(channel);
@@ -162,9 +172,26 @@ export class FabricLedger implements LedgerGateway {
     return [...this.channelNames];
   }
 
-  /** The configured gateway peers, the one in use first (for the operators' pages); empty without FABRIC_PEERS. */
-  gatewayNodes(): string[] {
-    return this.nodes?.inOrder() ?? [];
+  /**
+   * A set's nodes from the routing chain become its channel's gateway peers, in their order (none: FABRIC_PEERS or
+   * FABRIC_ORG's peers again). Nodes that are no peer of the connection profile are left out, with a warning.
+   */
+  useNodes(channel: string, nodes: readonly SetNode[]): void {
+    if (!this.channelNames.includes(channel)) return;
+    const { names, unknown } = setPeerNames(nodes, this.profile);
+    const warning = unknown.length > 0 ? `fabric: nodes of the set on ${channel} that are no peer of the connection profile, left out: ${unknown.join(', ')}` : '';
+    if (warning && this.warned.get(channel) !== warning) console.warn(warning);
+    this.warned.set(channel, warning);
+    const chosen = names.length > 0 ? names : this.configuredNodes;
+    // The same list again (each reading of the routing chain hands it over) keeps what is known of failed peers.
+    if (chosen && this.nodes.get(channel)?.names.join() === chosen.join()) return;
+    if (!chosen) this.nodes.delete(channel);
+    else this.nodes.set(channel, this.newNodes(chosen));
+  }
+
+  /** A channel's gateway peers, the one in use first (for the operators' pages); empty when FABRIC_ORG's peers serve. */
+  gatewayNodes(channel: string): string[] {
+    return this.nodesOf(channel)?.inOrder() ?? [];
   }
 
   async enrol(req: EnrolRequest): Promise<Identity> {
@@ -228,6 +255,7 @@ export class FabricLedger implements LedgerGateway {
   async chainInfo(channel: string): Promise<ChainInfo> {
     const info = common.BlockchainInfo.deserializeBinary(await this.qscc(channel, 'GetChainInfo'));
     const height = Number(info.getHeight());
+    this.nodesOf(channel)?.committed(height);
     const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
     return { channel, height, currentBlockHash: height > 0 ? hex(info.getCurrentblockhash_asU8()) : '', previousBlockHash: hex(info.getPreviousblockhash_asU8()) };
   }
@@ -347,17 +375,18 @@ export class FabricLedger implements LedgerGateway {
     const name = this.channelOf(channel);
     return cachedPromise(this.networks, `${identityKey(identity)}\0${name}`, async () => {
       const gateway = await this.gateway(identity);
-      if (this.nodes) this.discoverThroughNodes(this.client.getChannel(name));
+      this.discoverThroughNodes(this.client.getChannel(name));
       const network = await gateway.getNetwork(name);
-      if (this.nodes) this.streamFromNodes(network);
+      this.streamFromNodes(network);
       return network;
     });
   }
 
   /**
-   * fabric-network asks the identity's own organisation's peers for discovery; with gateway peers configured, the
-   * channel's discovery requests go to them instead, in order (fabric-common's DiscoveryService tries its targets in
-   * turn until one answers). One Channel serves every identity, so this is done once per channel.
+   * fabric-network asks the identity's own organisation's peers for discovery; when the channel has gateway peers
+   * (set nodes or FABRIC_PEERS), its discovery requests go to them instead, in order (fabric-common's
+   * DiscoveryService tries its targets in turn until one answers). One Channel serves every identity, so this is
+   * done once per channel; the nodes are looked up at each request, as the routing chain may change them.
    */
   private discoverThroughNodes(channel: Channel): void {
     const patched = channel as Channel & { fundNodes?: true };
@@ -369,7 +398,9 @@ export class FabricLedger implements LedgerGateway {
       const send = service.send.bind(service);
       const discoverers = new Map<string, Discoverer>();
       service.send = (request = {}) => {
-        const targets = this.nodePeers(channel).map((peer) => {
+        const nodes = this.nodesOf(channel.name);
+        if (!nodes) return send(request);
+        const targets = this.nodePeers(channel, nodes).map((peer) => {
           let discoverer = discoverers.get(peer.name);
           if (!discoverer) {
             discoverer = this.client.newDiscoverer(peer.name, peer.mspid);
@@ -386,37 +417,94 @@ export class FabricLedger implements LedgerGateway {
 
   /**
    * Block and chaincode event streams: fabric-network's event source takes the identity's organisation's peers in a
-   * random order; with gateway peers configured it takes them in order, from the one in use (fabric-common's
+   * random order; when the channel has gateway peers it takes them in order, from the one in use (fabric-common's
    * EventService starts on the first target that connects, and the event source starts again on an error).
    */
   private streamFromNodes(network: Network): void {
     const manager = eventServiceManager(network);
-    manager.newDefaultEventService = () => manager.newEventService(this.nodePeers(network.getChannel()));
+    const byDefault = manager.newDefaultEventService.bind(manager);
+    manager.newDefaultEventService = () => {
+      const nodes = this.nodesOf(network.getChannel().name);
+      return nodes ? manager.newEventService(this.nodePeers(network.getChannel(), nodes)) : byDefault();
+    };
   }
 
   private async contract(identity: Identity, channel: string): Promise<Contract> {
     return (await this.network(identity, channel)).getContract(this.config.chaincode);
   }
 
+  /** A channel's gateway peers: its set's nodes (useNodes), else the configured ones; undefined: FABRIC_ORG's peers. */
+  private nodesOf(channel: string): GatewayNodes | undefined {
+    let nodes = this.nodes.get(channel);
+    if (!nodes && this.configuredNodes) this.nodes.set(channel, (nodes = new GatewayNodes(this.configuredNodes)));
+    return nodes;
+  }
+
+  /** Gateway peers for a channel; with more than one, each is given up quickly when it does not connect. */
+  private newNodes(names: readonly string[]): GatewayNodes {
+    if (names.length > 1) for (const name of names) failFast(this.client.getEndorser(name));
+    return new GatewayNodes(names);
+  }
+
   /**
    * The gateway peers of a channel, the one in use first: where queries run and whose commit a submit waits for.
-   * Without configured nodes, the peers of FABRIC_ORG.
+   * Without gateway peers, the peers of FABRIC_ORG. Peers that failed are asked now and then whether they are back.
    */
   private gatewayPeers(network: Network): Endorser[] {
     const channel = network.getChannel();
-    if (this.nodes) return this.nodePeers(channel);
+    const nodes = this.nodesOf(channel.name);
+    if (nodes) {
+      this.checkReturning(channel.name, nodes);
+      return this.nodePeers(channel, nodes);
+    }
     const peers = channel.getEndorsers(this.profile.mspId);
     if (peers.length === 0) throw new Error(`no peer of ${this.profile.mspId} on channel ${channel.name}`);
     return peers;
   }
 
-  /** The configured gateway peers (the one in use first) that the channel knows. */
-  private nodePeers(channel: Channel): Endorser[] {
-    const peers = this.nodes!.inOrder()
+  /** A channel's gateway peers (the one in use first) that the channel knows. */
+  private nodePeers(channel: Channel, nodes: GatewayNodes): Endorser[] {
+    const peers = nodes
+      .inOrder()
       .map((name) => channel.getEndorser(name) ?? this.client.getEndorser(name))
       .filter((peer): peer is Endorser => peer !== undefined);
-    if (peers.length === 0) throw new Error(`none of the gateway peers ${this.nodes!.names.join(', ')} is on channel ${channel.name}`);
+    if (peers.length === 0) throw new Error(`none of the gateway peers ${nodes.names.join(', ')} is on channel ${channel.name}`);
     return peers;
+  }
+
+  /**
+   * Takes back a gateway peer that failed once it answers again and has caught up: its height at least the height
+   * this adapter last saw committed on the channel. A restarted peer answers before it has fetched the blocks it
+   * missed, and a query there would not see what a submit just committed. In the background of the channel's
+   * requests, at most every RETURN_CHECK_MS.
+   */
+  private checkReturning(channel: string, nodes: GatewayNodes): void {
+    if (this.closing || !nodes.checkDue(RETURN_CHECK_MS)) return;
+    void (async () => {
+      for (const name of nodes.away()) {
+        const peer = this.client.getEndorser(name);
+        try {
+          if (!(await peer.checkConnection())) continue;
+          const info = common.BlockchainInfo.deserializeBinary(await this.qsccOn(channel, peer, 'GetChainInfo'));
+          nodes.answered(name, Number(info.getHeight()));
+        } catch {
+          // still away
+        }
+      }
+    })().finally(() => nodes.checkDone());
+  }
+
+  /** A query of one peer's ledger (qscc), whichever peer is in use: the returning peer's height. */
+  private async qsccOn(channel: string, peer: Endorser, fcn: string, ...args: string[]): Promise<Buffer> {
+    const context = (await this.gateway(this.service)).identityContext!;
+    const query = (await this.network(this.service, channel)).getChannel().newQuery('qscc');
+    query.build(context, { fcn, args: [channel, ...args] });
+    query.sign(context);
+    const { responses, errors } = await query.send({ targets: [peer], requestTimeout: FAILOVER_WAIT_MS * 3 });
+    const answer = responses[0]?.response;
+    if (!answer) throw errors[0] ?? new Error(`no answer from ${peer.name}`);
+    if (answer.status >= 400) throw new PeerRefusal(answer.status, answer.message);
+    return answer.payload;
   }
 
   /**
@@ -429,8 +517,9 @@ export class FabricLedger implements LedgerGateway {
   private async query(network: Network, query: Query): Promise<Buffer> {
     let last: Error | undefined;
     const peers = this.gatewayPeers(network);
+    const nodes = this.nodesOf(network.getChannel().name);
     for (const [index, peer] of peers.entries()) {
-      const another = this.nodes !== undefined && index < peers.length - 1;
+      const another = nodes !== undefined && index < peers.length - 1;
       for (let attempt = 0; attempt < 2; attempt++) {
         const result = (await query.evaluate([peer]))[peer.name];
         if (!(result instanceof Error)) {
@@ -440,55 +529,83 @@ export class FabricLedger implements LedgerGateway {
         last = result;
         if (attempt > 0 || another || !(await peer.checkConnection().catch(() => false))) break;
       }
-      this.nodes?.failed(peer.name);
+      nodes?.failed(peer.name);
     }
     throw last ?? new Error('no peer answered the query');
   }
 
   /**
-   * fabric-network's commit strategy: wait for the transaction's commit event on the gateway peer and keep the
-   * outcome. When that peer's event stream fails (it could not start, or the peer went away), the wait moves to the
-   * next gateway peer: its listener starts first, then that peer is asked whether it has the transaction already
-   * (it may have committed it before the listener started); only when no peer is left does the submit fail.
+   * fabric-network's commit strategy. With a set's nodes (or FABRIC_PEERS), the commit event is awaited on the
+   * channel's first two gateway peers that have not failed, at once; the first to report it settles the outcome. The
+   * submit returns when the peer in use (where the next query goes) has it too, or, should that peer not report it
+   * within COMMIT_LAG_MS, puts that peer behind the other until it has caught up: a query after a submit sees what the
+   * submit committed, and a peer a block behind or whose event does not come does not hold the submit up.
+   * A peer whose event stream fails is replaced by the next gateway peer not yet waited on: its listener starts first,
+   * then the peer in use is asked whether it has the transaction already (it may have committed it before the
+   * listener started); only when no peer is left to wait on does the submit fail. Without gateway peers, the first
+   * of FABRIC_ORG's peers is waited on, the next when it fails.
    */
   private commitHandler(txId: string, network: Network) {
-    let listener: CommitListener | undefined;
+    const nodes = this.nodesOf(network.getChannel().name);
+    /** Each listener and the peer it listens on. */
+    const listeners = new Map<CommitListener, string>();
     let settled = false;
+    let outcome: CommitOutcome | undefined;
+    let lagging: NodeJS.Timeout | undefined;
     let settle!: (outcome: CommitOutcome | Error) => void;
     const committed = new Promise<void>((resolve, reject) => {
-      settle = (outcome) => {
+      settle = (result) => {
         if (settled) return;
         settled = true;
         stop();
-        if (outcome instanceof Error) return reject(outcome);
-        this.commits.set(txId, outcome);
+        if (result instanceof Error) return reject(result);
+        nodes?.committed(result.blockNumber + 1);
+        this.commits.set(txId, result);
         resolve();
       };
     });
     committed.catch(() => undefined); // observed by waitForEvents
     const stop = () => {
-      if (listener) network.removeCommitListener(listener);
-      listener = undefined;
+      clearTimeout(lagging);
+      for (const listener of listeners.keys()) network.removeCommitListener(listener);
+      listeners.clear();
+    };
+    /** `peer` has the transaction committed (undefined: the peer a query went to, the one in use). */
+    const reported = (result: CommitOutcome, peer?: string) => {
+      outcome ??= result;
+      const inUse = nodes?.inOrder()[0];
+      if (!inUse || peer === undefined || peer === inUse || ![...listeners.values()].includes(inUse)) return settle(outcome);
+      lagging ??= setTimeout(() => {
+        nodes!.failed(inUse);
+        settle(outcome!);
+      }, COMMIT_LAG_MS);
     };
 
-    /** Listens on peers[from], or on the first after it whose listener starts; throws when none does. */
-    const listenFrom = async (peers: Endorser[], from: number, askFirst: boolean): Promise<void> => {
-      let last: Error | undefined;
-      for (let i = from; i < peers.length && !settled; i++) {
-        const peer = peers[i];
+    let peers: Endorser[] = [];
+    /** The next of `peers` to wait on. */
+    let next = 0;
+    let last: Error | undefined;
+    /** Waits on the next peer whose listener starts; throws when none is left and no other wait is on. */
+    const listenNext = async (askFirst: boolean): Promise<void> => {
+      while (!settled && next < peers.length) {
+        const peer = peers[next++];
         let starting = true;
         let startError: Error | undefined;
         const current: CommitListener = (error, event?: CommitEvent) => {
-          if (listener !== current) return; // a listener left behind
-          if (event) return settle({ blockNumber: event.getBlockEvent().blockNumber.toNumber(), code: event.status as ValidationCode });
-          stop();
-          this.nodes?.failed(peer.name);
+          if (!listeners.has(current)) return; // a listener left behind
+          if (event) return reported({ blockNumber: event.getBlockEvent().blockNumber.toNumber(), code: event.status as ValidationCode }, peer.name);
+          listeners.delete(current);
+          network.removeCommitListener(current);
+          nodes?.failed(peer.name);
           const failure = error ?? new Error(`no commit event for ${txId} from ${peer.name}`);
-          if (starting) startError = failure;
-          else if (i + 1 < peers.length) listenFrom(peers, i + 1, true).catch(settle);
-          else settle(failure);
+          if (outcome) settle(outcome); // another peer reported it: this one was the peer in use
+          else if (starting) startError = failure;
+          else {
+            last = failure;
+            listenNext(true).catch(settle);
+          }
         };
-        listener = current;
+        listeners.set(current, peer.name);
         await network.addCommitListener(current, [peer], txId);
         starting = false;
         if (startError) {
@@ -502,26 +619,30 @@ export class FabricLedger implements LedgerGateway {
         }
         if (askFirst) {
           const found = await this.getTransaction(network.getChannel().name, txId).catch(() => undefined);
-          if (found && listener === current) settle({ blockNumber: found.blockNumber, code: found.validationCode });
+          if (found && listeners.has(current)) reported({ blockNumber: found.blockNumber, code: found.validationCode });
         }
         return;
       }
-      if (!settled) throw last ?? new Error(`no gateway peer to wait on for ${txId}`);
+      if (!settled && listeners.size === 0) throw last ?? new Error(`no gateway peer to wait on for ${txId}`);
     };
 
     return {
-      startListening: () => listenFrom(this.gatewayPeers(network), 0, false),
+      startListening: async () => {
+        peers = this.gatewayPeers(network);
+        const waits = nodes ? Math.max(1, Math.min(COMMIT_WAITS, nodes.inUse())) : 1;
+        await Promise.all(Array.from({ length: waits }, () => listenNext(false)));
+      },
       waitForEvents: () => {
         // fabric-network waits for the events once the orderer has accepted the transaction.
         this.handedOver.get(txId)?.();
         // Should the event not come (a commit stream that fabric-network keeps 'in use' without running, for one),
-        // the gateway peer is asked now and then whether it has the transaction.
+        // the peer in use is asked now and then whether it has the transaction.
         const asking = setInterval(() => {
           void this.getTransaction(network.getChannel().name, txId).then(
             (found) => {
               if (!found || settled) return;
               this.commitsFoundByQuery++;
-              settle({ blockNumber: found.blockNumber, code: found.validationCode });
+              reported({ blockNumber: found.blockNumber, code: found.validationCode });
             },
             () => undefined,
           );
@@ -614,24 +735,70 @@ function refusal(txId: string, err: unknown): EndorsementError | undefined {
 }
 
 /**
- * The configured gateway peers (FABRIC_PEERS) in order, and the one in use: the first until it fails, then the next,
- * wrapping round. The adapter stays on the peer it moved to (no going back when the first returns: a restarted peer
- * may still be catching up, and a query there would not see what was committed meanwhile).
+ * A channel's gateway peers in order (its set's nodes, or FABRIC_PEERS) and those that failed: the first that has not
+ * failed is in use. A peer that failed stays behind the others until it answers again with every block the adapter
+ * saw committed on the channel (FabricLedger.checkReturning), then takes its place in the order again.
  */
 class GatewayNodes {
-  private current = 0;
+  private readonly failedPeers = new Set<string>();
+  /** The highest height the adapter saw committed on the channel (a submit's block + 1, a chain info). */
+  private height = 0;
+  private lastCheck = 0;
+  private checking = false;
 
   constructor(readonly names: readonly string[]) {}
 
-  /** Every name, the one in use first. */
+  /** Every name, those that have not failed first, each part in the set's order. */
   inOrder(): string[] {
-    return [...this.names.slice(this.current), ...this.names.slice(0, this.current)];
+    return [...this.names.filter((n) => !this.failedPeers.has(n)), ...this.names.filter((n) => this.failedPeers.has(n))];
   }
 
-  /** `name` did not answer: if it is the one in use, the next one is. */
-  failed(name: string): void {
-    if (this.names[this.current] === name && this.names.length > 1) this.current = (this.current + 1) % this.names.length;
+  /** How many have not failed. */
+  inUse(): number {
+    return this.names.length - this.failedPeers.size;
   }
+
+  /** Those that failed and have not come back. */
+  away(): string[] {
+    return this.names.filter((n) => this.failedPeers.has(n));
+  }
+
+  /** `name` did not answer: it goes behind the others (unless it is the only one: nowhere else to go). */
+  failed(name: string): void {
+    if (this.names.length > 1 && this.names.includes(name)) this.failedPeers.add(name);
+  }
+
+  committed(height: number): void {
+    this.height = Math.max(this.height, height);
+  }
+
+  /** A peer that failed answered with its height: back in its place if it has caught up. */
+  answered(name: string, height: number): void {
+    if (height >= this.height) this.failedPeers.delete(name);
+  }
+
+  /** Whether to ask the peers that failed now (none is being asked, the last time was `every` ms ago or more). */
+  checkDue(every: number): boolean {
+    if (this.checking || this.failedPeers.size === 0 || Date.now() - this.lastCheck < every) return false;
+    this.checking = true;
+    this.lastCheck = Date.now();
+    return true;
+  }
+
+  checkDone(): void {
+    this.checking = false;
+  }
+}
+
+/**
+ * With another gateway peer to go to, a dead one is given up after FAILOVER_WAIT_MS instead of fabric-common's 3 s,
+ * which it may wait two or three times over (connect, reconnect, stream start): a submit's commit wait that began on
+ * a peer killed while the adapter was idle took 9.6 s to move on. fabric-common reads the wait from the peer's
+ * endpoint options, which the eventers and discoverers made for the peer copy, and from the peer's own copy.
+ */
+function failFast(peer: Endorser): void {
+  const endpoint = peer as unknown as { endpoint?: { options?: Record<string, unknown> }; options?: Record<string, unknown> };
+  for (const options of [endpoint.endpoint?.options, endpoint.options]) if (options) options['grpc-wait-for-ready-timeout'] = FAILOVER_WAIT_MS;
 }
 
 /** fabric-network's event services of a Network (not part of its typed interface). */

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { SetNode } from '../gateway';
 
 export interface FabricConfig {
   /** The network's folder: connection profiles and crypto material (FABRIC_DIR, default data/fabric). */
@@ -18,7 +19,9 @@ export interface FabricConfig {
   /**
    * The gateway peers in order of preference (FABRIC_PEERS, comma-separated: peer names, host:port endpoints or
    * organisation names for all of that organisation's peers): discovery, queries and commit events go to the first
-   * that answers, and to the next when it stops answering. Default: FABRIC_ORG's peers.
+   * that answers, and to the next when it stops answering. Only for channels whose set has no nodes on the routing
+   * chain (the routing channel, a set registered without nodes): the relay hands the adapter each set's own nodes.
+   * Default: FABRIC_ORG's peers.
    */
   nodes?: string[];
 }
@@ -90,18 +93,40 @@ export function loadConnectionProfile(config: FabricConfig): ConnectionProfile {
  */
 export function gatewayPeerNames(nodes: readonly string[], profile: ConnectionProfile): string[] {
   const json = profile.json as ProfileFile;
-  const peers = Object.entries(json.peers ?? {});
-  const endpoint = (s: string) => s.trim().replace(/^grpcs?:\/\//, '').replace(/^127\.0\.0\.1:/, 'localhost:');
   const names: string[] = [];
   for (const node of nodes) {
-    let found = peers.filter(([name]) => name === node).map(([name]) => name);
-    if (found.length === 0) found = peers.filter(([, p]) => p.url && endpoint(p.url) === endpoint(node)).map(([name]) => name);
+    let found = peerNamed(profile, node);
     if (found.length === 0) {
       const org = Object.entries(json.organizations ?? {}).find(([key, o]) => key === node || o.mspid === node || o['x-fund']?.name === node);
       found = org?.[1].peers ?? [];
     }
-    if (found.length === 0) throw new Error(`gateway peer ${JSON.stringify(node)} (FABRIC_PEERS) is no peer or organisation of the connection profile; it has ${peers.map(([name]) => name).join(', ')}`);
+    if (found.length === 0) throw new Error(`gateway peer ${JSON.stringify(node)} (FABRIC_PEERS) is no peer or organisation of the connection profile; it has ${Object.keys(json.peers ?? {}).join(', ')}`);
     for (const name of found) if (!names.includes(name)) names.push(name);
   }
   return names;
+}
+
+/**
+ * The profile's names of a set's nodes as the routing chain records them (节点合约, table 4.5), in their order: a
+ * node is the peer named by its nodeId, else the peer listening on listenIp:rpcPort. Nodes of no peer of the profile
+ * (another platform's, a mistyped port) are returned apart, for the caller to report.
+ */
+export function setPeerNames(nodes: readonly SetNode[], profile: ConnectionProfile): { names: string[]; unknown: string[] } {
+  const names: string[] = [];
+  const unknown: string[] = [];
+  for (const node of nodes) {
+    const host = node.listenIp.includes(':') ? `[${node.listenIp}]` : node.listenIp;
+    const [name] = [...peerNamed(profile, node.nodeId), ...peerNamed(profile, `${host}:${node.rpcPort}`)];
+    if (!name) unknown.push(`${node.nodeId} (${host}:${node.rpcPort})`);
+    else if (!names.includes(name)) names.push(name);
+  }
+  return { names, unknown };
+}
+
+/** The profile's peer named `node`, or listening at the endpoint `node`; [] when none. */
+function peerNamed(profile: ConnectionProfile, node: string): string[] {
+  const peers = Object.entries((profile.json as ProfileFile).peers ?? {});
+  const endpoint = (s: string) => s.trim().replace(/^grpcs?:\/\//, '').replace(/^(127\.0\.0\.1|\[::1\]):/, 'localhost:');
+  const named = peers.filter(([name]) => name === node).map(([name]) => name);
+  return named.length > 0 ? named : peers.filter(([, p]) => p.url && endpoint(p.url) === endpoint(node)).map(([name]) => name);
 }

@@ -9,6 +9,8 @@
  *   (warning at warnNum, next set when full, a clear error when every set is full);
  * - registry writes (organisations, accounts, channel configuration) go to every set, so each set can check its own
  *   transactions; registry reads to any set;
+ * - each served set's nodes (its peers), as the routing chain lists them, go to the ledger, which sends the set's
+ *   requests to them in that order (on Fabric: queries to the first that answers, each commit awaited on two);
  * - the caches follow the routing chain's events: a whitelist, set or node change reloads them, a new route fills
  *   the route cache.
  * The answer to a submit is correlated by its digest (the transaction id), which the caller may receive before the
@@ -67,6 +69,8 @@ export interface SetStatus extends RouteSet {
   /** A served set's height on this platform, or why its channel does not answer. */
   height?: number;
   healthError?: string;
+  /** The peers the ledger sends the set's requests to, the one in use first (Fabric; none on the embedded ledger). */
+  gatewayPeers?: string[];
 }
 
 /** How many serial and project locations the relay keeps. */
@@ -177,7 +181,8 @@ export class Relay {
         const status = { ...set, nodes: this.nodes.get(set.setId) ?? [], served: this.setChannels.includes(set.channel) };
         if (!status.served) return status;
         try {
-          return { ...status, height: (await this.gateway.chainInfo(set.channel)).height };
+          const { height } = await this.gateway.chainInfo(set.channel);
+          return { ...status, height, gatewayPeers: this.gateway.gatewayNodes?.(set.channel) ?? [] };
         } catch (err) {
           return { ...status, healthError: err instanceof Error ? err.message : String(err) };
         }
@@ -331,6 +336,12 @@ export class Relay {
     this.whitelist = whitelist;
     this.sets = sets;
     this.nodes = new Map(sets.map((s, i) => [s.setId, nodes[i]]));
+    // A set's peers are where its requests go (thesis 4.3.3.2: to at least two nodes of the set). The embedded ledger
+    // has no useNodes: there a set is one peer on its own thread, and there is no second node to forward to.
+    for (const set of sets) {
+      const peers = this.nodes.get(set.setId)!.filter((n) => n.nodeType === 'peer');
+      if (this.setChannels.includes(set.channel)) this.gateway.useNodes?.(set.channel, peers);
+    }
   }
 
   /** Follows the routing chain: routes fill the cache, anything else reloads the whitelist, sets and nodes. */
