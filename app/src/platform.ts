@@ -4,6 +4,7 @@ import type { AppConfig } from './config';
 import type { Chain } from './services/chain';
 import type { Projectors } from './services/projector';
 import type { RelayRequests } from './services/relay-requests';
+import type { ParkedRecords } from './services/parked-records';
 import type { LoginGuard } from './services/login-guard';
 import type { UserDoc } from './models/user';
 import { timeZone, type TimeZone } from './services/time';
@@ -15,6 +16,8 @@ export interface Platform {
   projector: Projectors;
   /** Asynchronous requests through the relay: digests, callbacks, the pages' live feed. */
   requests: RelayRequests;
+  /** Bank records no set can take yet (more than one set, their serial not registered), sent once it is. */
+  parked: ParkedRecords;
   /** The platform operator's service identity: the projector reads with it, the sweep runs as it. */
   system: UserDoc;
   /** Failed logins counted per account and address, lockouts. */

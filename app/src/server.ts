@@ -15,6 +15,7 @@ import { bootstrap, bootstrapRouting, levelRegistries } from './services/bootstr
 import { Relay } from './blockchain/relay';
 import { serveRoutedSets } from './services/sets';
 import { RelayRequests } from './services/relay-requests';
+import { ParkedRecords } from './services/parked-records';
 import { seedDemo } from './services/demo';
 import { loadSecrets } from './services/secrets';
 import { LoginGuard } from './services/login-guard';
@@ -55,10 +56,12 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   await serveRoutedSets({ chain, projector, system, config }, log);
   const requests = new RelayRequests(chain, config.callbackRetryMs);
   await requests.start();
+  const parked = new ParkedRecords(chain, requests, system);
+  parked.start();
   if (demo) await seedDemo(chain, system, log);
 
   const loginGuard = new LoginGuard(config.security.login, mongoose.connection.db!);
-  const platform: Platform = { config, chain, projector, requests, system, loginGuard, startedAt: new Date() };
+  const platform: Platform = { config, chain, projector, requests, parked, system, loginGuard, startedAt: new Date() };
   const app = createApp(platform, secrets.sessionSecret);
   const server = tls ? https.createServer(tls, app) : http.createServer(app);
   await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
@@ -80,6 +83,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
       loginGuard.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await parked.stop();
       await requests.stop();
       await projector.stop();
       await relay.stop();

@@ -3,14 +3,15 @@
  * registers its serial on the disbursement page, and the bank pushes its record of the transfer.
  * A matching record moves the draft (201, MATCHED); the same record again is accepted once
  * (200, no new block); a different record under the same serial is a conflict (409); malformed JSON
- * is a JSON 400; a wrong amount is recorded and reported as MISMATCH; a revoked token is refused.
+ * is a JSON 400; a wrong amount is recorded and reported as MISMATCH; with one set a record before its serial's
+ * registration is recorded as waiting (not parked) and matched by it; a revoked token is refused.
  */
 import './quiet';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Draft } from '@fund/chaincode/dist/draft/draft';
 import { DiscrepancyView, DraftView, ProjectView, TransferView } from '@fund/app/dist/models/projections';
-import { ApiClient } from '@fund/app/dist/models/activity';
+import { ApiClient, RelayRequest } from '@fund/app/dist/models/activity';
 import { User } from '@fund/app/dist/models/user';
 import { tokenHash } from '@fund/app/dist/services/secrets';
 import { WebClient, byId, formError, startTestPlatform, textOf, type TestPlatform } from '../support/platform';
@@ -142,6 +143,21 @@ describe('bank API with a token from the admin page', () => {
     assert.equal(await DiscrepancyView.countDocuments({ serial, status: 'OPEN' }), 1);
     const still = (await DraftView.findById(d.id).lean())!.doc as Draft;
     assert.ok(!still.actualPath.some((h) => h.serial === serial), 'the draft did not move');
+  });
+
+  test('with one set, a record sent before the serial is registered is recorded on the chain as waiting, not parked; the registration matches it', async () => {
+    // The same hop again (its last attempt was the mismatch above): this time the bank's record comes first.
+    const d = await draftOf('provincialFinance');
+    assert.equal(d.hop.from.orgId, 'LP-FUND');
+    const serial = 'GZB-API-0004';
+    const before = await height();
+    const res = await api().api('POST', '/api/bank/transfers', { serial, payerAccount: d.hop.from.accountNo, payeeAccount: d.hop.to.accountNo, amount: d.amount, paidAt: new Date(Date.now() - 60_000).toISOString() }, token);
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.json<{ outcome: string }>().outcome, 'PENDING_REGISTRATION');
+    assert.ok((await height()) > before, 'written on the chain');
+    assert.equal(await RelayRequest.countDocuments({ state: 'PARKED' }), 0, 'nothing parked');
+    await register('lp', serial, d.id, d.hop.stage);
+    assert.equal((await TransferView.findById(serial).lean())?.status, 'MATCHED');
   });
 
   test('a revoked token, or a token of a deactivated user, is refused', async () => {

@@ -2,7 +2,8 @@
  * Bank integration API (machine to machine, README "Bank API"): a bank pushes its own record of each
  * transfer; the chain reconciles it at once. Authenticated per bank by a bearer token the
  * administrator issues; idempotent on the serial (the same record sent twice is accepted once, a
- * different record under a used serial is a conflict); every error is JSON with a code and a message.
+ * different record under a used serial is a conflict); every error is JSON with a code and a message. With more
+ * than one set, a record whose serial no set holds yet is parked until the paying unit registers it (202 PARKED).
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -12,6 +13,7 @@ import { User } from '../models/user';
 import { tokenHash } from '../services/secrets';
 import { ChainError } from '../services/chain';
 import { platformOf } from '../platform';
+import { isLang, translator } from '../i18n';
 import type { RouteSpec } from './route';
 import { act, audit } from './act';
 
@@ -95,17 +97,34 @@ export function register(router: Router): void {
         throw err;
       });
       if (verdict.outcome === 'ALREADY_RECORDED') return res.status(200).json({ serial: record.serial, idempotent: true, outcome: verdict.outcome });
-      if (wantsAsync(req)) {
-        const client = res.locals.apiClient as { _id: unknown; callbackUrl?: string | null };
-        const digest = await platformOf(req).requests.submit({
-          user: req.user!,
-          ip: req.ip,
-          clientId: String(client._id),
-          callbackUrl: client.callbackUrl ?? undefined,
-          fcn: 'Reconciliation:recordBankTransfer',
-          args: [JSON.stringify(record)],
-          target: record.serial,
+      const client = res.locals.apiClient as { _id: unknown; callbackUrl?: string | null };
+      const call = {
+        user: req.user!,
+        ip: req.ip,
+        clientId: String(client._id),
+        callbackUrl: client.callbackUrl ?? undefined,
+        fcn: 'Reconciliation:recordBankTransfer',
+        args: [JSON.stringify(record)],
+        target: record.serial,
+      };
+      // No set can take it before the serial is registered (more than one set): kept, and answered asynchronously.
+      const parked = await platformOf(req).parked.parkIfUnrouted(call);
+      if (parked) {
+        const lang = isLang(req.user!.lang) ? req.user!.lang : platformOf(req).config.defaultLang;
+        if (wantsAsync(req)) res.setHeader('Preference-Applied', 'respond-async');
+        return res.status(202).json({
+          serial: record.serial,
+          digest: parked.digest,
+          state: parked.state,
+          ...(parked.repeated ? { idempotent: true } : {}),
+          parkedAt: parked.parkedAt,
+          reason: translator(lang)('api.parked', { serial: record.serial, sets: platformOf(req).chain.relay.setChannels.length }),
+          statusUrl: `/api/bank/requests/${parked.digest}`,
+          callback: client.callbackUrl ?? null,
         });
+      }
+      if (wantsAsync(req)) {
+        const digest = await platformOf(req).requests.submit(call);
         res.setHeader('Preference-Applied', 'respond-async');
         return res.status(202).json({ serial: record.serial, digest, state: 'PENDING', statusUrl: `/api/bank/requests/${digest}`, callback: client.callbackUrl ?? null });
       }

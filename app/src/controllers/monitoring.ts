@@ -6,7 +6,7 @@
  */
 import type { Request, Response, Router } from 'express';
 import type { ChannelConfig } from '@fund/chaincode/dist/config/config';
-import { AlertAcknowledgement, AuditEntry } from '../models/activity';
+import { AlertAcknowledgement, AuditEntry, RelayRequest } from '../models/activity';
 import { DiscrepancyView, DraftView, OrganisationView, ProjectView, TransferView } from '../models/projections';
 import { projectScope } from '../services/scope';
 import { formatYuan } from '../services/money';
@@ -16,7 +16,7 @@ import type { Translate } from '../i18n';
 import { act, audit, flash, FormError, refusal } from './act';
 import { OVERSIGHT, route } from './route';
 
-export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'stalled', 'capacity', 'login-lockout'] as const;
+export const ALERT_KINDS = ['overdue', 'mismatch', 'unmatched', 'parked', 'stalled', 'capacity', 'login-lockout'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 const TABS = ['alerts', 'resolved', 'audit'] as const;
 type Tab = (typeof TABS)[number];
@@ -211,6 +211,15 @@ export async function collectAlerts(req: Request, t: Translate, now = new Date()
         since: new Date(last),
         what: t(lastMove.has(String(p._id)) ? 'monitor.what.noMoveSince' : 'monitor.what.noMoveSinceApproval', { days: APPROVED_IDLE_DAYS }),
       });
+    }
+  }
+  // Bank records parked because no set holds their serial yet (services/parked-records.ts), past the same threshold as
+  // a bank record waiting on the chain. They have no project: only those who see everything see them.
+  if (Object.keys(scope).length === 0) {
+    for (const r of await RelayRequest.find({ state: 'PARKED', 'parked.at': { $lt: unmatchedCutoff } }).sort({ 'parked.at': 1 }).limit(500).lean()) {
+      const record = JSON.parse(r.parked?.args?.[0] ?? '{}') as { payerAccount?: string; amount?: string; paidAt?: string };
+      const what = t('monitor.what.parkedRecord', { serial: r.target ?? '—', bank: org(r.parked?.orgId), payer: record.payerAccount ?? '—', amount: formatYuan(record.amount ?? '0'), paidAt: zone.time(record.paidAt, { seconds: true }), hours: thresholdHours });
+      add({ kind: 'parked', ref: r.target ?? String(r._id), since: r.parked!.at!, what: r.parked?.lastError ? what + t('monitor.what.parkedLastError', { error: r.parked.lastError }) : what });
     }
   }
   // A set at its warnNum on the routing chain (thesis 4.3.3.2 (3)): the operators must add a set before it is full.

@@ -81,7 +81,8 @@ const apiClientSchema = new Schema({
 
 /**
  * An asynchronous request through the relay (thesis 4.3.2): answered at once with its digest (the transaction
- * id), settled when the transaction commits or fails, its result then posted to the client's callback once.
+ * id), settled when the transaction commits or fails, its result then posted to the client's callback once. A bank
+ * record no set can take yet waits PARKED (services/parked-records.ts), with what is needed to send it later.
  */
 const relayRequestSchema = new Schema({
   _id: { type: String, required: true }, // the digest
@@ -89,7 +90,21 @@ const relayRequestSchema = new Schema({
   fcn: String,
   target: String,
   channel: String,
-  state: { type: String, enum: ['PENDING', 'COMMITTED', 'FAILED'], index: true },
+  state: { type: String, enum: ['PARKED', 'PENDING', 'COMMITTED', 'FAILED'], index: true },
+  /** The transaction that carried it, when that is not the digest (a parked record sent later). */
+  txId: String,
+  parked: {
+    at: Date,
+    /** The call's arguments and its signer, for sending it once the serial's set is known. */
+    args: { type: [String], default: undefined },
+    userId: String,
+    /** The signer's organisation (the bank), for the monitoring centre. */
+    orgId: String,
+    ip: String,
+    /** Sends that did not reach a chain (the record stays parked), and the last one's cause. */
+    attempts: Number,
+    lastError: String,
+  },
   result: mixed,
   error: { code: String, message: String },
   blockNumber: Number,

@@ -8,7 +8,8 @@
  * when the platform starts is settled from the chain (committed, invalid, or never ordered); a callback is marked
  * delivered only when the receiver answered 2xx, retried with doubling back-off while it does not, and claimed
  * before it is sent so that one platform sends it once. The digest travels with it (X-Relay-Digest) so a receiver
- * that answered too late to be counted can recognise the repeat.
+ * that answered too late to be counted can recognise the repeat. A bank record no set can take yet is PARKED first
+ * (services/parked-records.ts) and settled here like any other once it is sent.
  */
 import { EventEmitter } from 'node:events';
 import { AuditEntry, RelayRequest } from '../models/activity';
@@ -19,10 +20,13 @@ export interface RelayRequestView {
   digest: string;
   /** The API client it belongs to. */
   clientId?: string;
-  state: 'PENDING' | 'COMMITTED' | 'FAILED';
+  state: 'PARKED' | 'PENDING' | 'COMMITTED' | 'FAILED';
   fcn: string;
   target: string;
   channel?: string;
+  /** The transaction that carried a parked request, sent after its digest was given. */
+  txId?: string;
+  parkedAt?: Date;
   blockNumber?: number;
   result?: unknown;
   error?: { code: string; message: string };
@@ -118,7 +122,8 @@ export class RelayRequests extends EventEmitter {
       .finally(() => (this.delivering = undefined));
   }
 
-  private async settle(call: AsyncCall, digest: string, outcome: { done?: Submitted<unknown>; err?: unknown }): Promise<void> {
+  /** Settles a pending request from its transaction's outcome: audited, called back, on the pages' feed. */
+  async settle(call: AsyncCall, digest: string, outcome: { done?: Submitted<unknown>; err?: unknown }): Promise<void> {
     const error = outcome.err === undefined ? undefined : ChainError.from(outcome.err);
     const doc = await RelayRequest.findOneAndUpdate(
       { _id: digest, state: 'PENDING' },
@@ -132,19 +137,27 @@ export class RelayRequests extends EventEmitter {
       { new: true },
     ).lean();
     if (!doc) return;
-    await AuditEntry.create({ userId: call.user.id, username: call.user.username, role: call.user.role, orgId: call.user.orgId, action: `async:${call.fcn}`, target: call.target, ok: !error, message: error?.message, txId: digest, ip: call.ip });
+    const txId = outcome.done?.txId ?? error?.txId ?? digest;
+    await AuditEntry.create({ userId: call.user.id, username: call.user.username, role: call.user.role, orgId: call.user.orgId, action: `async:${call.fcn}`, target: call.target, ok: !error, message: error?.message, txId, ip: call.ip });
     await this.queueCallback(doc);
   }
 
-  /** A request left pending by a stopped platform: the chain says whether its transaction committed. */
-  private async recover(pending: { _id: string; channel?: string | null; createdAt?: Date | null; callback?: { url?: string | null } | null }): Promise<void> {
-    const tx = pending.channel ? await this.chain.gateway.getTransaction(pending.channel, pending._id) : undefined;
+  /**
+   * A request left pending by a stopped platform: the chain says whether its transaction committed. A parked record
+   * whose transaction did not commit is parked again, to be sent again (an identical bank record is recorded once).
+   */
+  private async recover(pending: { _id: string; channel?: string | null; txId?: string | null; parked?: { at?: Date | null } | null; createdAt?: Date | null; callback?: { url?: string | null } | null }): Promise<void> {
+    const wasParked = Boolean(pending.parked?.at);
+    const txId = pending.txId ?? (wasParked ? undefined : pending._id);
+    const tx = pending.channel && txId ? await this.chain.gateway.getTransaction(pending.channel, txId) : undefined;
     let update: Record<string, unknown>;
-    if (tx) {
-      update =
-        tx.validationCode === 'VALID'
-          ? { state: 'COMMITTED', blockNumber: tx.blockNumber, result: { recovered: true } }
-          : { state: 'FAILED', blockNumber: tx.blockNumber, error: { code: 'MVCC', message: `the transaction was invalidated in block ${tx.blockNumber}: ${tx.validationCode}; nothing was written` } };
+    if (tx?.validationCode === 'VALID') {
+      update = { state: 'COMMITTED', blockNumber: tx.blockNumber, result: { recovered: true } };
+    } else if (wasParked) {
+      await RelayRequest.updateOne({ _id: pending._id, state: 'PENDING' }, { $set: { state: 'PARKED' }, $unset: { channel: 1, txId: 1 } });
+      return;
+    } else if (tx) {
+      update = { state: 'FAILED', blockNumber: tx.blockNumber, error: { code: 'MVCC', message: `the transaction was invalidated in block ${tx.blockNumber}: ${tx.validationCode}; nothing was written` } };
     } else if (Date.now() - (pending.createdAt?.getTime() ?? 0) > LOST_AFTER_MS) {
       update = { state: 'FAILED', error: { code: 'LOST', message: 'the platform stopped before the transaction was ordered; nothing was written: send it again' } };
     } else {
@@ -206,6 +219,8 @@ function view(doc: {
   fcn?: string | null;
   target?: string | null;
   channel?: string | null;
+  txId?: string | null;
+  parked?: { at?: Date | null } | null;
   blockNumber?: number | null;
   result?: unknown;
   error?: { code?: string | null; message?: string | null } | null;
@@ -220,6 +235,8 @@ function view(doc: {
     fcn: doc.fcn ?? '',
     target: doc.target ?? '',
     ...(doc.channel ? { channel: doc.channel } : {}),
+    ...(doc.txId && doc.txId !== doc._id ? { txId: doc.txId } : {}),
+    ...(doc.parked?.at ? { parkedAt: doc.parked.at } : {}),
     ...(doc.blockNumber != null ? { blockNumber: doc.blockNumber } : {}),
     ...(doc.result !== undefined && doc.result !== null ? { result: doc.result } : {}),
     ...(doc.error?.code ? { error: { code: doc.error.code, message: doc.error.message ?? '' } } : {}),

@@ -12,7 +12,8 @@
  * - each served set's nodes (its peers), as the routing chain lists them, go to the ledger, which sends the set's
  *   requests to them in that order (on Fabric: queries to the first that answers, each commit awaited on two);
  * - the caches follow the routing chain's events: a whitelist, set or node change reloads them, a new route fills
- *   the route cache.
+ *   the route cache; with more than one set they follow the sets' events too, where a serial's registration says
+ *   which set a bank record for it belongs to (a record that came first waits parked, services/parked-records.ts).
  * The answer to a submit is correlated by its digest (the transaction id), which the caller may receive before the
  * commit (`onDigest`), as thesis 4.3.2 describes.
  */
@@ -50,6 +51,9 @@ export interface RelayedResult extends SubmitResult {
   route?: Route & { warning: boolean };
 }
 
+/** The chaincode events that name a serial's set. */
+const REGISTRATION_EVENT = /"(SerialRegistered|PayoutRegistered)"/;
+
 /** The relay refused the request before it reached a chain (status: HTTP-like, 403 not admitted, 404 no route, 409 full). */
 export class RelayError extends Error {
   constructor(
@@ -58,6 +62,17 @@ export class RelayError extends Error {
   ) {
     super(message);
     this.name = 'RelayError';
+  }
+}
+
+/** No set holds the serial yet and there is more than one: the relay cannot tell where a bank record for it goes. */
+export class UnroutedSerial extends RelayError {
+  constructor(
+    readonly serial: string,
+    sets: number,
+  ) {
+    super('NOT_FOUND', `serial ${serial} is not registered on any set yet: with ${sets} sets the relay routes a bank record by the paying unit's registration of the serial, so it can go to no set before that`);
+    this.name = 'UnroutedSerial';
   }
 }
 
@@ -85,11 +100,15 @@ export class Relay {
   private readonly serials = new Map<string, string>();
   private events?: EventStream<ChaincodeEventRecord>;
   private following?: Promise<void>;
+  /** The sets' event streams (only with more than one set: one set needs no serial routing). */
+  private readonly setEvents = new Map<string, { stream: EventStream<ChaincodeEventRecord>; following: Promise<void> }>();
   private operator?: Identity;
   /** Counts for the operators' page and the tests. */
   readonly stats = { routeHits: 0, routeMisses: 0, refused: 0, reloads: 0 };
   /** Called when a set reaches its warnNum (the monitoring centre raises an alert). */
   onSetWarning?: (warning: { setId: string; memberCount: number; warnNum: number; maxNum: number; full: boolean; txId: string }) => void;
+  /** Called when the relay learns a serial's set, with more than one set (parked bank records for it go there). */
+  onSerialLocated?: (serial: string, channel: string) => void;
 
   private readonly registrar: RouteRegistrar;
   private inService: readonly string[];
@@ -114,6 +133,7 @@ export class Relay {
   /** Takes a set's channel into service (a set added while the platform runs). */
   serve(channel: string): void {
     if (!this.inService.includes(channel)) this.inService = [...this.inService, channel];
+    if (this.operator) void this.followSets().catch((err: Error) => console.error(`relay: following the sets failed: ${err.message}`));
   }
 
   /** Loads the whitelist, sets and nodes with the operator's identity and follows the routing chain from now on. */
@@ -123,11 +143,14 @@ export class Relay {
     await this.reload();
     this.events = this.gateway.chaincodeEvents(this.routingChannel, { blockNumber: height });
     this.following = this.follow(this.events);
+    await this.followSets();
   }
 
   async stop(): Promise<void> {
     this.events?.close();
-    await this.following;
+    for (const { stream } of this.setEvents.values()) stream.close();
+    await Promise.all([this.following, ...[...this.setEvents.values()].map((s) => s.following)]);
+    this.setEvents.clear();
   }
 
   /** The whitelist entry that admits `address`, or undefined. IPv4-mapped IPv6 addresses count as IPv4. */
@@ -157,8 +180,15 @@ export class Relay {
     return this.submitOn(identity, call, target.channel);
   }
 
+  /**
+   * A query about a serial no set holds yet is answered by set 1: it does not hold it either, and its registry (the
+   * accounts and banks a bank record is checked against) is every set's, so a bank record's dry run is checked there.
+   */
   async evaluate(identity: Identity, call: RelayCall): Promise<Buffer> {
-    const target = await this.target(identity, call);
+    const target = await this.target(identity, call).catch((err: unknown) => {
+      if (err instanceof UnroutedSerial) return { kind: 'channel' as const, channel: this.setChannels[0] };
+      throw err;
+    });
     const channel = target.kind === 'channel' ? target.channel : this.setChannels[0];
     return this.gateway.evaluate(identity, { channel, fcn: call.fcn, args: call.args });
   }
@@ -171,6 +201,11 @@ export class Relay {
       if (err instanceof RelayError && err.code === 'NOT_FOUND') return undefined;
       throw err;
     }
+  }
+
+  /** The set the relay has learnt for a serial (it passed here, or a set's event named it), without asking the sets. */
+  knownSerial(serial: string): string | undefined {
+    return this.setChannels.length === 1 ? this.setChannels[0] : this.serials.get(serial);
   }
 
   /** The sets with their fill level (read from the routing chain now), nodes and health, for the operators. */
@@ -235,20 +270,24 @@ export class Relay {
 
   /**
    * A serial's set: the one whose chain holds it (learnt when it passed here, else asked of the sets). A serial no
-   * set holds yet (a bank record sent before the paying unit registered it) can only go to a set when there is one.
+   * set holds yet (a bank record sent before the paying unit registered it) can only go to a set when there is one:
+   * the bank API parks such a record until the serial's registration shows its set.
    */
   private async serialChannel(identity: Identity, serial: string): Promise<string> {
     if (this.setChannels.length === 1) return this.setChannels[0];
     const cached = this.serials.get(serial);
     if (cached) return cached;
     const found = await this.probe(identity, 'Reconciliation:getSerial', serial);
-    if (!found) {
-      throw new RelayError(
-        'NOT_FOUND',
-        `serial ${serial} is not registered on any set yet: with ${this.setChannels.length} sets the relay routes a bank record by the paying unit's registration of the serial; nothing was recorded, send it again once the serial is registered`,
-      );
-    }
-    return this.remember(this.serials, serial, found);
+    if (!found) throw new UnroutedSerial(serial, this.setChannels.length);
+    return this.located(serial, found);
+  }
+
+  /** A serial's set learnt: cached, and announced when it is news (parked records for it can go). */
+  private located(serial: string, channel: string): string {
+    if (this.serials.get(serial) === channel) return channel;
+    this.remember(this.serials, serial, channel);
+    this.onSerialLocated?.(serial, channel);
+    return channel;
   }
 
   /** The first set whose chain does not answer NOT_FOUND for the query (a refusal for any other reason means it is there). */
@@ -319,7 +358,35 @@ export class Relay {
     if (this.setChannels.length === 1 || !call.fcn.startsWith('Reconciliation:')) return;
     const route = businessRoute(call.fcn, call.args);
     const serial = route.kind === 'serial' ? route.serial : parseObject(call.args[0])?.serial;
-    if (typeof serial === 'string' && serial) this.remember(this.serials, serial, channel);
+    if (typeof serial === 'string' && serial) this.located(serial, channel);
+  }
+
+  /** With more than one set, follows each set's events from now on for the serials registered there. */
+  private async followSets(): Promise<void> {
+    if (this.setChannels.length === 1) return;
+    for (const channel of this.setChannels) {
+      if (this.setEvents.has(channel)) continue;
+      const { height } = await this.gateway.chainInfo(channel);
+      if (this.setEvents.has(channel)) continue; // a concurrent call got there first
+      const stream = this.gateway.chaincodeEvents(channel, { blockNumber: height });
+      this.setEvents.set(channel, { stream, following: this.followSet(channel, stream) });
+    }
+  }
+
+  /** A registration made on a set behind this relay (another platform, an operator's tool) still names its set. */
+  private async followSet(channel: string, events: EventStream<ChaincodeEventRecord>): Promise<void> {
+    try {
+      for await (const record of events) {
+        // Most transactions register nothing: skip them without parsing.
+        if (!REGISTRATION_EVENT.test(record.payload.toString('latin1'))) continue;
+        const payload = JSON.parse(record.payload.toString('utf8')) as { events: Array<{ type: string; data: Record<string, unknown> }> };
+        for (const { type, data } of payload.events) {
+          if ((type === 'SerialRegistered' || type === 'PayoutRegistered') && typeof data.serial === 'string') this.located(data.serial, channel);
+        }
+      }
+    } catch (err) {
+      console.error(`relay: following set ${channel} stopped: ${(err as Error).message}`);
+    }
   }
 
   private operatorIdentity(): Identity {
