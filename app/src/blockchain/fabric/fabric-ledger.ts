@@ -7,14 +7,15 @@
  * - a channel's gateway peers: its set's nodes as the routing chain lists them (the relay hands them over, useNodes),
  *   else the configured ones (FABRIC_PEERS, `nodes`), else the peers of FABRIC_ORG; discovery, queries, block events
  *   and commit events go to the first of them that answers;
- * - submit: endorsed by the peers service discovery picks for the chaincode's endorsement policy (peers that are
- *   down drop out of discovery's answer; another peer of the same organisation stands in where there is one),
- *   ordered, and resolved when the first of two gateway peers that both wait for it has committed it (thesis
- *   4.3.3.2: at least two nodes of the set); a refusal by the chaincode is an EndorsementError with
- *   the chaincode's status and message ("AUTHORISATION: …"), a transaction the peers invalidated (MVCC_READ_CONFLICT,
- *   ENDORSEMENT_POLICY_FAILURE, …) a CommitError with Fabric's validation code and the block it is in;
- * - evaluate: on the gateway peer in use, one of those a submit waits for, so a query sees what a submit just
- *   committed (the other may report it first; the one in use has it by then or a moment later);
+ * - submit: endorsed by the peers service discovery picks for the chaincode's endorsement policy (a peer that does
+ *   not answer is skipped for another of its organisation's where there is one, as fabric-common's DiscoveryHandler
+ *   does), ordered, and resolved once committed: with gateway peers, the commit is awaited on the first two at once
+ *   (thesis 4.3.3.2: at least two nodes of the set; see commitHandler); a refusal by the chaincode is an
+ *   EndorsementError with the chaincode's status and message ("AUTHORISATION: …"), a transaction the peers
+ *   invalidated (MVCC_READ_CONFLICT, ENDORSEMENT_POLICY_FAILURE, …) a CommitError with Fabric's validation code and
+ *   the block it is in;
+ * - evaluate: on the gateway peer in use, which a submit returns only once it has the commit (or has left it for
+ *   the other), so a query sees what a submit just committed;
  * - chainInfo, getBlock, getTransaction: qscc on that peer, blocks decoded with @hyperledger/fabric-protos;
  * - blockEvents, chaincodeEvents: that peer's block events from a block number, then live, each block read through
  *   qscc and decoded the same way; a checkpoint {blockNumber, txId} resumes after that transaction;
