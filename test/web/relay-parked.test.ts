@@ -137,6 +137,9 @@ describe('relay over two sets: bank records parked until their serial is registe
     assert.equal(state.body.state, 'PARKED');
     assert.ok(state.body.parkedAt);
     assert.ok(await AuditEntry.exists({ action: 'parked:Reconciliation:recordBankTransfer', target: 'GZB-PARK-0001', ok: true }));
+    const onChain = await api('bank', 'GET', '/api/bank/transfers/GZB-PARK-0001');
+    assert.equal(onChain.status, 404);
+    assert.match(onChain.body.error?.message ?? '', new RegExp(`parked as request ${sent.body.digest}`));
 
     // The same record again: the same parked request, not a second one.
     const again = await api('bank', 'POST', '/api/bank/transfers', record);

@@ -8,7 +8,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { CheckResult } from '@fund/chaincode/dist/reconciliation/reconciliation';
-import { ApiClient } from '../models/activity';
+import { ApiClient, RelayRequest } from '../models/activity';
 import { User } from '../models/user';
 import { tokenHash } from '../services/secrets';
 import { ChainError } from '../services/chain';
@@ -146,6 +146,9 @@ export function register(router: Router): void {
       res.json(await platformOf(req).chain.evaluate(req.user!, 'Reconciliation:getSerial', serial));
     } catch (err) {
       const e = ChainError.from(err);
+      // On no chain, but this client's record of it is parked: say where to follow it.
+      const parked = e.code === 'NOT_FOUND' ? await RelayRequest.findOne({ target: serial, state: 'PARKED', clientId: String((res.locals.apiClient as { _id: unknown })._id) }).select('_id').lean() : null;
+      if (parked) return fail(res, 404, 'NOT_FOUND', `serial ${serial} is on no chain yet: your record of it is parked as request ${parked._id} (/api/bank/requests/${parked._id}) until the paying unit registers the serial`);
       fail(res, STATUS_OF[e.code] ?? 500, e.code, e.message);
     }
   });
