@@ -150,6 +150,28 @@ describe('relay over two sets: bank records parked until their serial is registe
     assert.deepEqual(await heights(), before);
   });
 
+  test("the bank clerk's form parks a record the same way, says so on the page, and a bad one is refused there at once", async () => {
+    const { hop, draft } = await dueHop('provincialFinance');
+    const before = await heights();
+    const clerk = await WebClient.loggedIn(p.url, 'bank');
+    await clerk.get('/disbursement');
+    const paidAt = '2026-01-01T10:00';
+    const yuan = (fen: string) => `${BigInt(fen) / 100n}.${String(BigInt(fen) % 100n).padStart(2, '0')}`;
+    const form = { serial: 'GZB-PARK-FORM-1', payerAccount: hop.from.accountNo, payeeAccount: hop.to.accountNo, amount: yuan(hop.amount ?? draft.amount), paidAt };
+    const sent = await clerk.post('/disbursement/record', form);
+    assert.equal(sent.status, 302, formError(sent.text));
+    const page = await clerk.get('/disbursement');
+    assert.match(page.text, /GZB-PARK-FORM-1[^<]*(暂存|parked)/, 'the page says the record is parked');
+    const parked = await RelayRequest.findOne({ target: 'GZB-PARK-FORM-1' }).lean();
+    assert.equal(parked?.state, 'PARKED');
+    assert.ok(await AuditEntry.exists({ action: 'parked:Reconciliation:recordBankTransfer', target: 'GZB-PARK-FORM-1' }));
+    const refused = await clerk.post('/disbursement/record', { ...form, serial: 'GZB-PARK-FORM-2', payerAccount: '699999999999' });
+    assert.equal(refused.status, 400);
+    assert.match(formError(refused.text), /699999999999/);
+    assert.equal(await RelayRequest.countDocuments({ target: 'GZB-PARK-FORM-2' }), 0);
+    assert.deepEqual(await heights(), before, 'no block on any channel');
+  });
+
   test('a bad record is still refused at once with a clear error, and nothing is parked', async () => {
     const { record } = await dueHop('provincialFinance');
     const before = await heights();

@@ -4,6 +4,7 @@ import type { Messages } from '..';
 export const payments: Messages = {
   'zh-CN': {
     'api.parked': '流水号 {serial} 尚未在任何业务链上登记（共 {sets} 条业务链，银行记录随付款单位登记的流水号进入其业务链）：记录已暂存，尚未上链；付款单位登记该流水号后自动转发对账，结果通过回调推送，也可按请求摘要查询，无需重发。',
+    'disb.parked': '流水号 {serial} 尚未在任何业务链上登记（共 {sets} 条业务链）：该转账记录已暂存（请求摘要 {digest}），付款单位登记该流水号后自动转发到其业务链对账，无需重新录入。',
     'disb.help': '数字汇票按计划路径逐段拨付。付款单位通过银行转账后在此登记银行流水号；开户银行录入其转账记录；两者与汇票一致时，汇票自动流转到下一环节。',
     'disb.toPay': '待您拨付的环节',
     'disb.toPayHelp': '同一项目、同一环节、同一付款与收款账户的多张汇票可以合并为一笔转账，金额为其合计。请按下列金额转账后登记流水号。',
@@ -115,6 +116,7 @@ export const payments: Messages = {
   },
   en: {
     'api.parked': 'Serial {serial} is not registered on any set yet (there are {sets} sets, and a bank record goes to the set where the paying unit registers its serial): the record is parked, on no chain yet; it is forwarded for reconciliation once the paying unit registers the serial, and the result is posted to your callback and readable by its digest. No need to send it again.',
+    'disb.parked': 'Serial {serial} is not registered on any set yet ({sets} sets): this transfer record is parked (request digest {digest}) and forwarded to its set for reconciliation once the paying unit registers the serial. No need to enter it again.',
     'disb.help': 'A digital draft is paid along its planned path one hop at a time. The paying unit transfers through its bank and registers the bank serial here; the bank holding the paying account records its own transfer; when both agree with the draft, the draft moves on by itself.',
     'disb.toPay': 'Hops you must pay',
     'disb.toPayHelp': 'Drafts of one project travelling the same hop between the same accounts may go in one transfer for their total. Transfer the amount shown, then register the serial.',
