@@ -53,14 +53,20 @@ export interface Commit { type: 'commit'; height: number; round: number; digest:
 export interface ViewChange { type: 'view-change'; height: number; round: number; prepared?: PreparedCertificate; reason: 'timeout' | 'censorship' }
 export interface NewView { type: 'new-view'; height: number; round: number; viewChanges: Array<Signed<ViewChange>>; prePrepare: Signed<PrePrepare> }
 export interface Checkpoint { type: 'checkpoint'; height: number; digest: string }
-/** Requests passed on to every replica, so that whoever leads next has them and everyone can time them. */
+/**
+ * Requests passed on to every replica, so that whoever leads next has them and everyone can time
+ * them; a request's payload travels with it only from the first replica its client sent it to.
+ */
 export interface Requests { type: 'requests'; requests: RequestRef[] }
 /** Asks for decided blocks from `from`, or for the payloads of `digests`. */
 export interface Fetch { type: 'fetch'; from?: number; digests?: string[] }
 /** A decided block with the 2f+1 commits that prove it, for a replica or client that fell behind. */
 export interface Decided { type: 'decided'; proposal: Proposal; certificate: Array<Signed<Commit>> }
-/** A replica's answer to the clients: block `height` is decided with this digest. */
-export interface Reply { type: 'reply'; height: number; digest: string; proposal: Proposal }
+/**
+ * A replica's answer to the clients: block `height` is decided with this digest. Only the block's
+ * proposer sends the proposal itself (PBFT's designated replier); the others' digests vouch for it.
+ */
+export interface Reply { type: 'reply'; height: number; digest: string; proposal?: Proposal }
 
 export type Message = PrePrepare | Prepare | Commit | ViewChange | NewView | Checkpoint | Requests | Fetch | Decided | Reply;
 
@@ -88,7 +94,7 @@ export interface Envelope<M extends Message = Message> extends Signed<M> {
  * digest when the caller has checked it already.
  */
 export function signingBytes(channel: string, message: Message, proposalDigestKnown?: string): string {
-  const signed = 'proposal' in message ? { ...message, proposal: proposalDigestKnown ?? proposalDigest(message.proposal) } : message;
+  const signed = 'proposal' in message && message.proposal ? { ...message, proposal: proposalDigestKnown ?? proposalDigest(message.proposal) } : message;
   return `${channel}\n${canonicalJson(signed)}`;
 }
 

@@ -59,6 +59,7 @@ export class OrdererNode {
   private readonly clients = new Map<string, Buffer>();
   private links: Array<Link | undefined> = [];
   private readonly sockets = new Set<net.Socket>();
+  private readonly encodings = new WeakMap<Envelope, [Frame, Buffer[]]>();
   private closed = false;
 
   private constructor(
@@ -95,7 +96,7 @@ export class OrdererNode {
     const clients = new Set<net.Socket>();
     const env: ReplicaEnv = {
       now: () => Date.now(),
-      send: (to, envelope) => this.links[to]?.send({ kind: 'envelope', channel: name, envelope }),
+      send: (to, envelope) => this.links[to]?.send(...this.encoded(name, envelope)),
       reply: (reply) => this.toClients(clients, name, reply),
       setTimer: (timer, ms) => {
         clearTimeout(timers.get(timer));
@@ -185,7 +186,22 @@ export class OrdererNode {
   }
 
   private toClients(clients: Set<net.Socket>, channel: string, reply: Envelope<Reply>): void {
-    for (const socket of clients) this.write(socket, { kind: 'envelope', channel, envelope: reply });
+    for (const socket of clients) writeCorked(socket, this.encoded(channel, reply)[1]);
+  }
+
+  /**
+   * An envelope as a frame and its encoding, made once per envelope: a replica broadcasts one
+   * envelope object to every other replica (a pre-prepare carries the whole block's requests), so
+   * the frame is serialized once, not once per link.
+   */
+  private encoded(channel: string, envelope: Envelope): [Frame, Buffer[]] {
+    let done = this.encodings.get(envelope);
+    if (!done) {
+      const frame: Frame = { kind: 'envelope', channel, envelope };
+      done = [frame, encodeFrame(frame)];
+      this.encodings.set(envelope, done);
+    }
+    return done;
   }
 
   private write(socket: net.Socket, frame: Frame): void {

@@ -12,6 +12,9 @@ import { clientIdOf } from './orderer-node';
 import type { OrderingClientConfig } from './ordering-service';
 import { Link, encodeFrame, type Frame } from './wire';
 
+/** How long the client waits for a block's proposer to send it once f+1 others vouch for its digest. */
+const PROPOSAL_WAIT_MS = 500;
+
 export interface OrderedBlock {
   height: number;
   digest: string;
@@ -36,6 +39,8 @@ export class OrderingClient {
   private readonly replies = new Map<number, Map<string, { from: Map<number, Envelope<Reply>>; verified: Set<number>; proposal: Proposal | undefined }>>();
   /** Blocks agreed but not handed on yet (an earlier one is missing, or payloads are being fetched). */
   private readonly agreed = new Map<number, { digest: string; proposal: Proposal; payloads?: Map<string, Uint8Array> }>();
+  /** Heights f+1 replicas vouch for whose proposal has not come yet. */
+  private readonly awaiting = new Set<number>();
   private next: number;
   private spread = 0;
   private readonly timer: NodeJS.Timeout;
@@ -105,11 +110,13 @@ export class OrderingClient {
 
   /**
    * Replies are grouped by the digest they claim, unchecked; once f+1 replicas claim the same one,
-   * the proposal is checked against it once and their signatures then (over the digest, not the
-   * whole block): a block costs the client one canonical serialization and f+1 verifications.
+   * their signatures are checked (over the digest, not the whole block) and the proposal, which
+   * only the block's proposer sends, against the digest: a block costs the client one canonical
+   * serialization and f+1 verifications. Without the proposal (its proposer is silent) the block
+   * is fetched from the others.
    */
   private onReply(envelope: Envelope<Reply>): void {
-    const { height, digest, proposal } = envelope.message;
+    const { height, digest } = envelope.message;
     if (!Number.isInteger(height) || height < this.next || this.agreed.has(height) || typeof digest !== 'string') return;
     if (!Number.isInteger(envelope.from) || !this.config.replicaCertificates[envelope.from]) return;
     let byDigest = this.replies.get(height);
@@ -118,24 +125,35 @@ export class OrderingClient {
     if (!claims) byDigest.set(digest, (claims = { from: new Map(), verified: new Set(), proposal: undefined }));
     claims.from.set(envelope.from, envelope);
     if (claims.from.size < this.config.f + 1) return;
-    if (!claims.proposal) {
-      if (!proposal || proposal.height !== height || proposalDigest(proposal) !== digest) {
-        claims.from.delete(envelope.from);
-        return;
-      }
-      claims.proposal = proposal;
-    }
     for (const [from, e] of claims.from) {
+      if (claims.verified.has(from)) continue;
+      const { proposal } = e.message;
+      const wrongProposal = proposal && !claims.proposal && (proposal.height !== height || proposalDigest(proposal) !== digest);
       const bytes = Buffer.from(signingBytes(this.channel, e.message, digest), 'utf8');
-      if (!verifySignature(this.config.replicaCertificates[from], bytes, Buffer.from(e.signature, 'base64'))) claims.from.delete(from);
-      else claims.verified.add(from);
+      if (wrongProposal || !verifySignature(this.config.replicaCertificates[from], bytes, Buffer.from(e.signature, 'base64'))) {
+        claims.from.delete(from);
+        continue;
+      }
+      claims.verified.add(from);
+      claims.proposal ??= proposal;
     }
     if (claims.verified.size < this.config.f + 1) return;
+    if (!claims.proposal) return this.awaitProposal(height);
     this.replies.delete(height);
     this.agreed.set(height, { digest, proposal: claims.proposal });
     // A block that holds requests this peer did not send (or no longer has) needs their payloads.
     if (claims.proposal.requests.some((r) => !this.waiting.has(r.digest))) this.fetch(height);
     this.handOn();
+  }
+
+  /** f+1 replicas vouch for block `height` but its proposer has not sent it: fetched if it does not come soon. */
+  private awaitProposal(height: number): void {
+    if (this.awaiting.has(height)) return;
+    this.awaiting.add(height);
+    setTimeout(() => {
+      this.awaiting.delete(height);
+      if (!this.closed && height >= this.next && !this.agreed.has(height)) this.fetch(height);
+    }, PROPOSAL_WAIT_MS).unref();
   }
 
   private onDecided(envelope: Envelope<Decided>): void {
@@ -177,6 +195,7 @@ export class OrderingClient {
         }
       }
       this.agreed.delete(this.next);
+      this.replies.delete(this.next);
       for (const ref of block.proposal.requests) this.waiting.delete(ref.digest);
       this.onBlock({ height: this.next, digest: block.digest, proposal: block.proposal, payloads });
       this.next++;

@@ -68,7 +68,7 @@ export const DEFAULT_REPLICA_CONFIG: Omit<ReplicaConfig, 'channel' | 'n' | 'f' |
   creditWindow: 10,
 };
 
-export type TimerName = 'batch' | 'round' | 'gossip';
+export type TimerName = 'batch' | 'round' | 'gossip' | 'payloads';
 
 /** A block as the replica keeps it: the proposal, the commits that decided it and the request payloads. */
 export interface DecidedBlock {
@@ -143,6 +143,11 @@ const RECENT_BLOCKS = 64;
 const REMEMBERED_TXIDS = 200_000;
 /** Blocks sent in one answer to a Fetch. */
 const FETCH_BLOCKS = 16;
+/** How long a replica told of a request without its payload waits for it before asking the teller, and how often it asks. */
+const PAYLOAD_WAIT_MS = 200;
+const PAYLOAD_ASKS = 3;
+/** Requests awaited without their payload at most (a faulty replica could tell of many). */
+const EXPECTED_LIMIT = 100_000;
 
 export class Replica {
   private height = 0;
@@ -168,7 +173,10 @@ export class Replica {
   private readonly checkpoints = new Map<number, Map<string, Set<number>>>();
   private stable = 0;
   private future: Envelope[] = [];
-  private gossip: Array<{ ref: RequestRef; payload: Uint8Array; skip: readonly number[] }> = [];
+  /** Requests to relay; `full` with the payload, otherwise the reference alone. */
+  private gossip: Array<{ ref: RequestRef; payload: Uint8Array; skip: readonly number[]; full: boolean }> = [];
+  /** Requests told of without their payload, by digest: who told, when to ask it for the payload, how often asked. */
+  private readonly expected = new Map<string, { from: number; due: number; asked: number }>();
   private lastFetchAt = -Infinity;
   /** A client asked for a cut without waiting for the batch timeout (onFlush). */
   private cutNow = false;
@@ -217,14 +225,17 @@ export class Replica {
 
   // ---- inputs ----
 
-  /** A request straight from a client (its payload with it). */
   /**
    * A request straight from a client; `sentTo`, the replicas the client says it sent it to, are not
    * sent it again (a hint: a replica left out by mistake gets it from the primary when it needs it).
+   * The first of them relays the payload to the others, the rest the reference alone: every replica
+   * gets the bytes once, and hears of the request from an honest replica even when the first is
+   * faulty (it then asks the teller for the payload: expect()).
    */
   onRequest(ref: RequestRef, payload: Uint8Array, sentTo: readonly number[] = []): void {
     if (!this.admitRequest(ref, payload)) return;
-    this.gossip.push({ ref, payload, skip: Array.isArray(sentTo) ? sentTo : [] });
+    const skip = Array.isArray(sentTo) ? sentTo : [];
+    this.gossip.push({ ref, payload, skip, full: skip[0] === this.id || !skip.includes(this.id) });
     if (this.gossip.length === 1) this.env.setTimer('gossip', 0);
     this.armRoundTimer();
     this.maybePropose();
@@ -241,6 +252,7 @@ export class Replica {
 
   onTimer(name: TimerName): void {
     if (name === 'gossip') return this.flushGossip();
+    if (name === 'payloads') return this.askForPayloads();
     if (name === 'batch') return this.maybePropose();
     this.roundTimerArmed = false;
     if (this.pool.size === 0 && this.phase === 'normal' && !this.missedBlock) return;
@@ -325,6 +337,7 @@ export class Replica {
     if (ref.size !== payload.byteLength || requestDigest(ref.txId, ref.timestamp, payload) !== ref.digest) return false;
     if (!this.env.verifyRequest(ref)) return false;
     this.pool.set(ref.digest, { ref, payload, receivedAt: this.env.now() });
+    this.expected.delete(ref.digest);
     return true;
   }
 
@@ -332,7 +345,8 @@ export class Replica {
     let added = false;
     for (const ref of envelope.message.requests) {
       const payload = envelope.payloads?.get(ref.digest);
-      if (payload && this.admitRequest(ref, payload)) added = true;
+      if (!payload) this.expect(ref, envelope.from);
+      else if (this.admitRequest(ref, payload)) added = true;
     }
     if (!added) return;
     this.armRoundTimer();
@@ -353,8 +367,41 @@ export class Replica {
     this.gossip = [];
     for (const to of this.others()) {
       const mine = batch.filter((g) => !g.skip.includes(to));
-      if (mine.length > 0) this.send(to, { type: 'requests', requests: mine.map((g) => g.ref) }, new Map(mine.map((g) => [g.ref.digest, g.payload])));
+      if (mine.length === 0) continue;
+      const full = mine.filter((g) => g.full);
+      this.send(to, { type: 'requests', requests: mine.map((g) => g.ref) }, full.length > 0 ? new Map(full.map((g) => [g.ref.digest, g.payload])) : undefined);
     }
+  }
+
+  /** A request another replica told of without its payload: asked of the teller if the payload does not come from the first receiver in time. */
+  private expect(ref: RequestRef, from: number): void {
+    if (!validRef(ref) || this.pool.has(ref.digest) || this.decidedTx.has(ref.txId) || this.expected.has(ref.digest) || this.expected.size >= EXPECTED_LIMIT) return;
+    this.expected.set(ref.digest, { from, due: this.env.now() + PAYLOAD_WAIT_MS, asked: 0 });
+    if (this.expected.size === 1) this.env.setTimer('payloads', PAYLOAD_WAIT_MS);
+  }
+
+  private askForPayloads(): void {
+    const now = this.env.now();
+    const asks = new Map<number, string[]>();
+    let next = Infinity;
+    for (const [digest, e] of this.expected) {
+      if (e.due > now) {
+        next = Math.min(next, e.due);
+        continue;
+      }
+      // Asked often enough: the teller made it up or is gone; the client sends it to everyone in time.
+      if (e.asked++ >= PAYLOAD_ASKS) {
+        this.expected.delete(digest);
+        continue;
+      }
+      e.due = now + PAYLOAD_WAIT_MS;
+      next = Math.min(next, e.due);
+      let digests = asks.get(e.from);
+      if (!digests) asks.set(e.from, (digests = []));
+      digests.push(digest);
+    }
+    for (const [to, digests] of asks) this.send(to, { type: 'fetch', digests });
+    if (next < Infinity) this.env.setTimer('payloads', next - now);
   }
 
   private onFetch(from: number, m: Fetch): void {
@@ -658,7 +705,10 @@ export class Replica {
     this.env.persist({ kind: 'block', block });
     this.apply(block, true);
     for (const to of leaving) this.sendDecided(to, block.proposal.height);
-    const reply = this.signed<Reply>({ type: 'reply', height: block.proposal.height, digest: block.digest, proposal: block.proposal });
+    // The proposer sends the block's requests to the clients, the others only its digest: a client
+    // needs the requests once and the digest from f+1 (it fetches the block if the proposer is silent).
+    const full = block.proposal.proposer === this.id ? { proposal: block.proposal } : {};
+    const reply = this.signed<Reply>({ type: 'reply', height: block.proposal.height, digest: block.digest, ...full });
     this.env.reply(reply, block);
     if (this.height % this.config.checkpointInterval === 0) {
       const checkpoint = this.signed<Checkpoint>({ type: 'checkpoint', height: this.height, digest: this.lastDigest });
@@ -696,6 +746,7 @@ export class Replica {
     this.proposedCount[proposal.proposer]++;
     for (const ref of proposal.requests) {
       this.pool.delete(ref.digest);
+      this.expected.delete(ref.digest);
       this.decidedTx.set(ref.txId, proposal.height);
     }
     if (this.decidedTx.size > REMEMBERED_TXIDS) {
@@ -934,8 +985,9 @@ export class Replica {
   }
 
   private broadcast(message: Message, payloads?: Map<string, Uint8Array>): void {
-    const signed = this.signed(message);
-    for (const to of this.others()) this.env.send(to, { ...signed, ...(payloads ? { payloads } : {}) });
+    // One envelope for all: the node encodes it once for every link.
+    const envelope: Envelope = { ...this.signed(message), ...(payloads ? { payloads } : {}) };
+    for (const to of this.others()) this.env.send(to, envelope);
   }
 
   private broadcastSigned(signed: Signed): void {
@@ -974,7 +1026,7 @@ function wellFormed(m: unknown): m is Message {
     case 'decided':
       return wellFormedProposal(x.proposal) && Array.isArray(x.certificate) && x.certificate.every((c) => signedOf(c, 'commit'));
     case 'reply':
-      return count(x.height) && typeof x.digest === 'string' && wellFormedProposal(x.proposal);
+      return count(x.height) && typeof x.digest === 'string' && (x.proposal === undefined || wellFormedProposal(x.proposal));
     default:
       return false;
   }

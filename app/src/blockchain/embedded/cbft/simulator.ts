@@ -19,7 +19,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { THESIS_BATCH, type BatchSettings } from '../ledger/block-cutter';
-import { proposalDigest, requestDigest, signingBytes, type Envelope, type Reply, type RequestRef } from './messages';
+import { proposalDigest, requestDigest, signingBytes, type Envelope, type Proposal, type Reply, type RequestRef } from './messages';
 import { DEFAULT_REPLICA_CONFIG, Replica, type DecidedBlock, type LogRecord, type Misbehaviour, type ReplicaConfig, type ReplicaEnv, type TimerName } from './replica';
 import type { PrimaryRule } from './credit';
 
@@ -245,7 +245,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
   const byId = (id: number) => nodes.filter((x) => x.id === id);
   // Client state: what was sent, when, and what f+1 replicas agreed was decided.
   const submitted = new Map<string, { at: number; heightAtSubmit: number }>();
-  const replies = new Map<number, Map<string, Set<number>>>();
+  const replies = new Map<number, Map<string, { from: Set<number>; proposal?: Proposal; fetching?: true }>>();
   const clientBlocks = new Map<number, { digest: string; txIds: string[] }>();
   const acknowledged = new Set<string>();
   const violations: string[] = [];
@@ -374,17 +374,35 @@ export function simulate(options: SimulationOptions): SimulationResult {
     if (!signatures.verify(envelope.from, signingBytes('sim', envelope.message), envelope.signature)) return;
     let byDigest = replies.get(height);
     if (!byDigest) replies.set(height, (byDigest = new Map()));
-    let from = byDigest.get(digest);
-    if (!from) byDigest.set(digest, (from = new Set()));
-    from.add(envelope.from);
-    if (from.size === f + 1) {
-      const seen = clientBlocks.get(height);
-      if (seen && seen.digest !== digest) violations.push(`client saw two blocks at height ${height}`);
-      if (!seen) {
-        clientBlocks.set(height, { digest, txIds: proposal.requests.map((r) => r.txId) });
-        for (const r of proposal.requests) acknowledged.add(r.txId);
+    let claims = byDigest.get(digest);
+    if (!claims) byDigest.set(digest, (claims = { from: new Set() }));
+    claims.from.add(envelope.from);
+    // Only the proposer sends the proposal; the others' replies vouch for its digest.
+    if (proposal && !claims.proposal && proposalDigest(proposal) === digest) claims.proposal = proposal;
+    if (claims.from.size < f + 1) return;
+    if (claims.proposal) return acknowledge(height, digest, claims.proposal);
+    if (claims.fetching) return;
+    // The proposer is silent: the ordering client fetches the block from a replica that vouched for it.
+    claims.fetching = true;
+    const vouched = claims;
+    const fetch = (): void => {
+      if (clientBlocks.has(height)) return;
+      for (const id of vouched.from) {
+        for (const node of byId(id)) {
+          const block = node.up ? node.replica.block(height) : undefined;
+          if (block && proposalDigest(block.proposal) === digest) return acknowledge(height, digest, block.proposal);
+        }
       }
-    }
+      agenda.push(now + 500, fetch);
+    };
+    agenda.push(now + 500, fetch);
+  };
+  const acknowledge = (height: number, digest: string, proposal: Proposal): void => {
+    const seen = clientBlocks.get(height);
+    if (seen && seen.digest !== digest) violations.push(`client saw two blocks at height ${height}`);
+    if (seen) return;
+    clientBlocks.set(height, { digest, txIds: proposal.requests.map((r) => r.txId) });
+    for (const r of proposal.requests) acknowledged.add(r.txId);
   };
 
   // The client: each transaction to f+1 replicas drawn at random, again to all if not decided in time.
