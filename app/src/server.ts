@@ -48,7 +48,7 @@ export async function startPlatform({ config = appConfig(), demo = false, log = 
   const relay = new Relay(gateway, { routingChannel: config.routingChannel, sets: config.businessChannels, platformAddress: config.platformAddress });
   const chain = new Chain(relay, secrets.walletKey, config.platformAddress);
   const system = await bootstrap(chain, [...new Set([...config.businessChannels, config.routingChannel])], { log });
-  await bootstrapRouting(chain, system, config.businessChannels, config.setCapacity);
+  await bootstrapRouting(chain, system, config.businessChannels, config.setCapacity, { log });
   await levelRegistries(chain, system, config.businessChannels);
   await relay.start(await chain.identityOf(system));
   const projector = new Projectors(chain, system, config.businessChannels);

@@ -82,6 +82,24 @@ describe('relay over two sets', () => {
     assert.ok(lateOnes.length > 0, 'a project on set 2 was approved, paid through every hop, accepted');
   });
 
+  test("each set lists its node on the routing chain from the start: the embedded ledger's peer of its channel", async () => {
+    const status = await relay().setStatus();
+    assert.deepEqual(
+      status.map((s) => [s.setId, s.nodes.filter((n) => n.nodeType === 'peer').map((n) => [n.nodeId, n.listenIp, n.p2pPort, n.rpcPort, n.agencyInfo])]),
+      [
+        ['SET-1', [['embedded-business', '127.0.0.1', 0, 0, 'PeerMSP']]],
+        ['SET-2', [['embedded-business2', '127.0.0.1', 0, 0, 'PeerMSP']]],
+      ],
+      'registered at start because the sets listed none',
+    );
+    for (const node of status.flatMap((s) => s.nodes)) {
+      assert.match(node.caHash, /^[0-9a-f]{64}$/);
+      assert.match(node.desc, node.nodeType === 'peer' ? /the set's peer: channel business2? of the embedded ledger/ : /CBFT replica/);
+    }
+    const page = await admin.get('/admin/routing');
+    for (const nodeId of ['embedded-business', 'embedded-business2']) assert.ok(page.text.includes(`data-node="${nodeId}"`), `${nodeId} in the routing page's node table`);
+  });
+
   test('the province-wide summary equals the sum of the sets', async () => {
     const identity = await system();
     const perSet = await Promise.all(sets().map(async (channel) => JSON.parse((await p.running.gateway.evaluate(identity, { channel, fcn: 'Project:list', args: ['{}'] })).toString()) as Project[]));
@@ -193,7 +211,14 @@ describe('relay over two sets', () => {
     for (const setId of ['SET-1', 'SET-2']) assert.match(textOf(byId(page.text, `set-${setId}-health`)), /height \d+|区块高度 \d+/);
   });
 
-  test('a third set added to the configuration: registered on the routing chain, its registry levelled, new projects land there', async () => {
+  test('a third set added to the configuration: registered on the routing chain with its node, its registry levelled, new projects land there; an operator\'s node list is left alone', async () => {
+    // The operator replaces set 2's node with one of their own on the routing page.
+    const ok = async (path: string, fields: Record<string, string>) => {
+      const res = await admin.post(path, fields);
+      assert.equal(res.status, 302, `${path}: ${formError(res.text)}`);
+    };
+    await ok('/admin/routing/sets/SET-2/nodes', { nodeId: 'gw.set2', listenIp: '10.0.0.12', p2pPort: '7051', rpcPort: '7051', nodeType: 'peer', caHash: 'c'.repeat(64), agencyInfo: '省财政厅', desc: '' });
+    await ok('/admin/routing/sets/SET-2/nodes/embedded-business2/remove', { confirm: 'embedded-business2' });
     await p.stopPlatform();
     Object.assign(p.config, appConfig({ DATA_DIR: p.config.dataDir, PORT: '0', MONGODB_URI: p.mongoUri, BATCH_TIMEOUT_MS: '200', LEDGER_SETS: '3', SET_MAX_NUM: '15', SET_WARN_NUM: '12' }));
     await p.startPlatform();
@@ -201,6 +226,15 @@ describe('relay over two sets', () => {
     const identity = await system();
     const orgs = async (channel: string) => (JSON.parse((await p.running.gateway.evaluate(identity, { channel, fcn: 'Organisation:list', args: [''] })).toString()) as Array<{ id: string; accounts: unknown[]; active: boolean }>).map((o) => JSON.stringify([o.id, o.accounts, o.active])).sort();
     assert.deepEqual(await orgs('business3'), await orgs('business'), 'every organisation, account and standing of set 1 is on set 3');
+    assert.deepEqual(
+      (await relay().setStatus()).map((s) => [s.setId, s.nodes.filter((n) => n.nodeType === 'peer').map((n) => n.nodeId)]),
+      [
+        ['SET-1', ['embedded-business']],
+        ['SET-2', ['gw.set2']],
+        ['SET-3', ['embedded-business3']],
+      ],
+      "set 3's node registered at start; set 1's not registered twice; the operator's list for set 2 left as it was",
+    );
     const county = await WebClient.loggedIn(p.url, 'county');
     await county.get('/projects/new');
     const res = await fileSmallProject(county);

@@ -183,6 +183,11 @@ export interface LedgerGateway {
   useNodes?(channel: string, nodes: readonly SetNode[]): void;
   /** The peers a channel's requests go to, the one in use first ([] for the configured default), for the operators. */
   gatewayNodes?(channel: string): string[];
+  /**
+   * The nodes this ledger knows to serve `channel`, peers first, the one it would use first at the head: what the
+   * platform registers on the routing chain for a set that lists none ([] when it knows none).
+   */
+  channelNodes?(channel: string): Promise<ChannelNode[]>;
   /** The ordering service as operators see it (the embedded ledger's; Fabric's is the network's own). */
   orderingStatus?(): Promise<OrderingStatus>;
   close(): Promise<void>;
@@ -196,6 +201,16 @@ export interface SetNode {
   nodeId: string;
   listenIp: string;
   rpcPort: number;
+}
+
+/** A node serving a channel, with every field the routing chain records for a node (table 4.5) but its set. */
+export interface ChannelNode extends SetNode {
+  p2pPort: number;
+  nodeType: 'peer' | 'orderer';
+  desc: string;
+  /** SHA-256 of the DER of the certificate authority's root certificate that vouches for the node (certificateHash). */
+  caHash: string;
+  agencyInfo: string;
 }
 
 /** One replica of a BFT ordering service as an operator sees it. */

@@ -1,11 +1,12 @@
 /**
  * First start of a platform: the operator's service identity, every channel initialised with which MSP
- * carries which role, and the routing chain given the configured sets and, while its whitelist is empty,
- * the platform's own address. Idempotent: later starts find everything in place; a set added to the
- * configuration (LEDGER_SETS) is registered on the next start.
+ * carries which role, and the routing chain given the configured sets, the nodes the ledger knows for each
+ * set that lists none and, while its whitelist is empty, the platform's own address. Idempotent: later
+ * starts find everything in place; a set added to the configuration (LEDGER_SETS) is registered on the next start.
  */
 import { User, type UserDoc } from '../models/user';
 import { ROLE_MSPS } from '../blockchain/msp';
+import type { ChannelNode, Identity } from '../blockchain';
 import { ChainError, type Chain } from './chain';
 import type { FundPolicy } from '@fund/chaincode/dist/policy/policy';
 
@@ -44,8 +45,17 @@ export interface SetCapacity {
   warnNum: number;
 }
 
-/** Registers the configured sets the routing chain does not know yet, and the platform's address on an empty whitelist. */
-export async function bootstrapRouting(chain: Chain, system: UserDoc, sets: readonly string[], capacity: SetCapacity): Promise<void> {
+/**
+ * Registers the configured sets the routing chain does not know yet, the nodes of every set that lists none, and the
+ * platform's address on an empty whitelist.
+ */
+export async function bootstrapRouting(
+  chain: Chain,
+  system: Pick<UserDoc, 'id' | 'wallet'>,
+  sets: readonly string[],
+  capacity: SetCapacity,
+  options: { log?: (line: string) => void } = {},
+): Promise<void> {
   const identity = await chain.identityOf(system);
   const manager = await chain.evaluateAs<{ sets: string[] }>(identity, 'RouteManager:getManager', []);
   const known = await Promise.all(manager.sets.map((id) => chain.evaluateAs<{ channel: string }>(identity, 'RouteSet:getSet', [id])));
@@ -58,6 +68,42 @@ export async function bootstrapRouting(chain: Chain, system: UserDoc, sets: read
   if (whitelist.length === 0) {
     await chain.submitAs(identity, 'Whitelist:add', [JSON.stringify({ address: chain.address, description: '本平台 the web platform itself' })]);
   }
+  await registerSetNodes(chain, identity, options.log ?? console.log);
+}
+
+/**
+ * Each set the routing chain lists without nodes is given the nodes the ledger knows for its channel, so that the
+ * relay forwards its requests to them (thesis 4.3.3.2) without an operator typing them in; a set that lists any,
+ * an operator's, is left as it is. A node id is one set's on the routing chain while a Fabric peer serves every
+ * channel it joined: a name another set's node has already is registered as <channel>-<name>. A node that cannot be
+ * registered is reported, not a reason to stop the start (its set's requests go where they went without it).
+ */
+async function registerSetNodes(chain: Chain, identity: Identity, log: (line: string) => void): Promise<void> {
+  const gateway = chain.gateway;
+  if (!gateway.channelNodes) return;
+  const manager = await chain.evaluateAs<{ sets: string[] }>(identity, 'RouteManager:getManager', []);
+  const sets = await Promise.all(manager.sets.map((id) => chain.evaluateAs<{ setId: string; channel: string; nodeIds: string[] }>(identity, 'RouteSet:getSet', [id])));
+  const taken = new Set(sets.flatMap((s) => s.nodeIds));
+  const plans: Array<{ setId: string; channel: string; nodes: ChannelNode[] }> = [];
+  for (const { setId, channel, nodeIds } of sets) {
+    if (nodeIds.length > 0) continue;
+    const nodes = (await gateway.channelNodes(channel)).map((node) => ({ ...node, nodeId: taken.has(node.nodeId) ? `${channel}-${node.nodeId}` : node.nodeId }));
+    for (const node of nodes) taken.add(node.nodeId);
+    plans.push({ setId, channel, nodes });
+  }
+  // Sets side by side; a set's nodes one after another, since each of them rewrites the set's record.
+  await Promise.all(
+    plans.map(async ({ setId, channel, nodes }) => {
+      const registered: string[] = [];
+      for (const node of nodes) {
+        await chain.submitAs(identity, 'RouteSet:addNode', [setId, JSON.stringify(node)]).then(
+          () => registered.push(node.nodeId),
+          (err: Error) => log(`› set ${setId} (channel ${channel}): node ${node.nodeId} not registered: ${err.message}`),
+        );
+      }
+      if (registered.length > 0) log(`› set ${setId} (channel ${channel}) listed no nodes; registered ${registered.join(', ')}`);
+    }),
+  );
 }
 
 interface RegistryOrganisation {

@@ -57,7 +57,8 @@ export interface WhitelistEntry {
   addedAt: string;
 }
 
-const port = (what: string) => z.number(`${what} must be a number`).int(`${what} must be a whole number`).min(1, `${what} must be 1–65535`).max(65535, `${what} must be 1–65535`);
+// 0: the node listens on no port of its own (the embedded ledger's peer and replicas run inside the platform's process).
+const port = (what: string) => z.number(`${what} must be a number`).int(`${what} must be a whole number`).min(0, `${what} must be 0–65535`).max(65535, `${what} must be 0–65535`);
 const ip = (what: string) => z.string(`${what} must be a string`).refine((s) => isIP(s) !== 0, `${what} must be an IPv4 or IPv6 address`);
 
 export const setSchema = z

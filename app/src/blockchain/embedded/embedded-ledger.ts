@@ -20,6 +20,7 @@ import {
   EndorsementError,
   type BlockEvent,
   type ChainInfo,
+  type ChannelNode,
   type ChaincodeEventRecord,
   type Checkpoint,
   type EnrolRequest,
@@ -36,9 +37,9 @@ import { ChaincodeConnection } from './chaincode-support';
 import { ChannelLedger } from './channel-ledger';
 import { LocalChannel, type ChannelPeer, type Outcome, type Started } from './channel-peer';
 import { ChannelThread } from './channel-thread';
-import { OrderingService, type CbftSettings } from './cbft/ordering-service';
+import { ORDERER_MSP, OrderingService, PEER_MSP, type CbftSettings } from './cbft/ordering-service';
 import { EndorserPool } from './endorser-pool';
-import { subjectCommonName, type Identity } from './identity';
+import { certificateHash, subjectCommonName, type Identity } from './identity';
 import { Membership } from './membership';
 import { buildProposal, proposalFunction } from './proposal';
 import { THESIS_BATCH, type BatchSettings } from './ledger/block-cutter';
@@ -282,6 +283,28 @@ export class EmbeddedLedger implements LedgerGateway {
       if (failed) throw failed.reason;
     })();
     return this.closing;
+  }
+
+  /**
+   * A set here is one peer, the channel's own (on a thread of its own, or on this thread), in the peer organisation
+   * the CBFT service's clients belong to; with CBFT, the replicas that order its blocks too. None of them listens on
+   * a port of its own for the platform (the replicas' loopback ports change at every start): ports 0.
+   */
+  async channelNodes(channel: string): Promise<ChannelNode[]> {
+    const peer = this.peers.get(channel);
+    const where = peer && !(peer instanceof ChannelThread) ? "on the platform's main thread" : 'on a thread of its own';
+    const peerCa = await this.membership.authority(PEER_MSP);
+    const nodes: ChannelNode[] = [
+      { nodeId: `embedded-${channel}`, listenIp: '127.0.0.1', p2pPort: 0, rpcPort: 0, nodeType: 'peer', desc: `the set's peer: channel ${channel} of the embedded ledger, in the platform's process ${where}`, caHash: certificateHash(peerCa.certificate), agencyInfo: PEER_MSP },
+    ];
+    const service = this.orderingService;
+    if (service) {
+      const caHash = certificateHash((await this.membership.authority(ORDERER_MSP)).certificate);
+      for (let i = 0; i < service.n; i++) {
+        nodes.push({ nodeId: `embedded-${channel}-replica${i}`, listenIp: '127.0.0.1', p2pPort: 0, rpcPort: 0, nodeType: 'orderer', desc: `CBFT replica ${i} of ${service.n} (f = ${service.f}), on a thread of the platform's process`, caHash, agencyInfo: ORDERER_MSP });
+      }
+    }
+    return nodes;
   }
 
   async orderingStatus(): Promise<OrderingStatus> {

@@ -240,6 +240,14 @@ export const subjectCommonName = certificateMemo((certPem) => {
 });
 
 /**
+ * A certificate's SHA-256 over its DER in lower-case hex, as the routing chain records a node's CA (table 4.5):
+ * `openssl x509 -noout -fingerprint -sha256` gives the same digits.
+ */
+export function certificateHash(certPem: string): string {
+  return new crypto.X509Certificate(certPem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
+/**
  * Parsing a certificate costs far more than verifying a signature, and the same few creators
  * sign almost every proposal: facts derived from certificates are kept, up to `max` of them.
  */

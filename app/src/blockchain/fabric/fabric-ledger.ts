@@ -42,6 +42,7 @@ import {
   NotAvailableError,
   type BlockEvent,
   type ChainInfo,
+  type ChannelNode,
   type ChaincodeEventRecord,
   type Checkpoint,
   type EnrolRequest,
@@ -57,7 +58,7 @@ import {
 import { CertificateAuthority, type Identity } from '../embedded/identity';
 import { checkEnrolment } from '../embedded/membership';
 import { decodeBlock, type DecodedBlock } from './blocks';
-import { gatewayPeerNames, loadConnectionProfile, setPeerNames, type ConnectionProfile, type FabricConfig } from './profile';
+import { channelNodesOf, gatewayPeerNames, loadConnectionProfile, setPeerNames, type ConnectionProfile, type FabricConfig } from './profile';
 import { nativeSigningProvider } from './signing';
 
 /** The longest pause between attempts to reach a peer or orderer whose connection was lost. */
@@ -193,6 +194,16 @@ export class FabricLedger implements LedgerGateway {
   /** A channel's gateway peers, the one in use first (for the operators' pages); empty when FABRIC_ORG's peers serve. */
   gatewayNodes(channel: string): string[] {
     return this.nodesOf(channel)?.inOrder() ?? [];
+  }
+
+  /**
+   * The channel's peers and orderers from the connection profile, the configured gateway peers (FABRIC_PEERS, else
+   * FABRIC_ORG's) first, so that registering them keeps the peer this adapter uses and adds the others behind it.
+   */
+  async channelNodes(channel: string): Promise<ChannelNode[]> {
+    const { nodes, left } = await channelNodesOf(this.profile, this.config.dir, channel, this.configuredNodes);
+    if (left.length > 0) console.warn(`fabric: nodes of channel ${channel} left out of its description: ${left.join('; ')}`);
+    return nodes;
   }
 
   async enrol(req: EnrolRequest): Promise<Identity> {

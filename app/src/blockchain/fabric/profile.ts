@@ -4,8 +4,11 @@
  * authority (cryptogen's ca/ certificate and priv_sk) and cryptogen's User1, the adapter's own reading identity.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import * as path from 'node:path';
-import type { SetNode } from '../gateway';
+import type { ChannelNode, SetNode } from '../gateway';
+import { certificateHash } from '../embedded/identity';
 
 export interface FabricConfig {
   /** The network's folder: connection profiles and crypto material (FABRIC_DIR, default data/fabric). */
@@ -49,9 +52,16 @@ export interface ConnectionProfile {
   organisations: Map<string, OrganisationProfile>;
 }
 
+interface Endpoint {
+  url?: string;
+  tlsCACerts?: { pem?: string; path?: string };
+}
+
 interface ProfileFile {
   client?: { organization?: string };
-  peers?: Record<string, { url?: string }>;
+  peers?: Record<string, Endpoint>;
+  orderers?: Record<string, Endpoint>;
+  channels?: Record<string, { peers?: Record<string, unknown>; orderers?: string[] }>;
   organizations?: Record<string, { mspid?: string; peers?: string[]; 'x-fund'?: { name?: string; ca?: { certificate?: string; privateKey?: string }; user?: { certificate?: string; privateKey?: string } } }>;
 }
 
@@ -129,4 +139,42 @@ function peerNamed(profile: ConnectionProfile, node: string): string[] {
   const endpoint = (s: string) => s.trim().replace(/^grpcs?:\/\//, '').replace(/^(127\.0\.0\.1|\[::1\]):/, 'localhost:');
   const named = peers.filter(([name]) => name === node).map(([name]) => name);
   return named.length > 0 ? named : peers.filter(([, p]) => p.url && endpoint(p.url) === endpoint(node)).map(([name]) => name);
+}
+
+/**
+ * The nodes serving `channel` as the connection profile describes them (table 4.5's fields): the peers it lists for the
+ * channel, those `first` names (peer names; default: the profile's own organisation's) at the head in that order, then
+ * the channel's orderers. A node's address is its url's host (localhost as 127.0.0.1, a host name looked up), its P2P
+ * port the same as its RPC port (a Fabric peer gossips on its one port), its CA hash its TLS CA certificate's, its
+ * agency the organisation whose peer it is. Nodes that cannot be described so are returned apart, with the reason.
+ */
+export async function channelNodesOf(profile: ConnectionProfile, dir: string, channel: string, first?: readonly string[]): Promise<{ nodes: ChannelNode[]; left: string[] }> {
+  const json = profile.json as ProfileFile;
+  const section = json.channels?.[channel];
+  const orgs = Object.values(json.organizations ?? {});
+  const own = first ?? orgs.find((o) => o.mspid === profile.mspId)?.peers ?? [];
+  const listed = Object.keys(section?.peers ?? {});
+  const peers = [...own.filter((name) => listed.includes(name)), ...listed.filter((name) => !own.includes(name))];
+  const nodes: ChannelNode[] = [];
+  const left: string[] = [];
+  const describe = async (name: string, endpoint: Endpoint | undefined, nodeType: ChannelNode['nodeType']) => {
+    try {
+      if (!endpoint?.url) throw new Error('no url in the connection profile');
+      const url = new URL(endpoint.url);
+      const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const listenIp = host === 'localhost' ? '127.0.0.1' : isIP(host) !== 0 ? host : (await lookup(host)).address;
+      const pem = endpoint.tlsCACerts?.pem ?? (endpoint.tlsCACerts?.path && readFileSync(path.resolve(dir, endpoint.tlsCACerts.path), 'utf8'));
+      if (!pem) throw new Error('no TLS CA certificate in the connection profile');
+      const port = Number(url.port);
+      const org = orgs.find((o) => o.peers?.includes(name));
+      const agencyInfo = nodeType === 'peer' ? (org?.mspid ?? 'unknown organisation') : `ordering service ${name.split('.').slice(1).join('.') || name}`;
+      const desc = `Fabric ${nodeType} of channel ${channel}${org?.['x-fund']?.name ? ` (${org['x-fund'].name})` : ''}, as the connection profile names it`;
+      nodes.push({ nodeId: name, listenIp, p2pPort: port, rpcPort: port, nodeType, desc, caHash: certificateHash(pem), agencyInfo });
+    } catch (err) {
+      left.push(`${name}: ${(err as Error).message}`);
+    }
+  };
+  for (const name of peers) await describe(name, json.peers?.[name], 'peer');
+  for (const name of section?.orderers ?? []) await describe(name, json.orderers?.[name], 'orderer');
+  return { nodes, left };
 }
