@@ -94,8 +94,8 @@ export class Projector extends EventEmitter {
 
   /**
    * The database came back after being unreachable. A server that was killed may have lost the writes it
-   * acknowledged last (the bundled server commits its store about once a second, the checkpoint with them): the
-   * projector goes back to the checkpoint the database holds now and projects again from there.
+   * acknowledged last (a real mongod journals w:1 writes every 100 ms; the bundled server syncs each write before it
+   * answers): the projector goes back to the checkpoint the database holds now and projects again from there.
    */
   private readonly onReconnected = () => {
     this.resync = true;
