@@ -5,12 +5,14 @@
  * beside the routing channel.
  *
  * On the native Fabric network with two sets (LEDGER_SETS=2: business, business2, routing; 200 ms blocks), the fund
- * chaincode on every channel and the pressure chaincode on the business channels (deployCC pressure), the routing
- * chain lists each set's nodes as [county's peer, province's peer] (set 1 by peer name, set 2 by address only), and
- * a relay on the adapter acting for the province (no FABRIC_PEERS) hands them over: each set's discovery, queries
- * and commit events go to the county's peer first, and each commit is awaited on both peers. The business policy
- * AND(Province, Bank) does not need the county's peer, so when it is killed (stopPeer county --kill) while projects
- * are filed:
+ * chaincode on every channel and the pressure chaincode on the business channels (deployCC pressure), a platform
+ * acting for the county (FABRIC_ORG=county, no FABRIC_PEERS) starts as the web platform does (bootstrapRouting): it
+ * registers the sets and, since they list no nodes, the nodes of their channels from its connection profile, its own
+ * organisation's peer first: [county's peer, province's peer, bank's peer] and the orderers (set 1 by peer name, set
+ * 2 by address only, its ids prefixed with the channel, since a node id is one set's); its relay hands them over:
+ * each set's discovery, queries and commit events go to the county's peer first, and each commit is awaited on the
+ * first two. The business policy AND(Province, Bank) does not need the county's peer, so when it is killed (stopPeer
+ * county --kill) while projects are filed:
  * - no submit fails: commits are seen on the province's peer (also those in flight at the kill), queries answer
  *   there, and the adapter moves to it; every acknowledged transaction is VALID on that surviving peer;
  * - a transaction on business2 commits meanwhile (the pressure adapter: FABRIC_PEERS=county,province, the fallback
@@ -26,12 +28,14 @@
 import '../embedded/support/quiet';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { LedgerGateway } from '@fund/app/dist/blockchain';
 import type { FabricLedger } from '@fund/app/dist/blockchain/fabric';
 import { Relay } from '@fund/app/dist/blockchain/relay';
+import { Chain } from '@fund/app/dist/services/chain';
+import { bootstrapRouting } from '@fund/app/dist/services/bootstrap';
 import type { Identity } from '@fund/app/dist/blockchain/embedded';
 import { ChaincodeHarness } from '../chaincode/support/harness';
 import { CONFIG, ORGS, actor, leishanProject, setUpProvince } from '../chaincode/support/fixture';
@@ -40,13 +44,14 @@ import { FABRIC_DIR, SuiteNetwork, Timings, openFabric, script, skipReason, slee
 const CHANNELS = ['business', 'business2', 'routing'];
 const COUNTY_PEER = 'peer0.county.fund.local';
 const PROVINCE_PEER = 'peer0.province.fund.local';
+const BANK_PEER = 'peer0.bank.fund.local';
 
 const reason = skipReason();
 
 describe('two sets, and a set whose first node is down', { skip: reason, timeout: 600_000 }, () => {
   const timings = new Timings();
   const network = new SuiteNetwork(timings, { LEDGER_SETS: '2' });
-  /** Province-side adapter whose sets' gateway peers come from the routing chain: [county, province]. */
+  /** County-side adapter whose sets' gateway peers come from the routing chain: [county, province, bank]. */
   let ledger: FabricLedger;
   let relay: Relay;
   /** Province-side adapter with its own peer only: what the surviving peer has. */
@@ -63,7 +68,7 @@ describe('two sets, and a set whose first node is down', { skip: reason, timeout
   before(async () => {
     await network.up();
     await timings.time('deployCC pressure', () => script('network.mjs', ['deployCC', 'pressure'], { LEDGER_SETS: '2' }));
-    ledger = (await openFabric('province', CHANNELS)) as FabricLedger;
+    ledger = (await openFabric('county', CHANNELS)) as FabricLedger;
     pressure = (await openFabric('province', CHANNELS.slice(0, 2), { CHAINCODE_NAME: 'pressure' }, ['county', 'province'])) as FabricLedger;
     county = (await openFabric('county', CHANNELS)) as FabricLedger;
     province = (await openFabric('province', CHANNELS)) as FabricLedger;
@@ -71,24 +76,15 @@ describe('two sets, and a set whose first node is down', { skip: reason, timeout
     await timings.time('set up the province on business (15 submits)', () => setUpProvince(h));
     office = await actor(h, 'countyOffice');
     caller = await actor(h, 'platform');
-    await timings.time('the sets and their nodes on the routing chain', async () => {
+    await timings.time("the sets on the routing chain, their nodes registered at the platform's start", async () => {
       const r = ChaincodeHarness.onGateway(ledger, async (n) => (await ledger.block('routing', n)).chaincodeEvents, 'routing');
       const admin = await actor(r, 'platform');
       await r.ok(admin, 'Config:initialise', JSON.stringify(CONFIG), JSON.stringify({ id: ORGS.platform.id, name: ORGS.platform.name }));
-      const profile = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'connection-province.json'), 'utf8')) as { peers: Record<string, { tlsCACerts: { pem: string } }> };
-      const node = (nodeId: string, peer: string, port: number) => {
-        const caHash = createHash('sha256').update(profile.peers[peer].tlsCACerts.pem).digest('hex');
-        return JSON.stringify({ nodeId, listenIp: '127.0.0.1', p2pPort: port, rpcPort: port, nodeType: 'peer', caHash, agencyInfo: peer.split('.')[1] });
-      };
-      for (const [setId, channel, nodeIds] of [
-        ['SET-1', 'business', [COUNTY_PEER, PROVINCE_PEER]],
-        ['SET-2', 'business2', ['set2-county', 'set2-province']],
-      ] as const) {
-        await r.ok(admin, 'RouteManager:registerSet', JSON.stringify({ setId, channel, maxNum: 1000, warnNum: 900 }));
-        await r.ok(admin, 'RouteSet:addNode', setId, node(nodeIds[0], COUNTY_PEER, 8051));
-        await r.ok(admin, 'RouteSet:addNode', setId, node(nodeIds[1], PROVINCE_PEER, 7051));
-      }
       relay = new Relay(ledger, { routingChannel: 'routing', sets: ['business', 'business2'], platformAddress: '127.0.0.1' });
+      // The platform's start (server.ts) with the operator's identity as its service identity, and no MongoDB.
+      const chain = new Chain(relay, randomBytes(32));
+      chain.remember('system', admin);
+      await bootstrapRouting(chain, { id: 'system', wallet: { certificate: admin.certificate } }, ['business', 'business2'], { maxNum: 1000, warnNum: 900 }, { log: console.log });
       await relay.start(admin);
     });
   });
@@ -116,20 +112,27 @@ describe('two sets, and a set whose first node is down', { skip: reason, timeout
   const balance = async (channel: string) => Number((await pressure.evaluate(caller, { channel, fcn: 'PressureMeasure:get' })).toString('utf8'));
 
   it('the channels of two sets and their chaincodes: fund on every channel, pressure on the business channels only', async () => {
-    const profile = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'connection-province.json'), 'utf8')) as { channels: Record<string, unknown> };
+    const profile = JSON.parse(readFileSync(path.join(FABRIC_DIR, 'connection-county.json'), 'utf8')) as { channels: Record<string, { orderers: string[] }> };
     assert.deepEqual(Object.keys(profile.channels), CHANNELS, 'the connection profiles name every channel');
-    assert.deepEqual(ledger.gatewayNodes('business'), [COUNTY_PEER, PROVINCE_PEER], "set 1's nodes from the routing chain, by name: the county peer first");
-    assert.deepEqual(ledger.gatewayNodes('business2'), [COUNTY_PEER, PROVINCE_PEER], "set 2's nodes from the routing chain, by address");
+    const peers = [COUNTY_PEER, PROVINCE_PEER, BANK_PEER];
+    assert.deepEqual(ledger.gatewayNodes('business'), peers, "set 1's nodes from the routing chain, by name: the county peer first");
+    assert.deepEqual(ledger.gatewayNodes('business2'), peers, "set 2's nodes from the routing chain, by address");
     assert.deepEqual(ledger.gatewayNodes('routing'), [], "the routing channel lists no nodes and there is no FABRIC_PEERS: FABRIC_ORG's peer");
     const status = await relay.setStatus();
+    const orderers = profile.channels.business.orderers;
+    assert.ok(orderers.length >= 1);
     assert.deepEqual(
-      status.map((s) => [s.setId, s.nodes.map((n) => n.nodeId), s.gatewayPeers]),
+      status.map((s) => [s.setId, s.nodes.map((n) => `${n.nodeType} ${n.nodeId}`), s.gatewayPeers]),
       [
-        ['SET-1', [COUNTY_PEER, PROVINCE_PEER], [COUNTY_PEER, PROVINCE_PEER]],
-        ['SET-2', ['set2-county', 'set2-province'], [COUNTY_PEER, PROVINCE_PEER]],
+        ['SET-1', [...peers.map((p) => `peer ${p}`), ...orderers.map((o) => `orderer ${o}`)], peers],
+        ['SET-2', [...peers.map((p) => `peer business2-${p}`), ...orderers.map((o) => `orderer business2-${o}`)], peers],
       ],
-      "the operators' set status: the routing chain's nodes and the peers in use",
+      "the operators' set status: the nodes registered at start and the peers in use",
     );
+    const county = status[0].nodes[0];
+    assert.deepEqual([county.listenIp, county.p2pPort, county.rpcPort, county.agencyInfo], ['127.0.0.1', 8051, 8051, 'CountyMSP']);
+    const tlsCa = readFileSync(path.join(FABRIC_DIR, 'crypto/peerOrganizations/county.fund.local/tlsca/tlsca.county.fund.local-cert.pem'), 'utf8');
+    assert.equal(county.caHash, new X509Certificate(tlsCa).fingerprint256.replace(/:/g, '').toLowerCase(), "the CA hash: the county's TLS CA certificate's SHA-256");
     const network = script('network.mjs', ['status']);
     for (const channel of CHANNELS) assert.match(network, new RegExp(`Chaincode fund on ${channel}: version 1\\.0, sequence 1, approved by BankMSP, CountyMSP, ProvinceMSP`));
     for (const channel of ['business', 'business2']) assert.match(network, new RegExp(`Chaincode pressure on ${channel}: version 1\\.0, sequence 1, approved by`));
@@ -181,7 +184,7 @@ describe('two sets, and a set whose first node is down', { skip: reason, timeout
     assert.ok(filed - killedAt >= 5, `projects filed after the kill (${filed - killedAt})`);
     // Nothing waits long on the dead peer (a query once took 6 s there before moving on, a commit wait up to 60 s).
     assert.ok(slowest < 5000, `the slowest file + read after the kill took ${slowest} ms`);
-    assert.deepEqual(ledger.gatewayNodes('business'), [PROVINCE_PEER, COUNTY_PEER], "the adapter moved to the province's peer");
+    assert.deepEqual(ledger.gatewayNodes('business'), [PROVINCE_PEER, BANK_PEER, COUNTY_PEER], "the adapter moved to the province's peer");
     for (const c of committed) {
       const tx = await province.getTransaction(c.channel, c.txId);
       assert.deepEqual([tx?.blockNumber, tx?.validationCode], [c.blockNumber, 'VALID'], `${c.txId} on ${c.channel}, on the surviving peer`);
@@ -228,9 +231,9 @@ describe('two sets, and a set whose first node is down', { skip: reason, timeout
     }, 30_000);
     timings.add("the adapter back on the county's peer", Date.now() - started);
     console.log(`the county's peer was seen behind and left out ${behind} times while it caught up`);
-    assert.deepEqual(ledger.gatewayNodes('business'), [COUNTY_PEER, PROVINCE_PEER]);
+    assert.deepEqual(ledger.gatewayNodes('business'), [COUNTY_PEER, PROVINCE_PEER, BANK_PEER]);
     const status = await relay.setStatus();
-    assert.deepEqual(status.find((s) => s.setId === 'SET-1')?.gatewayPeers, [COUNTY_PEER, PROVINCE_PEER], "the operators' set status");
+    assert.deepEqual(status.find((s) => s.setId === 'SET-1')?.gatewayPeers, [COUNTY_PEER, PROVINCE_PEER, BANK_PEER], "the operators' set status");
     const project = await file();
     assert.equal((await read(project.id)).id, project.id, "a query on the county's peer sees what the submit committed");
   });

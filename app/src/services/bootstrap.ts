@@ -7,7 +7,7 @@
 import { User, type UserDoc } from '../models/user';
 import { ROLE_MSPS } from '../blockchain/msp';
 import type { ChannelNode, Identity } from '../blockchain';
-import { ChainError, type Chain } from './chain';
+import { ChainError, type Actor, type Chain } from './chain';
 import type { FundPolicy } from '@fund/chaincode/dist/policy/policy';
 
 export const OPERATOR = { id: 'PLATFORM', name: '扶贫资金管理平台运营中心' };
@@ -51,7 +51,7 @@ export interface SetCapacity {
  */
 export async function bootstrapRouting(
   chain: Chain,
-  system: Pick<UserDoc, 'id' | 'wallet'>,
+  system: Actor,
   sets: readonly string[],
   capacity: SetCapacity,
   options: { log?: (line: string) => void } = {},
@@ -62,7 +62,7 @@ export async function bootstrapRouting(
   for (const [i, channel] of sets.entries()) {
     if (known.some((s) => s.channel === channel)) continue;
     const setId = `SET-${i + 1}`;
-    await chain.submitAs(identity, 'RouteManager:registerSet', [JSON.stringify({ setId, channel, ...capacity })]);
+    await submitRetried(chain, identity, 'RouteManager:registerSet', [JSON.stringify({ setId, channel, ...capacity })]);
   }
   const whitelist = await chain.evaluateAs<unknown[]>(identity, 'Whitelist:list', []);
   if (whitelist.length === 0) {
@@ -96,7 +96,7 @@ async function registerSetNodes(chain: Chain, identity: Identity, log: (line: st
     plans.map(async ({ setId, channel, nodes }) => {
       const registered: string[] = [];
       for (const node of nodes) {
-        await chain.submitAs(identity, 'RouteSet:addNode', [setId, JSON.stringify(node)]).then(
+        await submitRetried(chain, identity, 'RouteSet:addNode', [setId, JSON.stringify(node)]).then(
           () => registered.push(node.nodeId),
           (err: Error) => log(`› set ${setId} (channel ${channel}): node ${node.nodeId} not registered: ${err.message}`),
         );
@@ -104,6 +104,23 @@ async function registerSetNodes(chain: Chain, identity: Identity, log: (line: st
       if (registered.length > 0) log(`› set ${setId} (channel ${channel}) listed no nodes; registered ${registered.join(', ')}`);
     }),
   );
+}
+
+/**
+ * A start-up write of the routing chain, tried again when it was invalidated for reading a record stale (MVCC): on
+ * Fabric a submit returns once a gateway peer has its block, and the peer that endorses the next write (discovery's
+ * choice, the province's on the routing channel) may not have it yet. Nothing was written; a few tries are enough.
+ */
+async function submitRetried(chain: Chain, identity: Identity, fcn: string, args: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await chain.submitAs(identity, fcn, args);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof ChainError) || err.code !== 'MVCC') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 interface RegistryOrganisation {
