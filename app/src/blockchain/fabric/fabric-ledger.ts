@@ -20,6 +20,8 @@
  * - blockEvents, chaincodeEvents: that peer's block events from a block number, then live, each block read through
  *   qscc and decoded the same way; a checkpoint {blockNumber, txId} resumes after that transaction;
  * - history: the chaincode's own Project:history / Draft:history;
+ * - channelNodes: the channel's peers and orderers from the connection profile, this adapter's gateway peers first,
+ *   which the platform registers at start as the nodes of a set that lists none;
  * - a peer that stops and starts again (test/fabric/peer-restart.fabric.test.ts): block and event streams on it
  *   resume by themselves from the next block (fabric-network's event source reconnects), reads of a block for a
  *   stream and queries wait for its connection to come back; submits whose endorsement needs a stopped peer fail
