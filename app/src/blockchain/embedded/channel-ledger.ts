@@ -84,6 +84,16 @@ interface PendingBlock {
 /** Blocks validated ahead of the disk before validation waits for a commit to finish. */
 const MAX_PENDING_BLOCKS = 16;
 
+/**
+ * What PreferredMaxBytes counts of a transaction, the same for both orderers (the solo cutter and
+ * the CBFT replicas): its signed proposal. Fabric counts the whole envelope (the read/write set
+ * and response too); this ledger always counted the proposal, and a second measure made CBFT's
+ * blocks a third smaller than solo's under the same settings.
+ */
+function sizeOf(o: { endorsement: { bytes: Uint8Array } }): number {
+  return o.endorsement.bytes.length;
+}
+
 export class ChannelLedger {
   private readonly cutter: Orderer;
   /** The last group of blocks committed, for the event streams that are about to read them. */
@@ -115,8 +125,8 @@ export class ChannelLedger {
     ordererHeight: number,
   ) {
     this.cutter = opts.ordering
-      ? new ConsensusOrderer<Endorsement, Ordered>(opts.channel, opts.ordering, ordererHeight, (batch, reason, orderer) => this.deliver(batch, reason, orderer), (e) => ({ endorsement: { ...e }, resolve: () => undefined, reject: () => undefined, foreign: true }))
-      : new BlockCutter<Ordered>(opts.batch, (o) => o.endorsement.bytes.length, (batch, reason) => this.deliver(batch, reason));
+      ? new ConsensusOrderer<Endorsement, Ordered>(opts.channel, opts.ordering, ordererHeight, sizeOf, (batch, reason, orderer) => this.deliver(batch, reason, orderer), (e) => ({ endorsement: { ...e }, resolve: () => undefined, reject: () => undefined, foreign: true }))
+      : new BlockCutter<Ordered>(opts.batch, sizeOf, (batch, reason) => this.deliver(batch, reason));
     this.maxOrdering = MAX_PENDING_BLOCKS * opts.batch.maxMessageCount;
   }
 

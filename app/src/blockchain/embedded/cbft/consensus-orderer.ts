@@ -50,6 +50,8 @@ export class ConsensusOrderer<E extends OrderedEndorsement, T extends OrderedIte
     config: OrderingClientConfig,
     /** The ordering service's height the peer has committed up to (from its last block's metadata). */
     from: number,
+    /** What PreferredMaxBytes counts of a transaction (as the solo cutter counts it). */
+    private readonly sizeOf: (item: T) => number,
     private readonly deliver: (batch: T[], reason: CutReason, orderer: OrdererMetadata) => Promise<void>,
     private readonly rebuild: (endorsement: OrderedEndorsement) => T,
   ) {
@@ -59,7 +61,7 @@ export class ConsensusOrderer<E extends OrderedEndorsement, T extends OrderedIte
   enqueue(item: T): Promise<void> {
     const e = item.endorsement;
     this.mine.set(e.proposal.txId, item);
-    this.client.submit(e.proposal.txId, Date.now(), encodeEndorsement(e));
+    this.client.submit(e.proposal.txId, Date.now(), encodeEndorsement(e), this.sizeOf(item));
     return Promise.resolve();
   }
 

@@ -12,7 +12,7 @@ export interface RequestRef {
   txId: string;
   /** When the client issued it (ms since the epoch): the order within a block, and the censorship rule's clock. */
   timestamp: number;
-  /** Payload size in bytes, for PreferredMaxBytes. */
+  /** What PreferredMaxBytes counts of it, in bytes: the peer's measure (its signed proposal), at most the payload's length. */
   size: number;
   /** Hex SHA-256 of txId, timestamp and payload. */
   digest: string;

@@ -72,11 +72,11 @@ export class OrderingClient {
     return this.next;
   }
 
-  /** Signs and sends one transaction; its block comes back through onBlock. */
-  submit(txId: string, timestamp: number, payload: Uint8Array): void {
+  /** Signs and sends one transaction (`size`: what PreferredMaxBytes counts of it); its block comes back through onBlock. */
+  submit(txId: string, timestamp: number, payload: Uint8Array, size = payload.byteLength): void {
     if (this.closed) throw new Error(`the ordering client of channel ${this.channel} is closed`);
     const digest = requestDigest(txId, timestamp, payload);
-    const ref: RequestRef = { txId, timestamp, size: payload.byteLength, digest, client: this.clientId, signature: authenticate(this.keys, digest) };
+    const ref: RequestRef = { txId, timestamp, size, digest, client: this.clientId, signature: authenticate(this.keys, digest) };
     this.waiting.set(digest, { ref, payload, sentAt: Date.now() });
     // f+1 replicas, a different window each time so the load spreads.
     const { n, f } = this.config;

@@ -334,7 +334,7 @@ export class Replica {
 
   private admitRequest(ref: RequestRef, payload: Uint8Array): boolean {
     if (!validRef(ref) || !(payload instanceof Uint8Array) || this.pool.has(ref.digest) || this.decidedTx.has(ref.txId)) return false;
-    if (ref.size !== payload.byteLength || requestDigest(ref.txId, ref.timestamp, payload) !== ref.digest) return false;
+    if (ref.size > payload.byteLength || requestDigest(ref.txId, ref.timestamp, payload) !== ref.digest) return false;
     if (!this.env.verifyRequest(ref)) return false;
     this.pool.set(ref.digest, { ref, payload, receivedAt: this.env.now() });
     this.expected.delete(ref.digest);
