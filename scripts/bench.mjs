@@ -71,6 +71,19 @@ const scenarios = [
     script: LEDGER,
     params: { clients: 1000, maxMessageCount: 500, batchTimeoutMs: 2000, warmupBlocks: 5, blocks: 20, ...(o === 'solo' ? {} : { orderer: 'cbft', rule: o }) },
   })),
+  // Issue 16's targets, measured side by side: the pressure contract with 100 clients a set on one set using the whole
+  // machine, on one set held to one core (taskset), and on two sets, alternating run by run, so that machine noise
+  // falls on all three alike. "Two sets reach 1.6x one set, each set on its own core": one set alone already uses
+  // more than one core (its clients sign on the main thread beside its own thread), so both ratios are printed.
+  {
+    kind: 'sets',
+    script: CHAPTER5,
+    alternate: [
+      { workload: 'pressure', sets: 1, clients: 100, scenario: 'set scaling' },
+      { workload: 'pressure', sets: 1, clients: 100, scenario: 'set scaling', cores: 1 },
+      { workload: 'pressure', sets: 2, clients: 100, scenario: 'set scaling' },
+    ],
+  },
   { kind: 'relay', script: RELAY, runs: 1, params: { clients: 64, maxMessageCount: 10, batchTimeoutMs: 2000, warmupBlocks: 100, blocks: 1000, pairs: 3 } },
   // The web platform: pages with 10,000 projects on the ledger, then 50 simulated users (progress on stderr).
   { kind: 'web', script: WEB, runs: Number(process.env.BENCH_WEB_RUNS ?? runs), params: { projects: 10_000, users: 50, seconds: Number(process.env.BENCH_WEB_SECONDS ?? 180) } },
@@ -90,27 +103,31 @@ const describe = (row) =>
         ? row.tps === undefined
           ? `relay − gateway: p50 ${row.p50AddedMs} ms, CPU per tx ${row.cpuAddedPercent} %, tx/s ×${row.tpsRatio}; one query p50 +${row.queryP50AddedMs} ms`
           : `via ${row.via}: ${row.tps} tx/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.cpuMsPerTx} ms CPU/tx`
-      : row.scenario.startsWith('chapter5')
-        ? `${row.sets} set(s) × ${row.clients} clients: ${row.tps} tx/s${row.sets > 1 ? ` (${row.perSetTps.join(' + ')})` : ''}, ${row.cpuMsPerTx} ms CPU/tx, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB`
+      : row.scenario.startsWith('chapter5') || row.scenario === 'set scaling'
+        ? `${row.sets} set(s) × ${row.clients} clients${row.scenario === 'set scaling' ? ` on ${row.cores} core(s)` : ''}: ${row.tps} tx/s${row.sets > 1 ? ` (${row.perSetTps.join(' + ')})` : ''}, ${row.cpuMsPerTx} ms CPU/tx, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB`
         : `${row.orderer ? `${row.orderer}: ` : ''}${row.tps} tx/s${row.cpuMsPerTx === undefined ? '' : ` at ${row.cpuMsPerTx} ms CPU/tx`}, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, peak RSS ${row.peakRssMb} MB${row.networkPeakRssMb === undefined ? '' : ` (Fabric processes ${row.networkPeakRssMb} MB)`}`;
 /** Rows of different runs that measure the same thing. */
-const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? '', row.via ?? '', row.sets ?? '', row.orderer ?? ''].join('|');
+const keyOf = (row) => [row.scenario, row.page ?? '', row.role ?? '', row.maxMessageCount, row.clients ?? '', row.via ?? '', row.sets ?? '', row.orderer ?? '', row.cores ?? ''].join('|');
 /** The figure a row's median run is chosen by: throughput for the ledgers, the 95th percentile for pages and users. */
 const figureOf = (row) => (row.p95Ms === undefined ? row.tps : row.p95Ms);
 
 const rows = [];
-for (const { script, params, runs: scenarioRuns = runs } of scenarios) {
+for (const { script, params, alternate, runs: scenarioRuns = runs } of scenarios) {
   const byKey = new Map();
   for (let i = 1; i <= scenarioRuns; i++) {
-    console.log(`› ${path.basename(script)} ${JSON.stringify(params)} run ${i}/${scenarioRuns}…`);
-    const r = spawnSync(process.execPath, [script, JSON.stringify(params)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CORE_CHAINCODE_LOGGING_LEVEL: 'ERROR' } });
-    if (r.status !== 0) {
-      console.error(`failed (${r.status ?? r.signal})`);
-      process.exit(1);
-    }
-    for (const row of [JSON.parse(r.stdout.trim().split('\n').pop())].flat()) {
-      console.log(`  ${describe(row)}`);
-      byKey.set(keyOf(row), [...(byKey.get(keyOf(row)) ?? []), row]);
+    for (const p of alternate ?? [params]) {
+      console.log(`› ${path.basename(script)} ${JSON.stringify(p)} run ${i}/${scenarioRuns}…`);
+      // `cores`: the run is held to that many cores (taskset), and sees only those (os.availableParallelism).
+      const command = p.cores ? ['taskset', ['-c', `0-${p.cores - 1}`, process.execPath, script, JSON.stringify(p)]] : [process.execPath, [script, JSON.stringify(p)]];
+      const r = spawnSync(...command, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CORE_CHAINCODE_LOGGING_LEVEL: 'ERROR' } });
+      if (r.status !== 0) {
+        console.error(`failed (${r.status ?? r.signal ?? r.error?.message})`);
+        process.exit(1);
+      }
+      for (const row of [JSON.parse(r.stdout.trim().split('\n').pop())].flat()) {
+        console.log(`  ${describe(row)}`);
+        byKey.set(keyOf(row), [...(byKey.get(keyOf(row)) ?? []), row]);
+      }
     }
   }
   for (const results of byKey.values()) {
@@ -137,6 +154,12 @@ for (const row of loadRows) {
   console.table(row.perRoute.map(({ route, n, p50Ms, p95Ms, p99Ms }) => ({ route, n, p50Ms, p95Ms, p99Ms })));
   console.log(`load: ${describe(row)}\n  memory: ${row.memoryVerdict}`);
   if (!row.held) process.exitCode = 1;
+}
+const scalingRows = rows.filter((r) => r.scenario === 'set scaling');
+if (scalingRows.length === 3) {
+  const [whole, oneCore, two] = [scalingRows.find((r) => r.sets === 1 && r.cores > 1), scalingRows.find((r) => r.cores === 1), scalingRows.find((r) => r.sets === 2)];
+  console.table(scalingRows.map(({ sets, cores, tps, ofRuns, cpuMsPerTx, cpuPercent, mainThreadBusyPercent, setThreadBusyPercent, p50Ms }) => ({ sets, cores, tps, ofRuns: ofRuns.join(' '), cpuMsPerTx, cpuPercent, mainThreadBusyPercent, setThreadBusyPercent: setThreadBusyPercent.join('/'), p50Ms })));
+  console.log(`two sets ÷ one set on the whole machine: ${(two.tps / whole.tps).toFixed(2)}; two sets ÷ one set held to one core: ${(two.tps / oneCore.tps).toFixed(2)} (medians)`);
 }
 const chapter5Rows = rows.filter((r) => r.scenario.startsWith('chapter5'));
 if (chapter5Rows.length) {

@@ -56,6 +56,8 @@ export interface Chapter5Params {
   paceMs?: number;
   /** Pressure: transactions of a set allowed between endorsement and commit, in blocks of MaxMessageCount (default 16). */
   uncommittedBlocks?: number;
+  /** The row's scenario name (default `chapter5 <workload>`): the same run measured for another table. */
+  scenario?: string;
   /** Which sets run on a thread of their own (default 'all'). */
   channelThreads?: ChannelThreads;
 }
@@ -156,6 +158,9 @@ async function pressureClient(client: number, submit: Submit, stopped: () => boo
 }
 
 /** What a workload gives the measurement. */
+/** The parameters with their defaults (the scenario name only labels the row). */
+type Settings = Required<Omit<Chapter5Params, 'scenario'>>;
+
 interface Load {
   ledger: EmbeddedLedger;
   client: string;
@@ -168,11 +173,11 @@ interface Load {
   check(): Promise<void>;
 }
 
-function openLedger(p: Required<Chapter5Params>, dataDir: string, channels: string[], chaincodeModule: ChaincodeModule, batch: Partial<BatchSettings>): Promise<EmbeddedLedger> {
-  return EmbeddedLedger.open({ dataDir, channels, batch, chaincodeModule, channelThreads: p.channelThreads, threadEndorsers: (p as { threadEndorsers?: number }).threadEndorsers });
+function openLedger(p: Settings, dataDir: string, channels: string[], chaincodeModule: ChaincodeModule, batch: Partial<BatchSettings>): Promise<EmbeddedLedger> {
+  return EmbeddedLedger.open({ dataDir, channels, batch, chaincodeModule, channelThreads: p.channelThreads });
 }
 
-async function pressureLoad(p: Required<Chapter5Params>, dataDir: string, channels: string[]): Promise<Load> {
+async function pressureLoad(p: Settings, dataDir: string, channels: string[]): Promise<Load> {
   // Account A is opened with quick blocks; the ledger is then reopened with the settings under test.
   const setup = await openLedger(p, dataDir, channels, PRESSURE_CHAINCODE, { batchTimeoutMs: 5 });
   const enrol = (set: number) => setup.enrol({ enrollmentId: `pressure${set + 1}@BANK-GZ`, mspId: MSP_OF_ROLE.bank, role: 'bank', org: 'BANK-GZ' });
@@ -218,7 +223,7 @@ async function pressureLoad(p: Required<Chapter5Params>, dataDir: string, channe
   };
 }
 
-async function workflowLoad(p: Required<Chapter5Params>, dataDir: string, channels: string[]): Promise<Load> {
+async function workflowLoad(p: Settings, dataDir: string, channels: string[]): Promise<Load> {
   // The province is registered on every set with quick blocks; then the ledger is reopened with the settings under test.
   const noEvents = async () => [];
   const setup = await openLedger(p, dataDir, channels, FUND_CHAINCODE, { batchTimeoutMs: 5 });
@@ -256,7 +261,7 @@ function busyShare(later: EventLoopUtilization, earlier: EventLoopUtilization): 
 
 async function main(): Promise<void> {
   const given = JSON.parse(process.argv[2] ?? '{}') as Chapter5Params;
-  const p: Required<Chapter5Params> = { ...THESIS_SETTINGS, warmupBlocks: 300, blocks: 100, paceMs: 0, uncommittedBlocks: 16, channelThreads: 'all', ...given };
+  const p: Settings = { ...THESIS_SETTINGS, warmupBlocks: 300, blocks: 100, paceMs: 0, uncommittedBlocks: 16, channelThreads: 'all', ...given };
   const channels = Array.from({ length: p.sets }, (_, i) => `business${i + 1}`);
   const dataDir = tempDir();
   let ledger: EmbeddedLedger | undefined;
@@ -307,7 +312,7 @@ async function main(): Promise<void> {
     const seconds = (closed!.at - opened!.at) / 1000;
     const sum = (f: (r: (typeof perSet)[number]) => number) => perSet.reduce((s, r) => s + f(r), 0);
     const row = {
-      scenario: `chapter5 ${p.workload}`,
+      scenario: given.scenario ?? `chapter5 ${p.workload}`,
       backend: 'embedded',
       via: 'gateway',
       orderer: 'solo (in-process block cutter)',
