@@ -166,4 +166,27 @@ describe('CBFT with a Byzantine replica', () => {
   }
 });
 
+describe('CBFT with a replica that never answers the clients', () => {
+  // Only a block's proposer sends the peer the block; the others send its digest. The mute replica's
+  // blocks are vouched for by f+1 others and fetched from them.
+  test('the blocks it proposes still reach the peer: every transaction commits', async () => {
+    const dir = tempDir();
+    const h = await open(dir, { ...CBFT, protocol: { ...CBFT.protocol, rule: 'rotate' }, faults: { 2: { mute: true } } });
+    try {
+      await setUpProvince(h);
+      const txIds: string[] = [];
+      let view: Channel | undefined;
+      for (let i = 0; i < 30 && !(view && view.proposed[2] >= 2); i++) {
+        txIds.push(...(await burst(h, 8)));
+        view = (await h.ledger.orderingStatus()).replicas!.find((r) => r.id === 0)!.channels[CHANNEL];
+      }
+      assert.ok(view && view.proposed[2] >= 2, `replica 2 proposed ${view?.proposed[2]} blocks`);
+      await committedAll(h, txIds);
+    } finally {
+      await h.close();
+      removeDir(dir);
+    }
+  });
+});
+
 type Channel = NonNullable<Awaited<ReturnType<EmbeddedLedger['orderingStatus']>>['replicas']>[number]['channels'][string];

@@ -22,6 +22,8 @@ export interface FaultSpec {
   /** As primary, leave out this share of the transactions (chosen by txId, so the same ones each time). */
   censorShare?: number;
   equivocate?: boolean;
+  /** Never answers the clients (no REPLY, no blocks fetched): its blocks reach the peers through the others. */
+  mute?: boolean;
 }
 
 export interface OrdererNodeOptions {
@@ -97,7 +99,7 @@ export class OrdererNode {
     const env: ReplicaEnv = {
       now: () => Date.now(),
       send: (to, envelope) => this.links[to]?.send(...this.encoded(name, envelope)),
-      reply: (reply) => this.toClients(clients, name, reply),
+      reply: (reply) => (this.opts.fault?.mute ? undefined : this.toClients(clients, name, reply)),
       setTimer: (timer, ms) => {
         clearTimeout(timers.get(timer));
         timers.set(
@@ -174,7 +176,7 @@ export class OrdererNode {
         this.channel(frame.channel).replica.onRequest(frame.ref, frame.payload, frame.sentTo);
       } else if (peer.role === 'client' && frame.kind === 'flush' && frame.channel === peer.channel) {
         this.channel(frame.channel).replica.onFlush();
-      } else if (peer.role === 'client' && frame.kind === 'envelope' && frame.envelope.message.type === 'fetch') {
+      } else if (peer.role === 'client' && frame.kind === 'envelope' && frame.envelope.message.type === 'fetch' && !this.opts.fault?.mute) {
         this.answerFetch(socket, peer.channel, frame.envelope.message.from);
       }
     });

@@ -146,13 +146,12 @@ export class OrderingClient {
     this.handOn();
   }
 
-  /** f+1 replicas vouch for block `height` but its proposer has not sent it: fetched if it does not come soon. */
+  /** f+1 replicas vouch for block `height` but its proposer has not sent it: fetched if it does not come soon (and again on tick). */
   private awaitProposal(height: number): void {
     if (this.awaiting.has(height)) return;
     this.awaiting.add(height);
     setTimeout(() => {
-      this.awaiting.delete(height);
-      if (!this.closed && height >= this.next && !this.agreed.has(height)) this.fetch(height);
+      if (!this.closed && this.awaiting.has(height)) this.fetch(height);
     }, PROPOSAL_WAIT_MS).unref();
   }
 
@@ -196,6 +195,7 @@ export class OrderingClient {
       }
       this.agreed.delete(this.next);
       this.replies.delete(this.next);
+      this.awaiting.delete(this.next);
       for (const ref of block.proposal.requests) this.waiting.delete(ref.digest);
       this.onBlock({ height: this.next, digest: block.digest, proposal: block.proposal, payloads });
       this.next++;
@@ -220,7 +220,7 @@ export class OrderingClient {
       w.sentAt = now;
       for (const link of this.links) link.send({ kind: 'request', channel: this.channel, ref: w.ref, payload: w.payload });
     }
-    const behind = this.agreed.size > 0 || [...this.replies.keys()].some((h) => h > this.next);
+    const behind = this.agreed.size > 0 || this.awaiting.size > 0 || [...this.replies.keys()].some((h) => h > this.next);
     if (behind && now - this.lastFetch > this.config.resubmitMs / 4) this.fetch();
   }
 }
