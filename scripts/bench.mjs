@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- ledger|web|fabric|chapter5|relay|cbft|load]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
+// `npm run bench [-- ledger|web|fabric|chapter5|sets|relay|cbft|load]`: the benchmarks, each scenario run BENCH_RUNS times (default 3, the
 // ledger at the thesis's block settings 5) in a
 // fresh process; prints the median run of each and writes every figure to bench-results/latest.json
 // (BENCH_OUT names another file).
