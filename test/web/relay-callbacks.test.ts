@@ -15,17 +15,8 @@ import { DraftView, ProjectView } from '@fund/app/dist/models/projections';
 import { ApiClient, AuditEntry, RelayRequest } from '@fund/app/dist/models/activity';
 import { User } from '@fund/app/dist/models/user';
 import { tokenHash } from '@fund/app/dist/services/secrets';
-import { WebClient, formError, startTestPlatform, type TestPlatform } from '../support/platform';
+import { WebClient, formError, startTestPlatform, waitFor, type TestPlatform } from '../support/platform';
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A bank's webhook receiver that can be "down" (503) or "up" (200), recording every post. */
 function receiver() {
@@ -103,7 +94,7 @@ describe('relay: asynchronous answers and callbacks', () => {
     assert.match(accepted.digest, /^[0-9a-f]{64}$/);
     assert.equal(accepted.state, 'PENDING');
 
-    const settled = await until('the request to commit', async () => {
+    const settled = await waitFor('the request to commit', async () => {
       const r = (await (await api('GET', accepted.statusUrl)).json()) as { state: string; blockNumber?: number; result?: { outcome: string } };
       return r.state !== 'PENDING' ? r : undefined;
     });
@@ -112,7 +103,7 @@ describe('relay: asynchronous answers and callbacks', () => {
     assert.equal((await p.running.gateway.getTransaction(p.config.businessChannel, accepted.digest))?.validationCode, 'VALID', 'the digest is the transaction id');
 
     let seen = '';
-    await until('the settled event on the stream', async () => {
+    await waitFor('the settled event on the stream', async () => {
       const { value } = await reader.read();
       seen += Buffer.from(value ?? []).toString();
       return seen.includes(`id: ${accepted.digest}`);
@@ -120,11 +111,11 @@ describe('relay: asynchronous answers and callbacks', () => {
     await reader.cancel();
 
     // Down: refused deliveries, each later than the one before.
-    await until('three refused deliveries', () => hook.posts.filter((x) => x.digest === accepted.digest).length >= 3);
+    await waitFor('three refused deliveries', () => hook.posts.filter((x) => x.digest === accepted.digest).length >= 3);
     const refused = hook.posts.filter((x) => x.digest === accepted.digest);
     assert.ok(refused.every((x) => x.answered === 503));
     hook.setUp(true);
-    await until('the delivery', async () => (await RelayRequest.findById(accepted.digest).lean())?.callback?.state === 'DELIVERED');
+    await waitFor('the delivery', async () => (await RelayRequest.findById(accepted.digest).lean())?.callback?.state === 'DELIVERED');
     await new Promise((r) => setTimeout(r, 1000));
     const taken = hook.posts.filter((x) => x.digest === accepted.digest && x.answered === 200);
     assert.equal(taken.length, 1, 'delivered once');
@@ -156,6 +147,6 @@ describe('relay: asynchronous answers and callbacks', () => {
     assert.equal((await byDigest(committed))?.state, 'COMMITTED');
     assert.equal((await byDigest(lost))?.state, 'FAILED');
     assert.equal((await byDigest(lost))?.error?.code, 'LOST');
-    await until('both callbacks', () => hook.posts.some((x) => x.digest === lost && x.answered === 200) && hook.posts.some((x) => x.digest === committed && x.answered === 200));
+    await waitFor('both callbacks', () => hook.posts.some((x) => x.digest === lost && x.answered === 200) && hook.posts.some((x) => x.digest === committed && x.answered === 200));
   });
 });

@@ -15,7 +15,7 @@ import { ApiClient, AuditEntry, RelayRequest } from '@fund/app/dist/models/activ
 import { User } from '@fund/app/dist/models/user';
 import { tokenHash } from '@fund/app/dist/services/secrets';
 import { DEMO_TOWNS, demoProject } from '@fund/app/dist/services/demo';
-import { WebClient, formError, startTestPlatform, type TestPlatform } from '../support/platform';
+import { WebClient, formError, startTestPlatform, waitFor, type TestPlatform } from '../support/platform';
 
 interface Answer {
   serial: string;
@@ -36,15 +36,6 @@ interface RequestState {
   result?: { outcome: string; draftIds: string[] };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A bank's webhook receiver that takes every post. */
 function receiver() {
@@ -196,7 +187,7 @@ describe('relay over two sets: bank records parked until their serial is registe
     assert.equal(hop.from.orgId, 'PROV-FIN');
     await register('provfin', 'GZB-PARK-0001', draft.draftId, hop.stage);
 
-    const settled = await until('the parked record to be reconciled', async () => {
+    const settled = await waitFor('the parked record to be reconciled', async () => {
       const r = await api('bank', 'GET', `/api/bank/requests/${parked._id}`);
       return r.body.state === 'COMMITTED' || r.body.state === 'FAILED' ? r.body : undefined;
     });
@@ -211,7 +202,7 @@ describe('relay over two sets: bank records parked until their serial is registe
     const onSet = await p.running.gateway.evaluate(await p.running.platform.chain.identityOf(p.running.platform.system), { channel: 'business2', fcn: 'Reconciliation:getSerial', args: ['GZB-PARK-0001'] });
     assert.equal((JSON.parse(onSet.toString()) as { record: { status: string } }).record.status, 'MATCHED');
 
-    await until('the callback', () => callbacksOf(parked._id).length > 0);
+    await waitFor('the callback', () => callbacksOf(parked._id).length > 0);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(callbacksOf(parked._id).length, 1, 'called back once');
     assert.equal(callbacksOf(parked._id)[0].body.state, 'COMMITTED');
@@ -228,14 +219,14 @@ describe('relay over two sets: bank records parked until their serial is registe
     assert.equal(sent.body.state, 'PARKED');
     const lp = await p.running.platform.chain.identityOf((await User.findOne({ username: 'lp' }))!);
     await p.running.gateway.submit(lp, { channel: 'business2', fcn: 'Reconciliation:registerSerial', args: [JSON.stringify({ serial: 'GZB-PARK-0002', draftIds: [draft.draftId], stage: hop.stage })] });
-    const settled = await until('the parked record to be reconciled', async () => {
+    const settled = await waitFor('the parked record to be reconciled', async () => {
       const r = await api('bank', 'GET', sent.body.statusUrl);
       return r.body.state !== 'PARKED' && r.body.state !== 'PENDING' ? r.body : undefined;
     });
     assert.equal(settled.state, 'COMMITTED');
     assert.equal(settled.result?.outcome, 'MATCHED');
     assert.equal(settled.channel, 'business2');
-    await until('the callback', () => callbacksOf(sent.body.digest).length > 0);
+    await waitFor('the callback', () => callbacksOf(sent.body.digest).length > 0);
   });
 
   test('a record parked longer than the unmatched threshold is an alert in the monitoring centre', async () => {
@@ -267,14 +258,14 @@ describe('relay over two sets: bank records parked until their serial is registe
 
     await p.stopPlatform();
     await p.startPlatform();
-    const settled = await until('the parked record to be sent after the restart', async () => {
+    const settled = await waitFor('the parked record to be sent after the restart', async () => {
       const r = await api('bank2', 'GET', `/api/bank/requests/${parked._id}`);
       return r.body.state !== 'PARKED' && r.body.state !== 'PENDING' ? r.body : undefined;
     });
     assert.equal(settled.state, 'COMMITTED', JSON.stringify(settled));
     assert.equal(settled.result?.outcome, 'MATCHED');
     assert.equal(settled.channel, 'business2');
-    await until('the callback', () => callbacksOf(parked._id).length > 0);
+    await waitFor('the callback', () => callbacksOf(parked._id).length > 0);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(callbacksOf(parked._id).length, 1, 'called back once');
     const admin = await WebClient.loggedIn(p.url, 'admin');
