@@ -221,6 +221,9 @@ export class Replica {
         }
       }
     }
+    // Back from a restart, this replica may have missed blocks, and an idle service sends nothing
+    // that would show it: ask the others for what follows its log.
+    for (const to of this.others()) this.send(to, { type: 'fetch', from: this.height });
   }
 
   // ---- inputs ----
@@ -256,6 +259,19 @@ export class Replica {
     if (name === 'batch') return this.maybePropose();
     this.roundTimerArmed = false;
     if (this.pool.size === 0 && this.phase === 'normal' && !this.missedBlock) return;
+    if (this.phase === 'view-change' && this.leavers() < 2 * this.config.f + 1) {
+      // Fewer than 2f+1 have left the previous round yet: no new view can have formed, so leaving
+      // this round too would only run ahead of the others (PBFT times a new view from 2f+1
+      // VIEW-CHANGEs on). With timers equal once they stop doubling, a group that ran ahead stayed
+      // ahead: it left each round just before the rest reached it, and neither side ever had 2f+1.
+      // Wait, and say again that this replica wants the round (its VIEW-CHANGE may have been lost;
+      // one behind follows f+1 of them).
+      const mine = this.viewChanges.get(this.round)?.get(this.id);
+      if (mine) this.broadcastSigned(mine);
+      this.env.setTimer('round', this.roundTimeout(this.round));
+      this.roundTimerArmed = true;
+      return;
+    }
     this.startViewChange(this.round + 1, 'timeout');
   }
 
@@ -815,6 +831,14 @@ export class Replica {
       if (ahead.size >= this.config.f + 1) this.startViewChange(Math.min(...ahead.values()), 'timeout');
     }
     this.tryNewView(m.round);
+  }
+
+  /** How many replicas (this one among them: it is in view change) have asked for this round or a later one. */
+  private leavers(): number {
+    // This replica's own VIEW-CHANGE is not kept after a restart, only its vote in the log.
+    const from = new Set<number>([this.id]);
+    for (const [r, vcs] of this.viewChanges) if (r >= this.round) for (const id of vcs.keys()) from.add(id);
+    return from.size;
   }
 
   private tryNewView(round: number): void {
