@@ -321,10 +321,13 @@ export function register(router: Router): void {
     try {
       const input = await bankRecord(req, t, body);
       const { chain, parked } = platformOf(req);
-      // With more than one set, a record whose serial no set holds yet is parked as the bank API parks it (after the
-      // chain's dry run, so a bad record is still refused here at once).
-      await chain.evaluate<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(input));
-      const kept = await parked.parkIfUnrouted({ user: req.user!, ip: req.ip, fcn: 'Reconciliation:recordBankTransfer', args: [JSON.stringify(input)], target: input.serial });
+      // With more than one set, a record whose serial no set holds yet is parked as the bank API parks it, after the
+      // chain's dry run so a bad record is still refused here at once. With one set the submit itself checks it.
+      let kept: Awaited<ReturnType<typeof parked.parkIfUnrouted>>;
+      if (chain.relay.setChannels.length > 1) {
+        await chain.evaluate<CheckResult>(req.user!, 'Reconciliation:recordBankTransfer', JSON.stringify(input));
+        kept = await parked.parkIfUnrouted({ user: req.user!, ip: req.ip, fcn: 'Reconciliation:recordBankTransfer', args: [JSON.stringify(input)], target: input.serial });
+      }
       if (kept) {
         flash(req, 'info', t('disb.parked', { serial: input.serial, sets: chain.relay.setChannels.length, digest: kept.digest.slice(0, 16) }));
         return res.redirect(pageUrl(req));
